@@ -1,0 +1,152 @@
+"""The ``anime-detector`` command line: thin commands over library functions.
+
+``predict``, ``eval`` (ONNX) and ``bench`` need only the runtime; ``train``,
+``export`` and Keras models need the ``[train]`` extra, imported inside the
+command. ``--help`` and ``--version`` load no onnxruntime.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any, NoReturn, Optional
+
+import typer
+
+from anime_detector._version import __version__
+from anime_detector.errors import AnimeDetectorError
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="anime-detector",
+    help="Tell anime character art from photos and western cartoons.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE = 0, 1, 2
+TRAIN_HINT = "this command needs the training extra: pip install 'anime-detector[cpu,train]'"
+
+
+class OutputFormat(str, Enum):
+    table = "table"
+    json = "json"
+    csv = "csv"
+
+
+class Device(str, Enum):
+    auto = "auto"
+    cpu = "cpu"
+    cuda = "cuda"
+
+
+def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
+    """Print one ``error:`` line on stderr and exit."""
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+@contextmanager
+def user_errors() -> Iterator[None]:
+    """Turn the toolkit's own errors into one line and exit code 2."""
+    try:
+        yield
+    except AnimeDetectorError as exc:
+        fail(str(exc))
+    except KeyboardInterrupt:
+        fail("interrupted", 130)
+
+
+def import_train_extra(module: str) -> Any:
+    """Import a ``[train]``-only module, or exit 2 with the install hint."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        fail(f"{TRAIN_HINT} ({exc})")
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        typer.echo(f"anime-detector {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version_callback, is_eager=True,
+                     help="Print the version and exit."),
+    ] = False,
+) -> None:
+    """Tell anime character art from photos and western cartoons."""
+
+
+DeviceOpt = Annotated[Device, typer.Option(help="auto: CUDA if it really runs, else CPU.")]
+ThreadsOpt = Annotated[
+    Optional[int], typer.Option(min=1, help="CPU threads (default: the CPUs this process may use).")
+]
+
+
+@app.command()
+def predict(
+    model: Annotated[Path, typer.Argument(help="An exported .onnx model.")],
+    inputs: Annotated[list[str], typer.Argument(help="Image files, folders or glob patterns.")],
+    recursive: Annotated[bool, typer.Option("--recursive", "-r", help="Descend into sub-folders.")]
+    = False,
+    fmt: Annotated[OutputFormat, typer.Option("--format", "-f", help="Output format.")]
+    = OutputFormat.table,
+    batch_size: Annotated[int, typer.Option(min=1, help="Images per inference call.")] = 8,
+    threshold: Annotated[
+        Optional[float], typer.Option(min=0.0, max=1.0, help="P(anime) needed for 'anime' "
+                                      "(default: the model's, 0.5).")
+    ] = None,
+    device: DeviceOpt = Device.auto,
+    threads: ThreadsOpt = None,
+    annotate: Annotated[
+        Optional[Path], typer.Option(help="Also write a labelled copy of each image here.")
+    ] = None,
+    labels: Annotated[
+        Optional[str], typer.Option(help="Comma-separated labels for a model without metadata.")
+    ] = None,
+    progress: Annotated[
+        Optional[bool], typer.Option("--progress/--no-progress", help="Progress bar on stderr "
+                                     "(default: on a terminal, for 8+ images).")
+    ] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Report providers on stderr.")]
+    = False,
+) -> None:
+    """Classify images with an exported model. Exit 1 if any input failed."""
+    from anime_detector.detector import Detector
+    from anime_detector.output import make_writer
+    from anime_detector.predict_files import predict_files
+
+    with user_errors():
+        label_list = [s.strip() for s in labels.split(",")] if labels else None
+        detector = Detector.load(model, device=device.value, threads=threads, labels=label_list)
+        if verbose:
+            typer.echo(f"model {model}: providers {detector.providers}", err=True)
+        writer = make_writer(fmt.value, sys.stdout, detector.labels)
+        summary = predict_files(
+            detector, inputs, writer.write, recursive=recursive, batch_size=batch_size,
+            threshold=threshold, annotate_dir=annotate, progress=progress,
+        )
+        writer.close()
+    if verbose or (fmt is OutputFormat.table and summary.total > 1):
+        typer.echo(f"{summary.total - summary.failed}/{summary.total} predicted, "
+                   f"{summary.failed} failed", err=True)
+    raise typer.Exit(EXIT_SOME_FAILED if summary.failed else EXIT_OK)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
+
+

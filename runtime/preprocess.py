@@ -1,0 +1,196 @@
+"""Image preprocessing: the one place that turns an image into model input.
+
+Training (``anime_detector.train``) and the ONNX runtime both call
+:func:`preprocess`, so the exported model sees exactly the pixels the Keras
+model was trained on. The numbers follow Keras' VGG19 ``preprocess_input``
+("caffe" mode): RGB is flipped to BGR and the ImageNet channel means are
+subtracted, with no scaling.
+
+Resize filter: Pillow's ``BILINEAR``. Pillow widens the filter support when it
+shrinks an image, so this is an antialiased resize (unlike TF's bilinear
+resize or Keras' ``load_img`` default, ``nearest``, both of which alias on
+large photos). The image is squashed to 224x224 without cropping, as the
+original project's ``target_size=(224, 224)`` loader did.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import IO, Any, Union
+
+import numpy as np
+from numpy.typing import NDArray
+from PIL import Image, ImageOps
+
+from anime_detector.errors import InputError
+
+__all__ = [
+    "DEFAULT_SPEC",
+    "ImageSource",
+    "PreprocessSpec",
+    "load_image",
+    "preprocess",
+    "preprocess_batch",
+]
+
+ImageSource = Union[str, os.PathLike[str], bytes, IO[bytes], Image.Image, NDArray[np.uint8]]
+
+# Pillow's own guard against decompression bombs, made strict: above this many
+# pixels Pillow raises DecompressionBombError instead of only warning.
+MAX_IMAGE_PIXELS = 89_478_485
+
+_RESAMPLE = {
+    "nearest": Image.Resampling.NEAREST,
+    "bilinear": Image.Resampling.BILINEAR,
+    "bicubic": Image.Resampling.BICUBIC,
+    "lanczos": Image.Resampling.LANCZOS,
+}
+
+
+@dataclass(frozen=True)
+class PreprocessSpec:
+    """What the model expects: written into the ONNX file, read back by the runtime."""
+
+    height: int = 224
+    width: int = 224
+    resample: str = "bilinear"
+    channel_order: str = "BGR"
+    mean: tuple[float, float, float] = field(default=(103.939, 116.779, 123.68))
+    scale: float = 1.0
+    alpha_background: tuple[int, int, int] = (255, 255, 255)
+
+    def __post_init__(self) -> None:
+        if self.resample not in _RESAMPLE:
+            raise ValueError(f"unknown resample filter {self.resample!r}")
+        if self.channel_order not in ("RGB", "BGR"):
+            raise ValueError(f"channel_order must be RGB or BGR, not {self.channel_order!r}")
+        if self.height < 1 or self.width < 1:
+            raise ValueError("height and width must be positive")
+
+    def to_json(self) -> str:
+        """Serialise to the JSON stored in the ONNX metadata."""
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> PreprocessSpec:
+        """Rebuild a spec from :meth:`to_json` output."""
+        data: dict[str, Any] = json.loads(text)
+        data["mean"] = tuple(float(v) for v in data["mean"])
+        data["alpha_background"] = tuple(int(v) for v in data["alpha_background"])
+        return cls(**data)
+
+
+DEFAULT_SPEC = PreprocessSpec()
+
+
+def _describe(source: object) -> str:
+    if isinstance(source, (str, os.PathLike)):
+        return os.fspath(source)
+    return f"<{type(source).__name__}>"
+
+
+def _open(source: ImageSource) -> Image.Image:
+    if isinstance(source, Image.Image):
+        return source
+    if isinstance(source, np.ndarray):
+        if source.dtype != np.uint8 or source.ndim not in (2, 3):
+            raise InputError("<array>", "expected a uint8 array of shape (H, W) or (H, W, C)")
+        return Image.fromarray(source)
+    if isinstance(source, bytes):
+        return Image.open(io.BytesIO(source))
+    if isinstance(source, (str, os.PathLike)):
+        path = Path(source)
+        if path.is_dir():
+            raise InputError(path, "is a directory, not an image")
+        if not path.exists():
+            reason = "broken symbolic link" if path.is_symlink() else "no such file"
+            raise InputError(path, reason)
+        if path.suffix.lower() in (".svg", ".svgz"):
+            raise InputError(path, "unsupported image type: SVG (vector images are not decoded)")
+        if path.stat().st_size == 0:
+            raise InputError(path, "empty file (0 bytes)")
+        return Image.open(path)
+    return Image.open(source)
+
+
+def _to_rgb(image: Image.Image, background: tuple[int, int, int]) -> Image.Image:
+    if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        # 16-bit or 32-bit grey: rescale to the full 8-bit range.
+        arr = np.asarray(image, dtype=np.float64)
+        top = 65535.0 if image.mode.startswith("I;16") or arr.max() > 255 else 255.0
+        arr = np.clip(arr * (255.0 / top), 0, 255).round().astype(np.uint8)
+        image = Image.fromarray(arr, mode="L")
+    if image.mode == "P":
+        image = image.convert("RGBA" if "transparency" in image.info else "RGB")
+    if image.mode in ("LA", "PA", "La"):
+        image = image.convert("RGBA")
+    if image.mode in ("RGBA", "RGBa"):
+        canvas = Image.new("RGB", image.size, background)
+        canvas.paste(image, mask=image.getchannel("A"))
+        return canvas
+    return image.convert("RGB") if image.mode != "RGB" else image
+
+
+def load_image(source: ImageSource, spec: PreprocessSpec = DEFAULT_SPEC) -> Image.Image:
+    """Decode ``source`` into an upright 8-bit RGB image.
+
+    Applies the EXIF orientation, takes frame 0 of animated images, converts
+    grey, palette, CMYK and 16-bit images to RGB and composites alpha on
+    ``spec.alpha_background``.
+
+    Raises:
+        InputError: the source cannot be decoded; the message names it and says why.
+    """
+    name = _describe(source)
+    Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
+    try:
+        image = _open(source)
+        if getattr(image, "n_frames", 1) > 1:
+            image.seek(0)
+        image.load()
+        image = ImageOps.exif_transpose(image) or image
+        return _to_rgb(image, spec.alpha_background)
+    except InputError:
+        raise
+    except Image.DecompressionBombError as exc:
+        raise InputError(name, f"image too large (decompression bomb guard): {exc}") from None
+    except Image.UnidentifiedImageError:
+        raise InputError(name, "not a recognised image file") from None
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise InputError(name, f"cannot decode image: {exc}") from None
+    except MemoryError:
+        raise InputError(name, "image too large to decode in memory") from None
+
+
+def preprocess(source: ImageSource, spec: PreprocessSpec = DEFAULT_SPEC) -> NDArray[np.float32]:
+    """Return the model input for one image: float32 ``(height, width, 3)``.
+
+    Same numbers as ``keras.applications.vgg19.preprocess_input`` applied to
+    the resized RGB image (for the default spec).
+    """
+    image = load_image(source, spec)
+    if image.size != (spec.width, spec.height):
+        image = image.resize((spec.width, spec.height), _RESAMPLE[spec.resample])
+    return normalize(np.asarray(image, dtype=np.uint8), spec)
+
+
+def normalize(pixels: NDArray[np.uint8], spec: PreprocessSpec = DEFAULT_SPEC) -> NDArray[np.float32]:
+    """Channel order, mean subtraction and scale for resized RGB uint8 pixels."""
+    arr = pixels.astype(np.float32)
+    if spec.channel_order == "BGR":
+        arr = arr[..., ::-1]
+    arr = (arr - np.asarray(spec.mean, dtype=np.float32)) * np.float32(spec.scale)
+    return np.ascontiguousarray(arr, dtype=np.float32)
+
+
+def preprocess_batch(
+    sources: list[ImageSource], spec: PreprocessSpec = DEFAULT_SPEC
+) -> NDArray[np.float32]:
+    """Stack :func:`preprocess` over several images into ``(N, height, width, 3)``."""
+    if not sources:
+        return np.zeros((0, spec.height, spec.width, 3), dtype=np.float32)
+    return np.stack([preprocess(s, spec) for s in sources])

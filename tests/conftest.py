@@ -1,0 +1,36 @@
+"""Shared fixtures: generated images and small models, all built in tmp_path."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from images import solid, write_class_folder  # noqa: E402
+from tiny_model import save_tiny_model  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny ONNX model with anime-detector metadata (blue -> anime, red -> not_anime)."""
+    return save_tiny_model(tmp_path_factory.mktemp("models") / "tiny.onnx")
+
+
+@pytest.fixture()
+def colour_images(tmp_path: Path) -> dict[str, Path]:
+    """One blue JPEG and one red PNG."""
+    folder = tmp_path / "colours"
+    folder.mkdir()
+    blue, red = folder / "blue.jpg", folder / "red.png"
+    solid((0, 0, 255)).save(blue)
+    solid((255, 0, 0)).save(red)
+    return {"blue": blue, "red": red}
+
+
+@pytest.fixture(scope="session")
+def class_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``anime/`` and ``not_anime/`` with 16 generated images each."""
+    return write_class_folder(tmp_path_factory.mktemp("data"), per_class=16)

@@ -1,0 +1,51 @@
+"""The runtime never imports TensorFlow, keras or tf2onnx; --help/--version skip onnxruntime."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+HEAVY = ("tensorflow", "keras", "tf2onnx")
+
+PROBE = """
+import json, sys
+{body}
+print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in {mods})))
+"""
+
+
+def _loaded(body: str, mods: tuple[str, ...] = HEAVY) -> list[str]:
+    code = PROBE.format(body=body, mods=set(mods))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return list(json.loads(out.stdout.strip().splitlines()[-1]))
+
+
+def test_importing_the_package_and_cli_loads_no_tensorflow() -> None:
+    assert _loaded("import anime_detector, anime_detector.cli") == []
+
+
+def test_predict_end_to_end_loads_no_tensorflow(tiny_model: Path, tmp_path: Path) -> None:
+    from PIL import Image
+
+    image = tmp_path / "x.png"
+    Image.new("RGB", (20, 20)).save(image)
+    body = (
+        "from typer.testing import CliRunner\n"
+        "from anime_detector.cli import app\n"
+        f"r = CliRunner().invoke(app, ['predict', {str(tiny_model)!r}, {str(image)!r}])\n"
+        "assert r.exit_code == 0, r.output\n"
+        "import onnxruntime\n"
+    )
+    assert _loaded(body) == []
+
+
+def test_help_and_version_load_no_onnxruntime() -> None:
+    body = (
+        "from typer.testing import CliRunner\n"
+        "from anime_detector.cli import app\n"
+        "for args in (['--version'], ['--help'], ['predict', '--help']):\n"
+        "    assert CliRunner().invoke(app, args).exit_code == 0\n"
+    )
+    assert _loaded(body, HEAVY + ("onnxruntime",)) == []
