@@ -65,7 +65,9 @@ def user_errors() -> Iterator[None]:
 def import_train_extra(module: str) -> Any:
     """Import a ``[train]``-only module, or exit 2 with the install hint."""
     import importlib
+    import os
 
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ chatter off stderr
     try:
         return importlib.import_module(module)
     except ImportError as exc:
@@ -143,6 +145,43 @@ def predict(
         typer.echo(f"{summary.total - summary.failed}/{summary.total} predicted, "
                    f"{summary.failed} failed", err=True)
     raise typer.Exit(EXIT_SOME_FAILED if summary.failed else EXIT_OK)
+
+
+@app.command()
+def train(
+    data_dir: Annotated[Path, typer.Argument(help="Folder with anime/ and not_anime/ inside.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Run folder to create.")],
+    weights: Annotated[str, typer.Option(help="imagenet (download), a local notop .h5 path, "
+                                         "or none (random backbone: smoke runs only).")]
+    = "imagenet",
+    epochs: Annotated[int, typer.Option(min=1)] = 10,
+    batch_size: Annotated[int, typer.Option(min=1)] = 32,
+    learning_rate: Annotated[float, typer.Option(min=0.0)] = 1e-3,
+    val_split: Annotated[float, typer.Option(min=0.0, max=0.9)] = 0.15,
+    val_dir: Annotated[Optional[Path], typer.Option(help="Explicit validation folder.")] = None,
+    seed: int = 0,
+    augment: Annotated[int, typer.Option(min=0, help="K random views (flip, crop) per image.")]
+    = 0,
+    feature_cache: Annotated[bool, typer.Option("--feature-cache/--no-feature-cache",
+                                                help="Fit the head on cached pooled features.")]
+    = True,
+    cache_dir: Annotated[Optional[Path], typer.Option(help="Feature cache folder.")] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing run folder.")] = False,
+    backbone: Annotated[str, typer.Option(hidden=True)] = "vgg19",
+) -> None:
+    """Fit the VGG19-head classifier on an image folder (needs the [train] extra)."""
+    fit = import_train_extra("anime_detector.train.fit")
+    config = fit.TrainConfig(
+        data_dir=data_dir, out_dir=out, weights=None if weights.lower() == "none" else weights,
+        epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, val_split=val_split,
+        val_dir=val_dir, seed=seed, augment=augment, feature_cache=feature_cache,
+        cache_dir=cache_dir, overwrite=overwrite, backbone=backbone,
+    )
+    with user_errors():
+        result = fit.train(config, log=lambda line: typer.echo(line, err=True))
+    from anime_detector.summary import format_train_summary
+
+    typer.echo(format_train_summary(result))
 
 
 def main() -> None:

@@ -34,3 +34,23 @@ def colour_images(tmp_path: Path) -> dict[str, Path]:
 def class_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """``anime/`` and ``not_anime/`` with 16 generated images each."""
     return write_class_folder(tmp_path_factory.mktemp("data"), per_class=16)
+
+
+@pytest.fixture(scope="session")
+def trained_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """A real ``anime-detector train`` run: VGG19 with ``--weights none`` on 2x16 generated
+    images plus one unreadable file, fit long enough (cheap: cached features) that the
+    head separates the two classes."""
+    pytest.importorskip("tensorflow")
+    from cli_helpers import run_cli
+
+    root = tmp_path_factory.mktemp("train")
+    data = write_class_folder(root / "data", per_class=16)
+    (data / "anime" / "broken.jpg").write_bytes(b"\xff\xd8 not really a jpeg")
+    cache = root / "cache"
+    args = ["train", data, "--weights", "none", "--epochs", "20", "--batch-size", "8",
+            "--learning-rate", "0.003", "--cache-dir", cache, "--val-split", "0.25"]
+    first = run_cli(*args, "--out", root / "run")
+    assert first.returncode == 0, first.stderr[-3000:]
+    return {"data": data, "cache": cache, "run": root / "run", "stdout": first.stdout,
+            "stderr": first.stderr, "args": args, "root": root}  # type: ignore[dict-item]

@@ -1,0 +1,37 @@
+"""Short human-readable summaries printed at the end of commands."""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["format_metrics", "format_train_summary"]
+
+
+def format_metrics(metrics: dict[str, Any]) -> str:
+    """Accuracy, per-class P/R/F1 and the confusion matrix as aligned text."""
+    lines = [f"accuracy {metrics['accuracy']:.4f} on {metrics['n']} images"
+             + (f", ROC-AUC {metrics['roc_auc']:.4f}" if metrics.get("roc_auc") is not None
+                else "")]
+    lines.append(f"{'class':<12}{'precision':>10}{'recall':>10}{'f1':>10}{'support':>9}")
+    for name, row in metrics["per_class"].items():
+        lines.append(f"{name:<12}{row['precision']:>10.4f}{row['recall']:>10.4f}"
+                     f"{row['f1']:>10.4f}{row['support']:>9d}")
+    labels = metrics["confusion_matrix"]["labels"]
+    lines.append("confusion (rows = true, cols = predicted): " + " ".join(labels))
+    for name, row in zip(labels, metrics["confusion_matrix"]["rows_true_cols_pred"]):
+        lines.append(f"  {name:<12}" + "".join(f"{v:>8d}" for v in row))
+    return "\n".join(lines)
+
+
+def format_train_summary(result: Any) -> str:
+    """What ``train`` did, where it wrote, how it scored on validation."""
+    m = result.metrics
+    secs = ", ".join(f"{k} {v:.1f}s" for k, v in result.seconds.items())
+    return "\n".join([
+        f"run folder: {result.out_dir}",
+        f"images: {m['images_used']} used ({m['train_images']} train / {m['val_images']} val "
+        f"listed), {m['images_skipped']} skipped",
+        f"best epoch: {result.best_epoch}; feature cache: {result.cache_hits} hits, "
+        f"{result.cache_misses} misses; time: {secs}",
+        "validation: " + format_metrics(m),
+    ])

@@ -1,0 +1,139 @@
+"""Pooled-feature cache: the frozen backbone runs once per image (and view), ever.
+
+The backbone is frozen and the head starts with global pooling, so an image's
+512-d feature vector is the same in every epoch. Vectors are stored as ``.npy``
+files keyed by the image bytes' SHA-256, the augmentation view and a
+fingerprint of the backbone weights and preprocessing spec.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from anime_detector.fsutil import atomic_path
+from anime_detector.prefetch import prefetch
+from anime_detector.preprocess import PreprocessSpec
+from anime_detector.progress import track
+from anime_detector.session import available_cpus
+from anime_detector.train.data import Sample, decode, file_digest
+
+__all__ = ["ExtractResult", "FeatureCache", "backbone_fingerprint", "extract_features",
+           "default_cache_dir"]
+
+
+def default_cache_dir() -> Path:
+    """``$ANIME_DETECTOR_CACHE`` or ``~/.cache/anime-detector``, plus ``features``."""
+    root = os.environ.get("ANIME_DETECTOR_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "anime-detector")
+    return Path(root) / "features"
+
+
+def backbone_fingerprint(extractor: Any, spec: PreprocessSpec) -> str:
+    """SHA-256 over the extractor's weights, their shapes and the preprocessing spec."""
+    digest = hashlib.sha256(spec.to_json().encode())
+    for weight in extractor.weights:
+        value = np.ascontiguousarray(weight.numpy())
+        digest.update(str(value.shape).encode())
+        digest.update(value.tobytes())
+    return digest.hexdigest()
+
+
+class FeatureCache:
+    """``.npy`` files under ``root/<fingerprint[:16]>/``; ``None`` root disables it."""
+
+    def __init__(self, root: Path | None, fingerprint: str) -> None:
+        self.folder = root / fingerprint[:16] if root else None
+        self.hits = 0
+        self.misses = 0
+
+    def _path(self, digest: str, view: int) -> Path:
+        assert self.folder is not None
+        return self.folder / digest[:2] / f"{digest}-v{view}.npy"
+
+    def get(self, digest: str, view: int) -> NDArray[np.float32] | None:
+        if self.folder is None:
+            return None
+        path = self._path(digest, view)
+        try:
+            value = np.load(path)
+        except (OSError, ValueError):
+            return None
+        return np.asarray(value, dtype=np.float32)
+
+    def put(self, digest: str, view: int, value: NDArray[np.float32]) -> None:
+        if self.folder is None:
+            return
+        with atomic_path(self._path(digest, view)) as tmp:
+            with open(tmp, "wb") as handle:
+                np.save(handle, value)
+
+
+@dataclass
+class ExtractResult:
+    """Feature rows, their labels, and the images that could not be read."""
+
+    features: NDArray[np.float32]
+    labels: NDArray[np.int64]
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+
+
+def _job(sample: Sample, view: int, seed: int, spec: PreprocessSpec,
+         cache: FeatureCache) -> tuple[str, NDArray[np.float32] | None, NDArray[np.float32] | None]:
+    digest = file_digest(sample.path)
+    cached = cache.get(digest, view)
+    if cached is not None:
+        return digest, cached, None
+    return digest, None, decode(sample.path, view, seed, spec)
+
+
+def extract_features(
+    extractor: Any, samples: Sequence[Sample], cache: FeatureCache, spec: PreprocessSpec,
+    views: int = 1, seed: int = 0, batch_size: int = 32,
+    warn: Callable[[str], None] = print,
+) -> ExtractResult:
+    """Pooled features for every sample and view (view 0 = the plain image)."""
+    jobs = [(s, v) for s in samples for v in range(views)]
+    rows: list[NDArray[np.float32] | None] = [None] * len(jobs)
+    pending: list[tuple[int, str, int, NDArray[np.float32]]] = []
+    skipped: dict[str, str] = {}
+
+    def flush() -> None:
+        if not pending:
+            return
+        out = np.asarray(extractor.predict_on_batch(np.stack([p[3] for p in pending])))
+        for (index, digest, view, _), vector in zip(pending, out):
+            rows[index] = vector.astype(np.float32)
+            cache.put(digest, view, rows[index])  # type: ignore[arg-type]
+            cache.misses += 1
+        pending.clear()
+
+    stream = prefetch(lambda job: _job(job[0], job[1], seed, spec, cache), jobs,
+                      workers=available_cpus(), depth=2 * batch_size)
+    for index, item in enumerate(track(stream, len(jobs), "extracting features")):
+        sample, view = item.source
+        if item.error is not None:
+            if str(sample.path) not in skipped:
+                skipped[str(sample.path)] = str(item.error)
+                warn(f"skipped {item.error}")
+            continue
+        digest, cached, pixels = item.value  # type: ignore[misc]
+        if cached is not None:
+            rows[index] = cached
+            cache.hits += 1
+        else:
+            pending.append((index, digest, view, pixels))  # type: ignore[arg-type]
+            if len(pending) == batch_size:
+                flush()
+    flush()
+    keep = [i for i, row in enumerate(rows) if row is not None]
+    feats = np.stack([rows[i] for i in keep]) if keep else np.zeros((0, 0), np.float32)
+    labels = np.array([jobs[i][0].label for i in keep], dtype=np.int64)
+    return ExtractResult(feats.astype(np.float32), labels, sorted(skipped.items()))
