@@ -1,0 +1,142 @@
+"""``to_onnx``: load, convert, verify, optionally reduce precision, write atomically."""
+
+from __future__ import annotations
+
+import json
+import platform
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from anime_detector._version import __version__
+from anime_detector.errors import AnimeDetectorError, SourceError
+from anime_detector.export.graph import DEFAULT_OPSET, convert_to_onnx
+from anime_detector.export.loading import load_source_model, source_sha256
+from anime_detector.export.precision import PRECISIONS, to_fp16, to_int8
+from anime_detector.export.verify import Comparison, compare, onnx_predict, verification_batch
+from anime_detector.fsutil import atomic_path
+from anime_detector.metadata import DEFAULT_LABELS, ModelContract
+from anime_detector.preprocess import DEFAULT_SPEC
+
+__all__ = ["ExportError", "ExportReport", "to_onnx"]
+
+
+class ExportError(AnimeDetectorError):
+    """The export ran but failed its checks; no file was written."""
+
+
+@dataclass
+class ExportReport:
+    """What ``to_onnx`` wrote and how faithful it is."""
+
+    out_path: Path
+    precision: str
+    verification: list[Comparison] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    size_mb: float = 0.0
+
+    def lines(self) -> list[str]:
+        return [f"wrote {self.out_path} ({self.precision}, {self.size_mb:.1f} MB)",
+                *(c.line() for c in self.verification), *(f"warning: {w}" for w in self.warnings)]
+
+
+def _versions() -> dict[str, str]:
+    import onnxruntime
+    import tensorflow as tf
+    import tf2onnx
+
+    return {"anime_detector": __version__, "tensorflow": tf.__version__,
+            "tf2onnx": tf2onnx.__version__, "onnxruntime": onnxruntime.__version__,
+            "python": platform.python_version()}
+
+
+def _write_metadata(model: Any, contract: ModelContract) -> None:
+    del model.metadata_props[:]
+    for key, value in contract.to_metadata().items():
+        model.metadata_props.add(key=key, value=value)
+
+
+def to_onnx(
+    model_path: str | Path,
+    out_path: str | Path,
+    *,
+    precision: str = "fp32",
+    opset: int = DEFAULT_OPSET,
+    verify: bool = True,
+    verify_dir: Path | None = None,
+    calibration_dir: Path | None = None,
+    atol: float = 1e-4,
+    max_delta: float = 0.05,
+    min_agreement: float = 0.99,
+    strict: bool = False,
+    unsafe: bool = False,
+    threshold: float = 0.5,
+    log: Callable[[str], None] = print,
+) -> ExportReport:
+    """Export a Keras model to a self-describing ONNX file; see ``anime-detector export``.
+
+    Raises:
+        ModelError: the source cannot be loaded or converted.
+        ExportError: verification failed (fp32 beyond ``atol``; fp16/int8 with ``strict``).
+    """
+    import onnx
+
+    if precision not in PRECISIONS:
+        raise ExportError(f"unknown precision {precision!r}; choose one of {PRECISIONS}")
+    if precision == "int8" and calibration_dir is None:
+        raise ExportError("int8 needs --calibration-dir DIR of real images (representative of "
+                          "what you will predict on)")
+    model_path, out_path = Path(model_path), Path(out_path)
+    calibration = verification_batch(calibration_dir, limit=64)[0] if calibration_dir else None
+    source = load_source_model(model_path, unsafe=unsafe)
+    log(f"converting {model_path} ({source.kind}) with tf2onnx, opset {opset}")
+    fp32 = convert_to_onnx(source, opset)
+    report = ExportReport(out_path, precision)
+    batch, described = verification_batch(verify_dir) if verify else (None, "")
+    final = fp32
+    if batch is not None:
+        reference = source.predict(batch)
+        fp32_probs = onnx_predict(fp32.SerializeToString(), batch)
+        check = compare(reference, fp32_probs, "keras", "onnx fp32")
+        report.verification.append(check)
+        log(f"verification on {described}: {check.line()}")
+        if check.max_abs_diff > atol:
+            raise ExportError(f"fp32 export differs from Keras by {check.max_abs_diff:.2e} > "
+                              f"--atol {atol:g}; nothing written")
+    if precision != "fp32":
+        final = to_fp16(fp32) if precision == "fp16" else to_int8(fp32, calibration)
+        if batch is not None:
+            reduced = onnx_predict(final.SerializeToString(), batch)
+            check = compare(fp32_probs, reduced, "onnx fp32", f"onnx {precision}")
+            report.verification.append(check)
+            log(check.line())
+            problems = []
+            if check.label_agreement < min_agreement:
+                problems.append(f"label agreement {check.label_agreement:.1%} < "
+                                f"{min_agreement:.0%}")
+            if check.max_abs_diff > max_delta:
+                problems.append(f"max |dp| {check.max_abs_diff:.3f} > --max-delta {max_delta}")
+            if problems and strict:
+                raise ExportError(f"{precision} export: {'; '.join(problems)} (--strict); "
+                                  "nothing written")
+            report.warnings.extend(f"{precision}: {p}" for p in problems)
+    contract = ModelContract(
+        labels=DEFAULT_LABELS, spec=DEFAULT_SPEC, threshold=threshold, precision=precision,
+        extra={"source_sha256": source_sha256(model_path), "source_file": model_path.name,
+               "versions": _versions(), "opset": str(opset),
+               "verification": json.dumps({"images": described,
+                                           "checks": [c.to_dict() for c in report.verification]})},
+    )
+    _write_metadata(final, contract)
+    with atomic_path(out_path) as tmp:
+        onnx.save(final, str(tmp))
+    report.size_mb = out_path.stat().st_size / 1e6
+    return report
+
+
+def describe_failure(exc: Exception) -> str:
+    """One line for an unexpected exception during export."""
+    if isinstance(exc, (AnimeDetectorError, SourceError)):
+        return str(exc)
+    return f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]}"

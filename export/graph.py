@@ -1,0 +1,48 @@
+"""tf2onnx conversion to the fixed I/O contract: ``input`` (N, 224, 224, 3) -> ``output``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from anime_detector.errors import ModelError
+from anime_detector.export.loading import SourceModel
+
+__all__ = ["DEFAULT_OPSET", "convert_to_onnx", "rename_io"]
+
+DEFAULT_OPSET = 17
+
+
+def rename_io(model: Any, input_name: str = "input", output_name: str = "output") -> Any:
+    """Rename the single graph input and output (and every reference to them)."""
+    graph = model.graph
+    renames = {graph.input[0].name: input_name, graph.output[0].name: output_name}
+    for node in graph.node:
+        node.input[:] = [renames.get(n, n) for n in node.input]
+        node.output[:] = [renames.get(n, n) for n in node.output]
+    graph.input[0].name, graph.output[0].name = input_name, output_name
+    return model
+
+
+def convert_to_onnx(source: SourceModel, opset: int = DEFAULT_OPSET) -> Any:
+    """Convert with tf2onnx (explicit input signature, as Keras 3 needs)."""
+    import tensorflow as tf
+    import tf2onnx
+
+    signature = (tf.TensorSpec((None, 224, 224, 3), tf.float32, name="input"),)
+    try:
+        if source.keras_model is not None:
+            shape = tuple(source.keras_model.inputs[0].shape[1:])
+            if shape != (224, 224, 3) or len(source.keras_model.outputs) != 1:
+                raise ModelError(source.path, f"model takes {shape}, expected (224, 224, 3) "
+                                 "with one output")
+            proto, _ = tf2onnx.convert.from_keras(source.keras_model, input_signature=signature,
+                                                  opset=opset)
+        else:
+            proto, _ = tf2onnx.convert.from_function(source.function, input_signature=signature,
+                                                     opset=opset)
+    except ModelError:
+        raise
+    except Exception as exc:
+        raise ModelError(source.path, f"tf2onnx conversion failed: "
+                         f"{' '.join(str(exc).split())[:300]}") from None
+    return rename_io(proto)

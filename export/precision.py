@@ -1,0 +1,54 @@
+"""Reduced-precision variants of an fp32 ONNX model: fp16 weights/compute and int8 QDQ."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = ["PRECISIONS", "to_fp16", "to_int8"]
+
+PRECISIONS = ("fp32", "fp16", "int8")
+
+
+def to_fp16(model: Any) -> Any:
+    """float16 weights and compute; the ``input``/``output`` stay float32."""
+    from onnxruntime.transformers.float16 import convert_float_to_float16
+
+    return convert_float_to_float16(model, keep_io_types=True)
+
+
+class _Calibration:
+    """Feeds calibration images one at a time to onnxruntime's quantizer."""
+
+    def __init__(self, batch: np.ndarray) -> None:
+        self.items = iter([{"input": batch[i : i + 1]} for i in range(len(batch))])
+
+    def get_next(self) -> dict[str, np.ndarray] | None:
+        return next(self.items, None)
+
+
+def to_int8(model: Any, calibration: np.ndarray) -> Any:
+    """Static QDQ quantization: per-channel int8 weights, uint8 activations (MinMax).
+
+    The convolutions and pools (all of VGG19's cost) are quantized; the small
+    dense head stays float32, which keeps the probabilities close to fp32.
+    """
+    import onnx
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    with tempfile.TemporaryDirectory() as tmp:
+        src, prepped, out = Path(tmp, "fp32.onnx"), Path(tmp, "prep.onnx"), Path(tmp, "int8.onnx")
+        onnx.save(model, str(src))
+        quant_pre_process(str(src), str(prepped), skip_symbolic_shape=True)
+        quantize_static(
+            str(prepped), str(out), _Calibration(calibration),
+            quant_format=QuantFormat.QDQ, per_channel=True,
+            activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+            op_types_to_quantize=["Conv", "MaxPool"],
+            calibrate_method=CalibrationMethod.MinMax,
+        )
+        return onnx.load(str(out))

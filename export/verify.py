@@ -1,0 +1,75 @@
+"""Verification: run the source model and onnxruntime on one batch and compare."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from anime_detector.errors import SourceError
+from anime_detector.inputs import expand_inputs
+from anime_detector.preprocess import DEFAULT_SPEC, PreprocessSpec, preprocess
+from anime_detector.synthetic import synthetic_images
+
+__all__ = ["Comparison", "compare", "onnx_predict", "verification_batch"]
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """How closely two engines agree on the same batch."""
+
+    reference: str
+    candidate: str
+    images: int
+    max_abs_diff: float
+    mean_abs_diff: float
+    label_agreement: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def line(self) -> str:
+        return (f"{self.candidate} vs {self.reference} on {self.images} images: "
+                f"max |dp| {self.max_abs_diff:.2e}, mean |dp| {self.mean_abs_diff:.2e}, "
+                f"label agreement {self.label_agreement:.1%}")
+
+
+def verification_batch(folder: Path | None, limit: int = 32, seed: int = 0,
+                       spec: PreprocessSpec = DEFAULT_SPEC) -> tuple[np.ndarray, str]:
+    """Preprocessed images from ``folder`` (recursively, at most ``limit``) or generated ones."""
+    if folder is None:
+        images = synthetic_images(16, seed=seed)
+        return np.stack([preprocess(img, spec) for img in images]), "16 generated images"
+    arrays = []
+    for path in expand_inputs([str(folder)], recursive=True):
+        try:
+            arrays.append(preprocess(path, spec))
+        except SourceError:
+            continue
+        if len(arrays) >= limit:
+            break
+    if not arrays:
+        raise SourceError(folder, "no readable images to verify or calibrate with")
+    return np.stack(arrays), f"{len(arrays)} images from {folder}"
+
+
+def onnx_predict(model_bytes: bytes, batch: np.ndarray, chunk: int = 8) -> np.ndarray:
+    """Run an in-memory ONNX model on the CPU, ``chunk`` images at a time."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    session = ort.InferenceSession(model_bytes, options, providers=["CPUExecutionProvider"])
+    outs = [session.run(["output"], {"input": batch[i : i + chunk]})[0]
+            for i in range(0, len(batch), chunk)]
+    return np.concatenate(outs).astype(np.float32)
+
+
+def compare(reference: np.ndarray, candidate: np.ndarray, ref_name: str,
+            cand_name: str) -> Comparison:
+    diff = np.abs(reference.astype(np.float64) - candidate.astype(np.float64))
+    agree = float((reference.argmax(axis=1) == candidate.argmax(axis=1)).mean())
+    return Comparison(ref_name, cand_name, int(len(reference)), float(diff.max()),
+                      float(diff.mean()), agree)

@@ -1,0 +1,156 @@
+"""Export: parity, metadata round trip, .h5 and SavedModel input, fp16/int8, atomicity."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+from cli_helpers import run_cli
+
+pytestmark = [pytest.mark.tf]
+keras = pytest.importorskip("keras")
+
+
+@pytest.fixture(scope="module")
+def tiny_keras(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The same head on the small stand-in backbone, for plumbing tests."""
+    from anime_detector.train.model import build_model
+
+    path = tmp_path_factory.mktemp("tiny") / "tiny.keras"
+    build_model(weights=None, backbone="tiny").save(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def vgg_export(trained_run: dict[str, Path], tmp_path_factory: pytest.TempPathFactory
+               ) -> dict[str, object]:
+    out = tmp_path_factory.mktemp("export") / "model.onnx"
+    result = run_cli("export", trained_run["run"] / "model.keras", "--out", out,
+                     "--verify-dir", trained_run["data"])
+    assert result.returncode == 0, result.stderr[-3000:]
+    return {"path": out, "stdout": result.stdout, "stderr": result.stderr}
+
+
+@pytest.mark.slow
+def test_vgg19_export_is_faithful(vgg_export: dict[str, object],
+                                  trained_run: dict[str, Path]) -> None:
+    from anime_detector import Detector
+    from anime_detector.preprocess import preprocess
+
+    assert "onnx fp32 vs keras" in str(vgg_export["stdout"])
+    images = sorted(trained_run["data"].rglob("*.png"))
+    batch = np.stack([preprocess(p) for p in images])
+    model = keras.models.load_model(trained_run["run"] / "model.keras")
+    expected = np.asarray(model(batch, training=False))
+    det = Detector.load(vgg_export["path"], device="cpu")  # type: ignore[arg-type]
+    got = np.array([[p.probabilities["anime"], p.probabilities["not_anime"]]
+                    for p in det.predict(images)])
+    assert np.abs(got - expected).max() < 1e-5
+    assert expected[:, 0].std() > 0.1  # scores spread: the check means something
+
+
+@pytest.mark.slow
+def test_metadata_is_complete_and_runtime_needs_nothing_else(
+        vgg_export: dict[str, object], trained_run: dict[str, Path]) -> None:
+    model = onnx.load(str(vgg_export["path"]))
+    props = {p.key: p.value for p in model.metadata_props}
+    for key in ("labels", "preprocess", "threshold", "precision", "source_sha256",
+                "versions", "verification"):
+        assert f"anime_detector.{key}" in props
+    assert json.loads(props["anime_detector.labels"]) == ["anime", "not_anime"]
+    assert "tf2onnx" in json.loads(props["anime_detector.versions"])
+    assert [i.name for i in model.graph.input] == ["input"]
+    assert [o.name for o in model.graph.output] == ["output"]
+    batch_dim = model.graph.input[0].type.tensor_type.shape.dim[0]
+    assert batch_dim.dim_param and not batch_dim.dim_value  # dynamic batch axis
+    result = run_cli("predict", vgg_export["path"], trained_run["data"] / "anime", "-f", "json")
+    assert result.returncode == 1  # broken.jpg is in there
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    labels = [r["label"] for r in rows if "label" in r]
+    assert len(labels) == 16 and labels.count("anime") >= 12
+
+
+@pytest.mark.slow
+def test_int8_and_fp16(trained_run: dict[str, Path], tmp_path: Path) -> None:
+    refused = run_cli("export", trained_run["run"] / "model.keras", "--out", tmp_path / "q.onnx",
+                      "--precision", "int8")
+    assert refused.returncode == 2 and "--calibration-dir" in refused.stderr
+    for precision, extra in (("int8", ["--calibration-dir", trained_run["data"]]), ("fp16", [])):
+        out = tmp_path / f"{precision}.onnx"
+        result = run_cli("export", trained_run["run"] / "model.keras", "--out", out,
+                         "--precision", precision, "--verify-dir", trained_run["data"], *extra)
+        assert result.returncode == 0, result.stderr[-2000:]
+        assert f"onnx {precision} vs onnx fp32" in result.stdout
+        props = {p.key: p.value for p in onnx.load(str(out)).metadata_props}
+        assert props["anime_detector.precision"] == precision
+        predicted = run_cli("predict", out, trained_run["data"] / "not_anime", "-f", "json")
+        assert predicted.returncode == 0
+    ops = {n.op_type for n in onnx.load(str(tmp_path / "int8.onnx")).graph.node}
+    assert {"QuantizeLinear", "DequantizeLinear"} <= ops
+
+
+def test_h5_input_exports(tiny_keras: Path, tmp_path: Path) -> None:
+    import h5py
+
+    h5 = tmp_path / "legacy.h5"
+    keras.models.load_model(tiny_keras).save(h5)
+    with h5py.File(h5, "r+") as handle:  # as tf.keras 2.x stamps it
+        handle.attrs["keras_version"] = "2.15.0"
+    out = tmp_path / "from_h5.onnx"
+    result = run_cli("export", h5, "--out", out)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert out.exists()
+
+
+def test_saved_model_folder_exports(tiny_keras: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "saved"
+    keras.models.load_model(tiny_keras).export(folder)
+    out = tmp_path / "from_sm.onnx"
+    result = run_cli("export", folder, "--out", out)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "onnx fp32 vs keras" in result.stdout
+
+
+def test_safe_mode_refuses_a_lambda_layer(tmp_path: Path) -> None:
+    inp = keras.Input((224, 224, 3))
+    x = keras.layers.Lambda(lambda t: t * 2.0)(inp)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    path = tmp_path / "lambda.keras"
+    keras.Model(inp, keras.layers.Dense(2, activation="softmax")(x)).save(path)
+    result = run_cli("export", path, "--out", tmp_path / "x.onnx")
+    assert result.returncode == 2 and "safe mode" in result.stderr
+    assert "Traceback" not in result.stderr and not (tmp_path / "x.onnx").exists()
+
+
+def test_failed_verification_leaves_nothing_and_keeps_the_old_file(
+        tiny_keras: Path, tmp_path: Path) -> None:
+    out = tmp_path / "model.onnx"
+    out.write_bytes(b"previous export")
+    result = run_cli("export", tiny_keras, "--out", out, "--atol", "-1")
+    assert result.returncode == 2 and "nothing written" in result.stderr
+    assert out.read_bytes() == b"previous export"
+    assert [p.name for p in tmp_path.iterdir()] == ["model.onnx"]
+
+
+def test_interrupt_mid_write_leaves_no_partial_file(tiny_keras: Path, tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    from anime_detector.export import to_onnx
+
+    def interrupted(*args: object, **kwargs: object) -> None:
+        Path(str(args[1])).write_bytes(b"half")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(onnx, "save", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        to_onnx(tiny_keras, tmp_path / "m.onnx", log=lambda _: None)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_not_a_model_file(tmp_path: Path) -> None:
+    bad = tmp_path / "notes.keras"
+    bad.write_text("hello")
+    result = run_cli("export", bad, "--out", tmp_path / "x.onnx")
+    assert result.returncode == 2 and "cannot load Keras model" in result.stderr
