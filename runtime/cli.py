@@ -225,6 +225,51 @@ def export(
     typer.echo("\n".join(report.lines()))
 
 
+def load_any_detector(model: Path, device: str = "auto", threads: int | None = None) -> Any:
+    """A ``Detector`` for an ``.onnx`` file, or (with the train extra) a ``.keras``/``.h5`` one."""
+    if model.suffix.lower() in (".keras", ".h5", ".hdf5"):
+        keras_detector = import_train_extra("anime_detector.train.keras_detector")
+        return keras_detector.KerasDetector.load_keras(model)
+    from anime_detector.detector import Detector
+
+    return Detector.load(model, device=device, threads=threads)
+
+
+class TableOrJson(str, Enum):
+    table = "table"
+    json = "json"
+
+
+@app.command("eval")
+def eval_command(
+    model: Annotated[Path, typer.Argument(help=".onnx (runtime only) or .keras (train extra).")],
+    data_dir: Annotated[Path, typer.Argument(help="Folder with anime/ and not_anime/.")],
+    compare: Annotated[Optional[Path], typer.Option(help="A second model on the same "
+                                                    "images.")] = None,
+    fmt: Annotated[TableOrJson, typer.Option("--format", "-f")] = TableOrJson.table,
+    threshold: Annotated[Optional[float], typer.Option(min=0.0, max=1.0)] = None,
+    batch_size: Annotated[int, typer.Option(min=1)] = 8,
+    device: DeviceOpt = Device.auto,
+) -> None:
+    """Accuracy, per-class P/R/F1, confusion matrix, ROC-AUC and mistakes on a labelled folder."""
+    import json
+
+    from anime_detector.evaluate import compare_models, evaluate
+    from anime_detector.summary import format_eval
+
+    with user_errors():
+        reports = [evaluate(load_any_detector(m, device.value), data_dir, threshold, batch_size)
+                   for m in ([model, compare] if compare else [model])]
+    comparison = compare_models(*reports) if compare else None
+    if fmt is TableOrJson.json:
+        payload: dict[str, Any] = {"report": reports[0]}
+        if comparison:
+            payload.update(compare_report=reports[1], comparison=comparison)
+        typer.echo(json.dumps(payload, indent=2))
+    else:
+        typer.echo(format_eval(reports, comparison))
+
+
 def main() -> None:
     """Console-script entry point."""
     app()

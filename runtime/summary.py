@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["format_metrics", "format_train_summary"]
+__all__ = ["format_eval", "format_metrics", "format_train_summary"]
 
 
 def format_metrics(metrics: dict[str, Any]) -> str:
@@ -35,3 +35,28 @@ def format_train_summary(result: Any) -> str:
         f"{result.cache_misses} misses; time: {secs}",
         "validation: " + format_metrics(m),
     ])
+
+
+def format_eval(reports: list[dict[str, Any]], comparison: dict[str, Any] | None) -> str:
+    """One block per model report, then the side-by-side comparison if any."""
+    blocks = []
+    for report in reports:
+        lines = [f"model: {report['model']} (threshold {report['threshold']})",
+                 format_metrics(report)]
+        if report["unreadable"]:
+            lines.append(f"unreadable ({len(report['unreadable'])}):")
+            lines += [f"  {u['path']}: {u['error']}" for u in report["unreadable"]]
+        lines.append(f"misclassified ({len(report['misclassified'])}):")
+        lines += [f"  {m['true']:>9} -> {m['predicted']:<9} p(anime)={m['score']:.4f}  {m['path']}"
+                  for m in report["misclassified"]]
+        blocks.append("\n".join(lines))
+    if comparison:
+        a, b = comparison["models"]
+        blocks.append("\n".join([
+            f"{'':<10}{'accuracy':>10}  model",
+            f"{'first':<10}{comparison['accuracy'][0]:>10.4f}  {a}",
+            f"{'second':<10}{comparison['accuracy'][1]:>10.4f}  {b}",
+            f"label agreement {comparison['label_agreement']:.1%} on {comparison['images']} "
+            f"images, max |dp(anime)| {comparison['max_abs_diff']:.2e}",
+        ]))
+    return "\n\n".join(blocks)

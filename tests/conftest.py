@@ -54,3 +54,16 @@ def trained_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     assert first.returncode == 0, first.stderr[-3000:]
     return {"data": data, "cache": cache, "run": root / "run", "stdout": first.stdout,
             "stderr": first.stderr, "args": args, "root": root}  # type: ignore[dict-item]
+
+
+@pytest.fixture(scope="session")
+def vgg_export(trained_run: dict[str, Path], tmp_path_factory: pytest.TempPathFactory
+               ) -> dict[str, object]:
+    """``anime-detector export`` of the trained run, verified on its own images."""
+    from cli_helpers import run_cli
+
+    out = tmp_path_factory.mktemp("export") / "model.onnx"
+    result = run_cli("export", trained_run["run"] / "model.keras", "--out", out,
+                     "--verify-dir", trained_run["data"])
+    assert result.returncode == 0, result.stderr[-3000:]
+    return {"path": out, "stdout": result.stdout, "stderr": result.stderr}

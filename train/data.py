@@ -1,4 +1,4 @@
-"""The training image folder: discovery, stratified split, decoding with augmentation.
+"""Decoding training images, with seeded augmentation; re-exports the folder discovery.
 
 Every image becomes model input through ``anime_detector.preprocess.preprocess``
 (the runtime's function); augmentation happens on the PIL image before it.
@@ -7,74 +7,21 @@ Every image becomes model input through ``anime_detector.preprocess.preprocess``
 from __future__ import annotations
 
 import hashlib
-import logging
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 from numpy.typing import NDArray
 from PIL import Image, ImageOps
 
-from anime_detector.errors import SourceError
-from anime_detector.inputs import is_image_name
-from anime_detector.metadata import DEFAULT_LABELS
+from anime_detector.dataset import DataError, Sample, discover, stratified_split
 from anime_detector.preprocess import DEFAULT_SPEC, PreprocessSpec, load_image, preprocess
 
-__all__ = ["Sample", "DataError", "decode", "discover", "stratified_split"]
-
-log = logging.getLogger(__name__)
-
-
-class DataError(SourceError):
-    """The data folder does not have the expected layout."""
-
-
-@dataclass(frozen=True)
-class Sample:
-    """One image file and its class index (0 = anime, 1 = not_anime)."""
-
-    path: Path
-    label: int
-    digest: str = field(default="", compare=False)
-
+__all__ = ["DataError", "Sample", "augment", "decode", "discover", "file_digest",
+           "stratified_split"]
 
 def file_digest(path: Path) -> str:
     """SHA-256 of the file's bytes: the feature cache key."""
     return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def discover(data_dir: Path, labels: tuple[str, ...] = DEFAULT_LABELS) -> list[Sample]:
-    """All images under ``data_dir/<label>/`` (recursively), label = alphabetical index."""
-    if not data_dir.is_dir():
-        raise DataError(data_dir, "data folder not found")
-    found = sorted(p.name for p in data_dir.iterdir() if p.is_dir())
-    missing = [name for name in labels if name not in found]
-    if missing:
-        raise DataError(data_dir, f"expected class folders {list(labels)}, found {found}; "
-                        f"missing {missing}")
-    samples = []
-    for index, name in enumerate(sorted(labels)):
-        files = sorted(p for p in (data_dir / name).rglob("*") if is_image_name(p))
-        samples.extend(Sample(p, index) for p in files if not p.is_dir())
-    if not samples:
-        raise DataError(data_dir, "no images found in the class folders")
-    return samples
-
-
-def stratified_split(
-    samples: list[Sample], val_split: float, seed: int
-) -> tuple[list[Sample], list[Sample]]:
-    """Shuffle each class with ``seed`` and hold out ``val_split`` of it (at least one)."""
-    rng = np.random.default_rng(seed)
-    train, val = [], []
-    for label in sorted({s.label for s in samples}):
-        group = [s for s in samples if s.label == label]
-        order = rng.permutation(len(group))
-        n_val = int(round(len(group) * val_split)) if val_split > 0 else 0
-        n_val = min(max(n_val, 1 if val_split > 0 else 0), max(len(group) - 1, 0))
-        val.extend(group[i] for i in order[:n_val])
-        train.extend(group[i] for i in order[n_val:])
-    return train, val
 
 
 def augment(image: Image.Image, rng: np.random.Generator) -> Image.Image:

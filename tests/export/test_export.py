@@ -24,16 +24,6 @@ def tiny_keras(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-@pytest.fixture(scope="module")
-def vgg_export(trained_run: dict[str, Path], tmp_path_factory: pytest.TempPathFactory
-               ) -> dict[str, object]:
-    out = tmp_path_factory.mktemp("export") / "model.onnx"
-    result = run_cli("export", trained_run["run"] / "model.keras", "--out", out,
-                     "--verify-dir", trained_run["data"])
-    assert result.returncode == 0, result.stderr[-3000:]
-    return {"path": out, "stdout": result.stdout, "stderr": result.stderr}
-
-
 @pytest.mark.slow
 def test_vgg19_export_is_faithful(vgg_export: dict[str, object],
                                   trained_run: dict[str, Path]) -> None:
