@@ -29,7 +29,7 @@ def test_eval_report_on_onnx(tiny_model: Path, colour_dataset: Path) -> None:
     assert [m["path"].endswith("wrong.png") for m in report["misclassified"]] == [True]
     assert report["unreadable"][0]["path"].endswith("bad.jpg")
     assert report["confusion_matrix"]["rows_true_cols_pred"] == [[3, 1], [0, 3]]
-    assert report["roc_auc"] == pytest.approx(0.75)
+    assert report["roc_auc"] == pytest.approx(10.5 / 12)  # the red "anime" ties the reds
     assert report["per_class"]["anime"]["recall"] == pytest.approx(0.75)
 
 
