@@ -270,6 +270,47 @@ def eval_command(
         typer.echo(format_eval(reports, comparison))
 
 
+@app.command()
+def bench(
+    models: Annotated[Optional[list[Path]], typer.Argument(
+        help=".onnx files (default: a cached random-weight VGG19-head reference graph).")] = None,
+    keras_model: Annotated[Optional[Path], typer.Option("--keras", help="Also time this "
+                                                        ".keras model (predict, tf.function).")]
+    = None,
+    batch_sizes: Annotated[str, typer.Option(help="Comma-separated batch sizes.")] = "1,8",
+    warmup: Annotated[int, typer.Option(min=0)] = 3,
+    runs: Annotated[int, typer.Option(min=1)] = 20,
+    threads: ThreadsOpt = None,
+    device: DeviceOpt = Device.auto,
+    fmt: Annotated[TableOrJson, typer.Option("--format", "-f")] = TableOrJson.table,
+    output: Annotated[Optional[Path], typer.Option(help="Also write the JSON report here.")]
+    = None,
+    cold_start: Annotated[bool, typer.Option("--cold-start/--no-cold-start",
+                                             help="Measure cold start and peak RSS in a "
+                                             "fresh process per engine.")] = True,
+) -> None:
+    """Latency (p50/p90/p99), throughput, cold start and memory per engine and batch size."""
+    import json
+
+    from anime_detector.bench import EngineSpec, format_table, run_bench
+    from anime_detector.fsutil import atomic_write_text
+    from anime_detector.reference_graph import cached_reference_model
+
+    with user_errors():
+        sizes = [int(b) for b in batch_sizes.split(",") if b.strip()]
+        paths = [str(m) for m in models] if models else [str(cached_reference_model())]
+        specs = [EngineSpec("onnx", p, device.value, threads) for p in paths]
+        if keras_model is not None:
+            import_train_extra("anime_detector.train.keras_engines")
+            specs = [EngineSpec(k, str(keras_model), "cpu", threads)
+                     for k in ("keras-predict", "keras-function")] + specs
+        report = run_bench(specs, sizes, warmup, runs, cold_start=cold_start)
+    text = json.dumps(report, indent=2)
+    if output:
+        atomic_write_text(output, text + "\n")
+    typer.echo(text if fmt is TableOrJson.json else format_table(report))
+
+
 def main() -> None:
     """Console-script entry point."""
     app()

@@ -1,0 +1,51 @@
+"""``anime-detector bench`` runs and writes the documented JSON schema."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from cli_helpers import run_cli
+
+ROW_KEYS = {"engine", "model", "precision", "provider", "batch_size", "p50_ms", "p90_ms",
+            "p99_ms", "images_per_s", "cold_start_ms", "size_mb", "peak_rss_mb",
+            "speedup_vs_keras"}
+
+
+def test_bench_json_schema(tiny_model: Path, tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+    result = run_cli("bench", tiny_model, "--runs", "2", "--warmup", "1", "--batch-sizes", "1,2",
+                     "--output", out)
+    assert result.returncode == 0, result.stderr
+    assert "| onnxruntime tiny.onnx | fp32 | CPU | 1 |" in result.stdout
+    report = json.loads(out.read_text())
+    assert {"cpu", "threads", "onnxruntime"} <= set(report["machine"])
+    assert [r["batch_size"] for r in report["results"]] == [1, 2]
+    for row in report["results"]:
+        assert set(row) == ROW_KEYS
+        assert row["p50_ms"] > 0 and row["cold_start_ms"] > 0 and row["peak_rss_mb"] > 0
+        assert row["provider"] == "CPUExecutionProvider" and row["speedup_vs_keras"] is None
+
+
+def test_bench_default_model_without_arguments(tmp_path: Path) -> None:
+    result = run_cli("bench", "--runs", "2", "--warmup", "0", "--batch-sizes", "1",
+                     "--no-cold-start", "--format", "json",
+                     env={"ANIME_DETECTOR_CACHE": str(tmp_path)})
+    assert result.returncode == 0, result.stderr
+    (row,) = json.loads(result.stdout)["results"]
+    assert row["model"].endswith("vgg19-head-random-v1.onnx") and row["size_mb"] > 80
+
+
+@pytest.mark.tf
+@pytest.mark.slow
+def test_bench_with_keras_rows(trained_run: dict[str, Path], vgg_export: dict[str, object]
+                               ) -> None:
+    result = run_cli("bench", vgg_export["path"], "--keras", trained_run["run"] / "model.keras",
+                     "--runs", "2", "--warmup", "1", "--batch-sizes", "1", "--no-cold-start",
+                     "--format", "json")
+    assert result.returncode == 0, result.stderr[-2000:]
+    rows = json.loads(result.stdout)["results"]
+    assert [r["engine"] for r in rows] == ["keras-predict", "keras-function", "onnxruntime"]
+    assert rows[0]["speedup_vs_keras"] == pytest.approx(1.0)
+    assert rows[2]["speedup_vs_keras"] > 0
