@@ -1,0 +1,72 @@
+"""``demo``: the whole pipeline on a folder (the shipped sample set by default).
+
+train -> export (verified) -> predict a few images (with annotated copies) ->
+eval the .keras and the .onnx side by side -> bench, all in one run folder.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from anime_detector.detector import Detector, Prediction
+from anime_detector.evaluate import compare_models, evaluate
+from anime_detector.fsutil import atomic_write_text
+from anime_detector.predict_files import predict_files
+from anime_detector.train.fit import TrainConfig, train
+from anime_detector.train.keras_detector import KerasDetector
+from anime_detector.train.model import WeightsError
+
+__all__ = ["run_demo"]
+
+
+def _train(data: Path, out: Path, weights: str | None, log: Callable[[str], None]) -> Any:
+    config = TrainConfig(data_dir=data, out_dir=out / "train", weights=weights, overwrite=True)
+    try:
+        return train(config, log=log)
+    except WeightsError as exc:
+        log(f"ImageNet weights unavailable: {exc}")
+        log("FALLING BACK to --weights none: a random backbone. This is a smoke run; its "
+            "accuracy says nothing about the method.")
+        config.weights = None
+        return train(config, log=log)
+
+
+def run_demo(data: Path, out: Path, weights: str | None = "imagenet",
+             log: Callable[[str], None] = print) -> dict[str, Any]:
+    """Run every step, write its outputs under ``out``, return a summary dict."""
+    from anime_detector.bench import EngineSpec, format_table, run_bench
+    from anime_detector.export import to_onnx
+
+    out.mkdir(parents=True, exist_ok=True)
+    log("1/5 train")
+    trained = _train(data, out, weights, log)
+    keras_path, onnx_path = out / "train" / "model.keras", out / "model.onnx"
+    log("2/5 export")
+    export = to_onnx(keras_path, onnx_path, verify_dir=data, log=log)
+    log("3/5 predict")
+    detector = Detector.load(onnx_path)
+    rows: list[str] = []
+    examples = sorted((data / "anime").iterdir())[:3] + sorted((data / "not_anime").iterdir())[:3]
+    predict_files(detector, [str(p) for p in examples],
+                  lambda r: rows.append(json.dumps(r.to_dict(), ensure_ascii=False)),
+                  annotate_dir=out / "annotated")
+    atomic_write_text(out / "predictions.jsonl", "\n".join(rows) + "\n")
+    log("4/5 eval (.keras and .onnx on the same images)")
+    reports = [evaluate(KerasDetector.load_keras(keras_path), data), evaluate(detector, data)]
+    comparison = compare_models(*reports)
+    atomic_write_text(out / "eval.json", json.dumps(
+        {"keras": reports[0], "onnx": reports[1], "comparison": comparison}, indent=2))
+    log("5/5 bench (batch 1)")
+    bench = run_bench([EngineSpec("keras-predict", str(keras_path), "cpu"),
+                       EngineSpec("onnx", str(onnx_path), "auto")], [1], warmup=2, runs=5,
+                      cold_start=False)
+    atomic_write_text(out / "bench.json", json.dumps(bench, indent=2))
+    return {
+        "out": str(out), "weights": str(trained.metrics["weights"]),
+        "val_accuracy": trained.metrics["accuracy"], "export": export.lines(),
+        "predictions": [json.loads(r) for r in rows], "eval_onnx_accuracy": reports[1]["accuracy"],
+        "keras_vs_onnx": comparison, "bench": format_table(bench),
+    }
