@@ -14,6 +14,7 @@ from typing import Any
 from anime_detector.detector import Detector, Prediction
 from anime_detector.evaluate import compare_models, evaluate
 from anime_detector.fsutil import atomic_write_text
+from anime_detector.inputs import is_image_name
 from anime_detector.predict_files import predict_files
 from anime_detector.train.fit import TrainConfig, train
 from anime_detector.train.keras_detector import KerasDetector
@@ -34,6 +35,13 @@ def _train(data: Path, out: Path, weights: str | None, log: Callable[[str], None
         return train(config, log=log)
 
 
+def _spread(folder: Path, count: int) -> list[Path]:
+    """``count`` images spread evenly through ``folder``'s sorted listing."""
+    files = sorted(p for p in folder.iterdir() if is_image_name(p))
+    step = max(1, len(files) // count)
+    return files[::step][:count]
+
+
 def run_demo(data: Path, out: Path, weights: str | None = "imagenet",
              log: Callable[[str], None] = print) -> dict[str, Any]:
     """Run every step, write its outputs under ``out``, return a summary dict."""
@@ -49,7 +57,7 @@ def run_demo(data: Path, out: Path, weights: str | None = "imagenet",
     log("3/5 predict")
     detector = Detector.load(onnx_path)
     rows: list[str] = []
-    examples = sorted((data / "anime").iterdir())[:3] + sorted((data / "not_anime").iterdir())[:3]
+    examples = [p for label in ("anime", "not_anime") for p in _spread(data / label, 3)]
     predict_files(detector, [str(p) for p in examples],
                   lambda r: rows.append(json.dumps(r.to_dict(), ensure_ascii=False)),
                   annotate_dir=out / "annotated")

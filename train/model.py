@@ -57,7 +57,6 @@ def resolve_weights(weights: str | os.PathLike[str] | None) -> str | None:
     """
     if weights is None or str(weights).lower() == "none":
         warnings.warn(RANDOM_BACKBONE_WARNING, stacklevel=3)
-        log.warning(RANDOM_BACKBONE_WARNING)
         return None
     if str(weights).lower() != "imagenet":
         path = Path(weights)
