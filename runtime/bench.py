@@ -52,7 +52,8 @@ def load_engine(spec: EngineSpec) -> tuple[Runner, str, str]:
         return det.run, det.providers[0], det.contract.precision
     from anime_detector.train.keras_engines import load_keras_engine
 
-    return load_keras_engine(spec.kind, spec.model, spec.threads)
+    run, provider, precision = load_keras_engine(spec.kind, spec.model, spec.threads)
+    return run, str(provider), str(precision)
 
 
 def child_measure(spec: EngineSpec, batch_size: int) -> dict[str, float]:
@@ -147,8 +148,8 @@ def format_table(report: dict[str, Any]) -> str:
             "cold start ms | size MB | peak RSS MB | vs keras |")
     lines = [head, "|" + "---|" * 12]
     for r in report["results"]:
-        def num(key: str, fmt: str) -> str:
-            value = r.get(key)
+        def num(key: str, fmt: str, row: dict[str, Any] = r) -> str:
+            value = row.get(key)
             return "-" if value is None or value != value else format(value, fmt)
 
         lines.append(

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Any, NoReturn, Optional
+from typing import Annotated, Any, NoReturn
 
 import typer
 
@@ -93,7 +93,7 @@ def _root(
 
 DeviceOpt = Annotated[Device, typer.Option(help="auto: CUDA if it really runs, else CPU.")]
 ThreadsOpt = Annotated[
-    Optional[int], typer.Option(min=1, help="CPU threads (default: the CPUs this process may use).")
+    int | None, typer.Option(min=1, help="CPU threads (default: the CPUs this process may use).")
 ]
 
 
@@ -107,19 +107,19 @@ def predict(
     = OutputFormat.table,
     batch_size: Annotated[int, typer.Option(min=1, help="Images per inference call.")] = 8,
     threshold: Annotated[
-        Optional[float], typer.Option(min=0.0, max=1.0, help="P(anime) needed for 'anime' "
+        float | None, typer.Option(min=0.0, max=1.0, help="P(anime) needed for 'anime' "
                                       "(default: the model's, 0.5).")
     ] = None,
     device: DeviceOpt = Device.auto,
     threads: ThreadsOpt = None,
     annotate: Annotated[
-        Optional[Path], typer.Option(help="Also write a labelled copy of each image here.")
+        Path | None, typer.Option(help="Also write a labelled copy of each image here.")
     ] = None,
     labels: Annotated[
-        Optional[str], typer.Option(help="Comma-separated labels for a model without metadata.")
+        str | None, typer.Option(help="Comma-separated labels for a model without metadata.")
     ] = None,
     progress: Annotated[
-        Optional[bool], typer.Option("--progress/--no-progress", help="Progress bar on stderr "
+        bool | None, typer.Option("--progress/--no-progress", help="Progress bar on stderr "
                                      "(default: on a terminal, for 8+ images).")
     ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Report providers on stderr.")]
@@ -158,14 +158,14 @@ def train(
     batch_size: Annotated[int, typer.Option(min=1)] = 32,
     learning_rate: Annotated[float, typer.Option(min=0.0)] = 1e-3,
     val_split: Annotated[float, typer.Option(min=0.0, max=0.9)] = 0.15,
-    val_dir: Annotated[Optional[Path], typer.Option(help="Explicit validation folder.")] = None,
+    val_dir: Annotated[Path | None, typer.Option(help="Explicit validation folder.")] = None,
     seed: int = 0,
     augment: Annotated[int, typer.Option(min=0, help="K random views (flip, crop) per image.")]
     = 0,
     feature_cache: Annotated[bool, typer.Option("--feature-cache/--no-feature-cache",
                                                 help="Fit the head on cached pooled features.")]
     = True,
-    cache_dir: Annotated[Optional[Path], typer.Option(help="Feature cache folder.")] = None,
+    cache_dir: Annotated[Path | None, typer.Option(help="Feature cache folder.")] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing run folder.")] = False,
     backbone: Annotated[str, typer.Option(hidden=True)] = "vgg19",
 ) -> None:
@@ -199,9 +199,9 @@ def export(
     opset: Annotated[int, typer.Option(min=13)] = 17,
     verify: Annotated[bool, typer.Option("--verify/--no-verify",
                                          help="Compare Keras and onnxruntime outputs.")] = True,
-    verify_dir: Annotated[Optional[Path], typer.Option(help="Images to verify on "
+    verify_dir: Annotated[Path | None, typer.Option(help="Images to verify on "
                                                        "(default: 16 generated).")] = None,
-    calibration_dir: Annotated[Optional[Path], typer.Option(help="Real images for int8.")]
+    calibration_dir: Annotated[Path | None, typer.Option(help="Real images for int8.")]
     = None,
     atol: Annotated[float, typer.Option(help="Max |dp| allowed for fp32.")] = 1e-4,
     max_delta: Annotated[float, typer.Option(help="Max |dp| vs fp32 for fp16/int8 before "
@@ -244,10 +244,10 @@ class TableOrJson(str, Enum):
 def eval_command(
     model: Annotated[Path, typer.Argument(help=".onnx (runtime only) or .keras (train extra).")],
     data_dir: Annotated[Path, typer.Argument(help="Folder with anime/ and not_anime/.")],
-    compare: Annotated[Optional[Path], typer.Option(help="A second model on the same "
+    compare: Annotated[Path | None, typer.Option(help="A second model on the same "
                                                     "images.")] = None,
     fmt: Annotated[TableOrJson, typer.Option("--format", "-f")] = TableOrJson.table,
-    threshold: Annotated[Optional[float], typer.Option(min=0.0, max=1.0)] = None,
+    threshold: Annotated[float | None, typer.Option(min=0.0, max=1.0)] = None,
     batch_size: Annotated[int, typer.Option(min=1)] = 8,
     device: DeviceOpt = Device.auto,
 ) -> None:
@@ -272,9 +272,9 @@ def eval_command(
 
 @app.command()
 def bench(
-    models: Annotated[Optional[list[Path]], typer.Argument(
+    models: Annotated[list[Path] | None, typer.Argument(
         help=".onnx files (default: a cached random-weight VGG19-head reference graph).")] = None,
-    keras_model: Annotated[Optional[Path], typer.Option("--keras", help="Also time this "
+    keras_model: Annotated[Path | None, typer.Option("--keras", help="Also time this "
                                                         ".keras model (predict, tf.function).")]
     = None,
     batch_sizes: Annotated[str, typer.Option(help="Comma-separated batch sizes.")] = "1,8",
@@ -283,7 +283,7 @@ def bench(
     threads: ThreadsOpt = None,
     device: DeviceOpt = Device.auto,
     fmt: Annotated[TableOrJson, typer.Option("--format", "-f")] = TableOrJson.table,
-    output: Annotated[Optional[Path], typer.Option(help="Also write the JSON report here.")]
+    output: Annotated[Path | None, typer.Option(help="Also write the JSON report here.")]
     = None,
     cold_start: Annotated[bool, typer.Option("--cold-start/--no-cold-start",
                                              help="Measure cold start and peak RSS in a "

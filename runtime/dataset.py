@@ -35,7 +35,7 @@ def discover(data_dir: Path, labels: tuple[str, ...] = DEFAULT_LABELS) -> list[S
     if missing:
         raise DataError(data_dir, f"expected class folders {list(labels)}, found {found}; "
                         f"missing {missing}")
-    samples = []
+    samples: list[Sample] = []
     for index, name in enumerate(sorted(labels)):
         files = sorted(p for p in (data_dir / name).rglob("*") if is_image_name(p))
         samples.extend(Sample(p, index) for p in files if not p.is_dir())
@@ -49,7 +49,8 @@ def stratified_split(
 ) -> tuple[list[Sample], list[Sample]]:
     """Shuffle each class with ``seed`` and hold out ``val_split`` of it (at least one)."""
     rng = np.random.default_rng(seed)
-    train, val = [], []
+    train: list[Sample] = []
+    val: list[Sample] = []
     for label in sorted({s.label for s in samples}):
         group = [s for s in samples if s.label == label]
         order = rng.permutation(len(group))

@@ -139,7 +139,8 @@ class Detector:
             label = labels[pos] if score >= cut else labels[1 - pos]
         else:
             label = labels[int(np.argmax(probs))]
-        return Prediction(label, score, {k: float(p) for k, p in zip(labels, probs)}, source)
+        probabilities = {k: float(p) for k, p in zip(labels, probs, strict=True)}
+        return Prediction(label, score, probabilities, source)
 
     def predict(
         self,

@@ -21,7 +21,7 @@ def _score(detector: Detector, data_dir: Path, threshold: float | None, batch_si
     unreadable: list[dict[str, str]] = []
     results = detector.predict_iter([s.path for s in samples], batch_size=batch_size,
                                     threshold=threshold)
-    for sample, result in zip(samples, results):
+    for sample, result in zip(samples, results, strict=True):
         if isinstance(result, Failure):
             unreadable.append({"path": result.source, "error": result.error})
         else:

@@ -20,11 +20,11 @@ import json
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import IO, Any, Union
+from typing import IO, Any
 
 import numpy as np
 from numpy.typing import NDArray
-from PIL import Image, ImageOps
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from anime_detector.errors import InputError
 
@@ -37,7 +37,7 @@ __all__ = [
     "preprocess_batch",
 ]
 
-ImageSource = Union[str, os.PathLike[str], bytes, IO[bytes], Image.Image, NDArray[np.uint8]]
+ImageSource = str | os.PathLike[str] | bytes | IO[bytes] | Image.Image | NDArray[np.uint8]
 
 # Pillow's own guard against decompression bombs, made strict: above this many
 # pixels Pillow raises DecompressionBombError instead of only warning.
@@ -158,7 +158,7 @@ def load_image(source: ImageSource, spec: PreprocessSpec = DEFAULT_SPEC) -> Imag
         raise
     except Image.DecompressionBombError as exc:
         raise InputError(name, f"image too large (decompression bomb guard): {exc}") from None
-    except Image.UnidentifiedImageError:
+    except UnidentifiedImageError:
         raise InputError(name, "not a recognised image file") from None
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise InputError(name, f"cannot decode image: {exc}") from None
@@ -178,7 +178,9 @@ def preprocess(source: ImageSource, spec: PreprocessSpec = DEFAULT_SPEC) -> NDAr
     return normalize(np.asarray(image, dtype=np.uint8), spec)
 
 
-def normalize(pixels: NDArray[np.uint8], spec: PreprocessSpec = DEFAULT_SPEC) -> NDArray[np.float32]:
+def normalize(
+    pixels: NDArray[np.uint8], spec: PreprocessSpec = DEFAULT_SPEC
+) -> NDArray[np.float32]:
     """Channel order, mean subtraction and scale for resized RGB uint8 pixels."""
     arr = pixels.astype(np.float32)
     if spec.channel_order == "BGR":

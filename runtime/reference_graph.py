@@ -70,10 +70,10 @@ def build_reference_graph(weights: Sequence[np.ndarray] | None = None, seed: int
         inits += [numpy_helper.from_array(values[k], f"{name}_W"),
                   numpy_helper.from_array(values[k + 1], f"{name}_B")]
         nodes.append(helper.make_node("Gemm", [x, f"{name}_W", f"{name}_B"], [f"{name}_g"]))
-        act = "Relu" if i < len(HEAD) - 1 else "Softmax"
-        out = "output" if act == "Softmax" else name
-        nodes.append(helper.make_node(act, [f"{name}_g"], [out], **({"axis": -1}
-                                                                      if act == "Softmax" else {})))
+        last = i == len(HEAD) - 1
+        out = "output" if last else name
+        nodes.append(helper.make_node("Softmax", [f"{name}_g"], [out], axis=-1) if last
+                     else helper.make_node("Relu", [f"{name}_g"], [out]))
         x, k = out, k + 2
     graph = helper.make_graph(
         nodes, "vgg19_head_reference",

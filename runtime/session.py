@@ -84,7 +84,9 @@ def _create(path: Path, providers: list[str], threads: int | None) -> Any:
         raise ModelError(path, f"onnxruntime cannot load it: {text}") from None
 
 
-def open_session(path: str | os.PathLike[str], device: str = "auto", threads: int | None = None) -> Any:
+def open_session(
+    path: str | os.PathLike[str], device: str = "auto", threads: int | None = None
+) -> Any:
     """Open an ``onnxruntime.InferenceSession`` on ``device``.
 
     ``auto`` uses CUDA when onnxruntime has the CUDA provider and the session

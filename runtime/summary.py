@@ -18,7 +18,8 @@ def format_metrics(metrics: dict[str, Any]) -> str:
                      f"{row['f1']:>10.4f}{row['support']:>9d}")
     labels = metrics["confusion_matrix"]["labels"]
     lines.append("confusion (rows = true, cols = predicted): " + " ".join(labels))
-    for name, row in zip(labels, metrics["confusion_matrix"]["rows_true_cols_pred"]):
+    for name, row in zip(labels, metrics["confusion_matrix"]["rows_true_cols_pred"],
+                         strict=True):
         lines.append(f"  {name:<12}" + "".join(f"{v:>8d}" for v in row))
     return "\n".join(lines)
 

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from anime_detector.detector import Detector, Prediction
+from anime_detector.detector import Detector
 from anime_detector.evaluate import compare_models, evaluate
 from anime_detector.fsutil import atomic_write_text
 from anime_detector.inputs import is_image_name

@@ -109,7 +109,7 @@ def extract_features(
         if not pending:
             return
         out = np.asarray(extractor.predict_on_batch(np.stack([p[3] for p in pending])))
-        for (index, digest, view, _), vector in zip(pending, out):
+        for (index, digest, view, _), vector in zip(pending, out, strict=True):
             rows[index] = vector.astype(np.float32)
             cache.put(digest, view, rows[index])  # type: ignore[arg-type]
             cache.misses += 1

@@ -117,7 +117,9 @@ def build_parts(
                       keras.Model(head_in, y, name="head"))
 
 
-def build_model(weights: str | os.PathLike[str] | None = "imagenet", backbone: str = "vgg19") -> Any:
+def build_model(
+    weights: str | os.PathLike[str] | None = "imagenet", backbone: str = "vgg19"
+) -> Any:
     """The full Keras model (image in, ``[p(anime), p(not_anime)]`` out)."""
     return build_parts(weights, backbone).model
 

@@ -22,7 +22,7 @@ def plot_history(history: dict[str, list[float]], path: Path, best_epoch: int) -
 
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
     epochs = range(1, len(history.get("loss", [])) + 1)
-    for ax, metric in zip(axes, ("loss", "accuracy")):
+    for ax, metric in zip(axes, ("loss", "accuracy"), strict=True):
         for prefix, style in (("", "-o"), ("val_", "--s")):
             values = history.get(prefix + metric)
             if values:

@@ -49,7 +49,8 @@ def test_concurrent_predict_from_threads(tiny_model: Path, class_folder: Path) -
         np.testing.assert_allclose(run, expected, rtol=0, atol=1e-6)
 
 
-def test_model_without_metadata_needs_labels(tmp_path: Path, colour_images: dict[str, Path]) -> None:
+def test_model_without_metadata_needs_labels(tmp_path: Path,
+                                             colour_images: dict[str, Path]) -> None:
     bare = save_tiny_model(tmp_path / "bare.onnx", metadata=False)
     with pytest.raises(ModelError, match="no anime-detector metadata"):
         Detector.load(bare, device="cpu")
