@@ -2,41 +2,26 @@
 
 Usage (after ``anime-detector train ... --out RUN``):
 
-    python benchmarks/engines.py --run RUN --calibration-dir examples/sample \
-        --out benchmarks/results/engines
+    python benchmarks/engines.py --run RUN --calibration-dir examples/sample
 
 Exports the missing ONNX variants next to RUN/model.keras, times every engine
 interleaved (``anime_detector.bench.run_bench``), probes numpy's float32 matmul
-rate before and after, and writes ``engines.json`` and ``engines.md``.
+rate before and after, and writes ``results/engines.json`` and ``results/engines.md``.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import time
+import sys
 from pathlib import Path
 
-import numpy as np
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import matmul_gflops, save  # noqa: E402
 
-VGG19_NOTOP_GFLOP = 39.0  # multiply-adds x 2 per 224x224 image, convolutions only
-
-
-def matmul_gflops(n: int = 2048, repeats: int = 5) -> float:
-    a = np.random.default_rng(0).standard_normal((n, n), dtype=np.float32)
-    b = a.T.copy()
-    a @ b
-    best = min(_timed(lambda: a @ b) for _ in range(repeats))
-    return 2 * n**3 / best / 1e9
+VGG19_NOTOP_GFLOP = 39.0  # 2 x multiply-adds per 224x224 image, convolutions only
 
 
-def _timed(fn: object) -> float:
-    started = time.perf_counter()
-    fn()  # type: ignore[operator]
-    return time.perf_counter() - started
-
-
-def ensure_exports(run: Path, calibration: Path) -> list[Path]:
+def ensure_exports(run: Path, calibration: Path, verify: Path) -> list[Path]:
     from anime_detector.export import to_onnx
 
     paths = []
@@ -45,7 +30,7 @@ def ensure_exports(run: Path, calibration: Path) -> list[Path]:
         if not path.exists():
             to_onnx(run / "model.keras", path, precision=precision,
                     calibration_dir=calibration if precision == "int8" else None,
-                    verify_dir=calibration)
+                    verify_dir=verify)
         paths.append(path)
     return paths
 
@@ -56,13 +41,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--run", type=Path, required=True)
     parser.add_argument("--calibration-dir", type=Path, default=Path("examples/sample"))
-    parser.add_argument("--out", type=Path, default=Path("benchmarks/results/engines"))
+    parser.add_argument("--verify-dir", type=Path, default=Path("examples/sample"),
+                        help="real images for the export checks (keep apart from calibration)")
     parser.add_argument("--runs", type=int, default=15)
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--batch-sizes", default="1,8")
     args = parser.parse_args()
 
-    onnx_paths = ensure_exports(args.run, args.calibration_dir)
+    onnx_paths = ensure_exports(args.run, args.calibration_dir, args.verify_dir)
     keras_path = str(args.run / "model.keras")
     specs = [EngineSpec("keras-predict", keras_path, "cpu"),
              EngineSpec("keras-function", keras_path, "cpu"),
@@ -89,17 +75,13 @@ def main() -> None:
             "onnx_fp32_pct_of_matmul": o32["pct_of_matmul"],
         }
     report["ratios"] = ratios
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n")
     table = format_table(report)
     lines = [table, "", f"numpy float32 2048^2 matmul: {before:.0f} GFLOP/s before, "
              f"{after:.0f} after", "", "| ratio (p50) | " + " | ".join(ratios) + " |",
              "|---|" + "---|" * len(ratios)]
     for key in next(iter(ratios.values())):
         lines.append(f"| {key} | " + " | ".join(f"{ratios[b][key]:.2f}" for b in ratios) + " |")
-    text = "\n".join(lines)
-    args.out.with_suffix(".md").write_text(text + "\n")
-    print(text)
+    save("engines", report, "\n".join(lines))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,41 @@
+"""Helpers shared by the benchmark scripts: medians, matmul probe, result files."""
+
+from __future__ import annotations
+
+import json
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def timed(fn: Callable[[], Any]) -> float:
+    """Seconds one call of ``fn`` takes."""
+    started = time.perf_counter()
+    fn()
+    return time.perf_counter() - started
+
+
+def median(values: list[float]) -> float:
+    return float(statistics.median(values))
+
+
+def matmul_gflops(n: int = 2048, repeats: int = 5) -> float:
+    """numpy float32 n x n matmul rate, best of ``repeats``: a probe for a slowed machine."""
+    a = np.random.default_rng(0).standard_normal((n, n), dtype=np.float32)
+    b = a.T.copy()
+    a @ b
+    return 2 * n**3 / min(timed(lambda: a @ b) for _ in range(repeats)) / 1e9
+
+
+def save(name: str, report: dict[str, Any], markdown: str) -> None:
+    """Write ``results/NAME.json`` and ``results/NAME.md`` and print the Markdown."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / f"{name}.json").write_text(json.dumps(report, indent=2) + "\n")
+    (RESULTS / f"{name}.md").write_text(markdown + "\n")
+    print(markdown)

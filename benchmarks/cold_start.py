@@ -1,0 +1,62 @@
+"""Cold start: one-image ``predict`` in a fresh process vs a fresh TensorFlow process.
+
+    python benchmarks/cold_start.py --onnx M.onnx --keras M.keras [--image IMG] [--rounds 3]
+
+Alternates the two commands; reports medians of wall time (process start to exit).
+The runtime command never imports TensorFlow (tests/test_import_boundary.py proves it).
+Target (benchmarks issue): >= 5x faster.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import median, save, timed  # noqa: E402
+
+KERAS_ONE_IMAGE = """
+import sys, numpy as np, keras
+from anime_detector.preprocess import preprocess
+model = keras.models.load_model(sys.argv[1], compile=False)
+print(model.predict(preprocess(sys.argv[2])[None], verbose=0))
+"""
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--onnx", type=Path, required=True)
+    parser.add_argument("--keras", type=Path, required=True)
+    parser.add_argument("--image", type=Path,
+                        default=Path("examples/sample/anime/renpy-demo-eileen-happy.png"))
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    runtime_cmd = [sys.executable, "-m", "anime_detector", "predict", str(args.onnx),
+                   str(args.image), "--format", "json"]
+    tf_cmd = [sys.executable, "-c", KERAS_ONE_IMAGE, str(args.keras), str(args.image)]
+
+    def run(cmd: list[str]) -> float:
+        return timed(lambda: subprocess.run(cmd, check=True, capture_output=True, env=env))
+
+    ours, theirs = [], []
+    for _ in range(args.rounds):
+        ours.append(run(runtime_cmd))
+        theirs.append(run(tf_cmd))
+    report = {"runtime_predict_s": ours, "tensorflow_process_s": theirs,
+              "runtime_median_s": median(ours), "tensorflow_median_s": median(theirs),
+              "speedup": median(theirs) / median(ours)}
+    md = "\n".join([
+        "| fresh process, one image | median s |", "|---|---|",
+        f"| `anime-detector predict` (onnxruntime) | {median(ours):.2f} |",
+        f"| python + TensorFlow: load .keras, predict | {median(theirs):.2f} |", "",
+        f"speed-up {median(theirs) / median(ours):.1f}x (target >= 5x)",
+    ])
+    save("cold_start", report, md)
+
+
+if __name__ == "__main__":
+    main()

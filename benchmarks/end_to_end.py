@@ -1,0 +1,63 @@
+"""End to end vs raw session: does decoding keep up with inference?
+
+    python benchmarks/end_to_end.py [--model M.onnx] [--data examples/sample] [--repeat 2]
+
+Times ``Detector.predict_iter`` over real image files (decode + preprocess on
+threads, overlapped with inference) against ``Detector.run`` on the same,
+already preprocessed batches. Rounds alternate (raw, end-to-end, ...); medians
+reported. Target (benchmarks issue): end-to-end >= 90% of raw throughput.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import matmul_gflops, median, save, timed  # noqa: E402
+
+
+def main() -> None:
+    from anime_detector import Detector, preprocess
+    from anime_detector.inputs import expand_inputs
+    from anime_detector.reference_graph import cached_reference_model
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", type=Path, default=None)
+    parser.add_argument("--data", type=Path, default=Path("examples/sample"))
+    parser.add_argument("--repeat", type=int, default=2, help="pass over the folder N times")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--batch-size", type=int, default=8)
+    args = parser.parse_args()
+    model = args.model or cached_reference_model()
+    det = Detector.load(model, device="cpu")
+    paths = expand_inputs([str(args.data)], recursive=True) * args.repeat
+    arrays = np.stack([preprocess(p) for p in paths])
+    batches = [arrays[i : i + args.batch_size] for i in range(0, len(arrays), args.batch_size)]
+    det.run(batches[0])
+    probe = matmul_gflops()
+    raw, e2e = [], []
+    for _ in range(args.rounds):
+        raw.append(timed(lambda: [det.run(b) for b in batches]))
+        e2e.append(timed(lambda: list(det.predict_iter(paths, batch_size=args.batch_size))))
+    raw_ips, e2e_ips = len(paths) / median(raw), len(paths) / median(e2e)
+    report = {"model": str(model), "images": len(paths), "batch_size": args.batch_size,
+              "raw_images_per_s": raw_ips, "end_to_end_images_per_s": e2e_ips,
+              "ratio": e2e_ips / raw_ips, "raw_s": raw, "end_to_end_s": e2e,
+              "matmul_gflops_before": probe, "matmul_gflops_after": matmul_gflops()}
+    md = "\n".join([
+        f"| {len(paths)} real images ({args.data}), batch {args.batch_size} | images/s |",
+        "|---|---|",
+        f"| raw session on preprocessed batches | {raw_ips:.2f} |",
+        f"| predict end to end (decode overlapped) | {e2e_ips:.2f} |",
+        "",
+        f"end-to-end / raw = {e2e_ips / raw_ips:.1%} (target >= 90%)",
+    ])
+    save("end_to_end", report, md)
+
+
+if __name__ == "__main__":
+    main()
