@@ -36,7 +36,7 @@ class Comparison:
                 f"label agreement {self.label_agreement:.1%}")
 
 
-def verification_batch(folder: Path | None, limit: int = 32, seed: int = 0,
+def verification_batch(folder: Path | None, limit: int = 64, seed: int = 0,
                        spec: PreprocessSpec = DEFAULT_SPEC) -> tuple[np.ndarray, str]:
     """Preprocessed images from ``folder`` (recursively, at most ``limit``) or generated ones."""
     if folder is None:
