@@ -9,7 +9,15 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-__all__ = ["atomic_path", "atomic_write_bytes", "atomic_write_text", "atomic_dir"]
+__all__ = ["atomic_path", "atomic_write_bytes", "atomic_write_text", "atomic_dir",
+           "user_cache_dir"]
+
+
+def user_cache_dir() -> Path:
+    """``$ANIME_DETECTOR_CACHE``, else ``$XDG_CACHE_HOME/anime-detector`` (``~/.cache``)."""
+    root = os.environ.get("ANIME_DETECTOR_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "anime-detector")
+    return Path(root)
 
 
 def _umask() -> int:

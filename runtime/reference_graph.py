@@ -10,14 +10,13 @@ graph computes what the Keras model computes).
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from anime_detector.fsutil import atomic_path
+from anime_detector.fsutil import atomic_path, user_cache_dir
 from anime_detector.metadata import ModelContract
 
 __all__ = ["VGG19_BLOCKS", "build_reference_graph", "cached_reference_model"]
@@ -94,9 +93,7 @@ def cached_reference_model(cache_dir: Path | None = None) -> Path:
     """Build the random-weight reference model once and keep it in the user cache."""
     import onnx
 
-    root = cache_dir or Path(os.environ.get("ANIME_DETECTOR_CACHE") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "anime-detector"))
-    path = root / "bench" / "vgg19-head-random-v1.onnx"
+    path = (cache_dir or user_cache_dir()) / "bench" / "vgg19-head-random-v1.onnx"
     if not path.exists():
         with atomic_path(path) as tmp:
             onnx.save(build_reference_graph(), str(tmp))

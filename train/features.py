@@ -9,7 +9,6 @@ fingerprint of the backbone weights and preprocessing spec.
 from __future__ import annotations
 
 import hashlib
-import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +17,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from anime_detector.fsutil import atomic_path
+from anime_detector.fsutil import atomic_path, user_cache_dir
 from anime_detector.prefetch import prefetch
 from anime_detector.preprocess import PreprocessSpec
 from anime_detector.progress import track
@@ -30,10 +29,8 @@ __all__ = ["ExtractResult", "FeatureCache", "backbone_fingerprint", "extract_fea
 
 
 def default_cache_dir() -> Path:
-    """``$ANIME_DETECTOR_CACHE`` or ``~/.cache/anime-detector``, plus ``features``."""
-    root = os.environ.get("ANIME_DETECTOR_CACHE") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "anime-detector")
-    return Path(root) / "features"
+    """The feature cache under :func:`anime_detector.fsutil.user_cache_dir`."""
+    return user_cache_dir() / "features"
 
 
 def backbone_fingerprint(extractor: Any, spec: PreprocessSpec) -> str:
