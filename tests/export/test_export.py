@@ -82,17 +82,22 @@ def test_int8_and_fp16(trained_run: dict[str, Path], tmp_path: Path) -> None:
     assert {"QuantizeLinear", "DequantizeLinear"} <= ops
 
 
-def test_h5_input_exports(tiny_keras: Path, tmp_path: Path) -> None:
-    import h5py
+def test_tf2_keras_h5_exports_and_matches_tf215(tmp_path: Path) -> None:
+    """A real tf.keras 2.15 ``.h5`` (tests/fixtures/make_tf2_h5.py) exports, and the ONNX
+    file reproduces TensorFlow 2.15's own outputs."""
+    import onnxruntime as ort
 
-    h5 = tmp_path / "legacy.h5"
-    keras.models.load_model(tiny_keras).save(h5)
-    with h5py.File(h5, "r+") as handle:  # as tf.keras 2.x stamps it
-        handle.attrs["keras_version"] = "2.15.0"
+    from fixtures.make_tf2_h5 import HERE, probe_batch
+
     out = tmp_path / "from_h5.onnx"
-    result = run_cli("export", h5, "--out", out)
+    result = run_cli("export", HERE / "tf2_keras215_tiny_head.h5", "--out", out)
     assert result.returncode == 0, result.stderr[-2000:]
-    assert out.exists()
+    assert "(h5)" in result.stderr
+    expected = np.load(HERE / "tf2_keras215_expected.npz")
+    assert str(expected["tensorflow"]).startswith("2.15")
+    session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    got = session.run(["output"], {"input": probe_batch()})[0]
+    assert np.abs(got - expected["probabilities"]).max() < 1e-5
 
 
 def test_saved_model_folder_exports(tiny_keras: Path, tmp_path: Path) -> None:
