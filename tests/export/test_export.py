@@ -86,7 +86,6 @@ def test_tf2_keras_h5_exports_and_matches_tf215(tmp_path: Path) -> None:
     """A real tf.keras 2.15 ``.h5`` (tests/fixtures/make_tf2_h5.py) exports, and the ONNX
     file reproduces TensorFlow 2.15's own outputs."""
     import onnxruntime as ort
-
     from fixtures.make_tf2_h5 import HERE, probe_batch
 
     out = tmp_path / "from_h5.onnx"
