@@ -15,7 +15,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +37,7 @@ class EngineSpec:
     model: str
     device: str = "auto"
     threads: int | None = None
+    spin: bool = True
 
     @property
     def engine(self) -> str:
@@ -48,7 +49,8 @@ def load_engine(spec: EngineSpec) -> tuple[Runner, str, str]:
     if spec.kind == "onnx":
         from anime_detector.detector import Detector
 
-        det = Detector.load(spec.model, device=spec.device, threads=spec.threads)
+        det = Detector.load(spec.model, device=spec.device, threads=spec.threads,
+                            spin=spec.spin)
         return det.run, det.providers[0], det.contract.precision
     from anime_detector.train.keras_engines import load_keras_engine
 
@@ -97,7 +99,13 @@ def run_bench(
     specs: Sequence[EngineSpec], batch_sizes: Sequence[int] = (1, 8), warmup: int = 3,
     runs: int = 20, cold_start: bool = True, seed: int = 0, progress: bool | None = None,
 ) -> dict[str, Any]:
-    """Time every engine at every batch size; returns the JSON report (schema in README)."""
+    """Time every engine at every batch size; returns the JSON report (schema in README).
+
+    With several engines, onnxruntime's idle threads do not spin: a spinning pool
+    would steal the CPUs from whichever engine runs next in the interleaved rounds.
+    """
+    if len(specs) > 1:
+        specs = [replace(s, spin=False) if s.kind == "onnx" else s for s in specs]
     loaded = [(spec, *load_engine(spec)) for spec in specs]
     rng = np.random.default_rng(seed)
     results: list[dict[str, Any]] = []

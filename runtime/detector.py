@@ -106,10 +106,11 @@ class Detector:
         device: str = "auto",
         threads: int | None = None,
         labels: Sequence[str] | None = None,
+        spin: bool = True,
     ) -> Detector:
-        """Open ``path`` on ``device`` (``auto``, ``cpu`` or ``cuda``)."""
+        """Open ``path`` on ``device`` (``auto``, ``cpu`` or ``cuda``); see ``open_session``."""
         model = Path(path)
-        session = open_session(model, device=device, threads=threads)
+        session = open_session(model, device=device, threads=threads, spin=spin)
         contract = _read_contract(model, session, labels)
         _check_shapes(model, session, contract)
         return cls(session, contract, model)

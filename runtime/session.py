@@ -61,9 +61,11 @@ def _check_model_file(path: Path) -> None:
         raise ModelError(path, "empty model file (0 bytes)")
 
 
-def _session_options(threads: int | None) -> Any:
+def _session_options(threads: int | None, spin: bool = True) -> Any:
     ort = _ort()
     options = ort.SessionOptions()
+    if not spin:  # idle worker threads sleep instead of spinning (fair when sharing CPUs)
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     options.intra_op_num_threads = threads if threads and threads > 0 else available_cpus()
     options.inter_op_num_threads = 1
     options.log_severity_level = 3
@@ -71,11 +73,11 @@ def _session_options(threads: int | None) -> Any:
     return options
 
 
-def _create(path: Path, providers: list[str], threads: int | None) -> Any:
+def _create(path: Path, providers: list[str], threads: int | None, spin: bool) -> Any:
     ort = _ort()
     try:
         return ort.InferenceSession(
-            str(path), sess_options=_session_options(threads), providers=providers
+            str(path), sess_options=_session_options(threads, spin), providers=providers
         )
     except Exception as exc:  # onnxruntime raises its own, unexported, exception types
         text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
@@ -85,7 +87,8 @@ def _create(path: Path, providers: list[str], threads: int | None) -> Any:
 
 
 def open_session(
-    path: str | os.PathLike[str], device: str = "auto", threads: int | None = None
+    path: str | os.PathLike[str], device: str = "auto", threads: int | None = None,
+    spin: bool = True,
 ) -> Any:
     """Open an ``onnxruntime.InferenceSession`` on ``device``.
 
@@ -99,7 +102,7 @@ def open_session(
     chosen = resolve_device(device)
     available = list(_ort().get_available_providers())
     if chosen == "cpu":
-        return _create(model, [CPU], threads)
+        return _create(model, [CPU], threads, spin)
     if CUDA not in available:
         if chosen == "cuda":
             raise DeviceError(
@@ -107,8 +110,8 @@ def open_session(
                 f"(available: {', '.join(available)}); install 'anime-detector[gpu]' "
                 "instead of [cpu], or use --device cpu"
             )
-        return _create(model, [CPU], threads)
-    session = _create(model, [CUDA, CPU], threads)
+        return _create(model, [CPU], threads, spin)
+    session = _create(model, [CUDA, CPU], threads, spin)
     used = session.get_providers()
     if used and used[0] == CUDA:
         log.info("using %s", used)
@@ -119,4 +122,4 @@ def open_session(
             "(check the CUDA and cuDNN libraries onnxruntime-gpu needs); use --device cpu"
         )
     log.warning("CUDA provider is installed but did not start; running on the CPU")
-    return _create(model, [CPU], threads)
+    return _create(model, [CPU], threads, spin)

@@ -118,3 +118,10 @@ def test_threads_follow_cpu_affinity(tiny_model: Path) -> None:
     assert session.get_session_options().intra_op_num_threads == 1
     default = open_session(tiny_model, device="cpu")
     assert default.get_session_options().intra_op_num_threads == available_cpus()
+
+
+def test_spin_off_is_passed_to_onnxruntime(tiny_model: Path) -> None:
+    quiet = open_session(tiny_model, device="cpu", spin=False).get_session_options()
+    assert quiet.get_session_config_entry("session.intra_op.allow_spinning") == "0"
+    default = open_session(tiny_model, device="cpu").get_session_options()
+    assert not default.has_session_config_entry("session.intra_op.allow_spinning")
