@@ -14,6 +14,8 @@ RESULTS = ROOT / "benchmarks" / "results"
 SECTIONS = (
     ("engines", "Engines (`python benchmarks/engines.py --run RUN --calibration-dir DATA "
                 "--verify-dir examples/sample`)"),
+    ("litert", "ONNX Runtime vs LiteRT (`pip install ai-edge-litert; python benchmarks/litert.py "
+               "--run RUN --calibration-dir DATA`)"),
     ("end_to_end", "End to end vs raw session (`python benchmarks/end_to_end.py`)"),
     ("cold_start", "Cold start (`python benchmarks/cold_start.py --onnx M.onnx --keras M.keras`)"),
     ("train_cache", "Training with and without the feature cache "
@@ -53,8 +55,8 @@ def targets() -> str:
         met = "met" if value >= target else "NOT met"
         rows.append(f"| {what} | {fmt.format(value)} | {fmt.format(target)} | {met} |")
 
-    engines, e2e, cold, train = (_load(n) for n in ("engines", "end_to_end", "cold_start",
-                                                     "train_cache"))
+    engines, e2e, cold, train, litert = (_load(n) for n in (
+        "engines", "end_to_end", "cold_start", "train_cache", "litert"))
     if engines:
         for batch, r in engines["ratios"].items():
             add(f"ONNX fp32 vs Keras predict, {batch}", r["onnx_fp32_vs_keras_predict"], 1.5)
@@ -63,6 +65,8 @@ def targets() -> str:
             add(f"ONNX int8 vs ONNX fp32, {batch}", r["onnx_int8_vs_onnx_fp32"], 1.7)
             add(f"ONNX fp32 effective GFLOP/s, % of matmul, {batch}",
                 r["onnx_fp32_pct_of_matmul"], 90.0, "{:.0f}%")
+    if litert:
+        add("ONNX int8 vs LiteRT int8 (XNNPACK), batch1", litert["onnx_int8_vs_litert_int8"], 1.5)
     if e2e:
         add("predict end to end, % of raw session", 100 * e2e["ratio"], 90.0, "{:.0f}%")
     if cold:
