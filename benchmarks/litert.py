@@ -25,14 +25,15 @@ from _common import matmul_gflops, median, save  # noqa: E402
 
 
 def to_tflite(keras_path: Path, calibration: np.ndarray | None) -> bytes:
+    import tempfile
+
     import keras
     import tensorflow as tf
 
     model = keras.models.load_model(keras_path, compile=False)
-    spec = tf.TensorSpec((1, 224, 224, 3), tf.float32)
-    fn = tf.function(lambda x: model(x, training=False), input_signature=[spec])
-    converter = tf.lite.TFLiteConverter.from_concrete_functions([fn.get_concrete_function()],
-                                                                model)
+    saved = Path(tempfile.mkdtemp(prefix="litert-"))
+    model.export(saved / "model", verbose=False)  # SavedModel: variables become constants
+    converter = tf.lite.TFLiteConverter.from_saved_model(str(saved / "model"))
     if calibration is not None:
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
         converter.representative_dataset = lambda: ([calibration[i : i + 1]]
@@ -45,8 +46,9 @@ def litert_runner(content: bytes, threads: int) -> Any:
     from ai_edge_litert.interpreter import Interpreter
 
     interpreter = Interpreter(model_content=content, num_threads=threads)
-    interpreter.allocate_tensors()
     inp = interpreter.get_input_details()[0]["index"]
+    interpreter.resize_tensor_input(inp, [1, 224, 224, 3])
+    interpreter.allocate_tensors()
     out = interpreter.get_output_details()[0]["index"]
 
     def run(batch: np.ndarray) -> np.ndarray:
