@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from anime_detector._version import __version__
-from anime_detector.errors import AnimeDetectorError, SourceError
+from anime_detector.errors import AnimeDetectorError
 from anime_detector.export.graph import DEFAULT_OPSET, convert_to_onnx
 from anime_detector.export.loading import load_source_model, source_sha256
 from anime_detector.export.precision import PRECISIONS, to_fp16, to_int8
@@ -134,9 +134,3 @@ def to_onnx(
     report.size_mb = out_path.stat().st_size / 1e6
     return report
 
-
-def describe_failure(exc: Exception) -> str:
-    """One line for an unexpected exception during export."""
-    if isinstance(exc, (AnimeDetectorError, SourceError)):
-        return str(exc)
-    return f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]}"

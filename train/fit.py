@@ -103,9 +103,9 @@ def train(config: TrainConfig, log: Callable[[str], None] = print) -> TrainResul
             fit = _fit_on_features(parts, config, train_set, val_set, seconds, log)
         else:
             fit = _fit_end_to_end(parts, config, train_set, val_set, seconds, log)
-        history, best_epoch, val_x, val_y, skipped, cache = fit
-        probs = np.asarray(parts.head.predict_on_batch(val_x)) if config.feature_cache else val_x
-        metrics = classification_report(val_y, probs.argmax(axis=1), DEFAULT_LABELS,
+        history, best_epoch, skipped = fit.history, fit.best_epoch, fit.skipped
+        probs = fit.val_probs
+        metrics = classification_report(fit.val_labels, probs.argmax(axis=1), DEFAULT_LABELS,
                                          scores=probs[:, 0], positive_index=0)
         metrics.update(
             images_used=len(train_set) + len(val_set) - len(skipped), images_skipped=len(skipped),
@@ -122,12 +122,20 @@ def train(config: TrainConfig, log: Callable[[str], None] = print) -> TrainResul
         write_json(tmp / "config.json", {k: str(v) if isinstance(v, Path) else v
                                          for k, v in asdict(config).items()})
         plot_history(history, tmp / "training_curves.png", best_epoch)
-    hits, misses = (cache.hits, cache.misses) if cache else (0, 0)
+    hits, misses = (fit.cache.hits, fit.cache.misses) if fit.cache else (0, 0)
     return TrainResult(config.out_dir, metrics, best_epoch, seconds, hits, misses)
 
 
-FitOutput = tuple[dict[str, list[float]], int, np.ndarray, np.ndarray, list[tuple[str, str]],
-                  FeatureCache | None]
+@dataclass
+class FitOutput:
+    """What either fitting path hands back: curves, best epoch, validation outputs."""
+
+    history: dict[str, list[float]]
+    best_epoch: int
+    val_probs: np.ndarray  # probabilities of the restored best model on the validation set
+    val_labels: np.ndarray
+    skipped: list[tuple[str, str]]
+    cache: FeatureCache | None = None
 
 
 def _fit_on_features(parts: Any, config: TrainConfig, train_set: list[Sample],
@@ -155,7 +163,8 @@ def _fit_on_features(parts: Any, config: TrainConfig, train_set: list[Sample],
     seconds["fit"] = time.perf_counter() - started
     val_x, val_y = (va.features, va.labels) if has_val else (tr.features, tr.labels)
     history = {k: [float(v) for v in vals] for k, vals in fit.history.items()}
-    return history, keep.best_epoch, val_x, val_y, tr.skipped + va.skipped, cache
+    probs = np.asarray(parts.head.predict_on_batch(val_x))
+    return FitOutput(history, keep.best_epoch, probs, val_y, tr.skipped + va.skipped, cache)
 
 
 def _readable(samples: list[Sample], log: Callable[[str], None]) -> tuple[list[Sample],
@@ -191,4 +200,4 @@ def _fit_end_to_end(parts: Any, config: TrainConfig, train_set: list[Sample],
                                                         shuffle=False), verbose=0))
     labels = np.array([s.label for s in eval_set], dtype=np.int64)
     history = {k: [float(v) for v in vals] for k, vals in fit.history.items()}
-    return history, keep.best_epoch, probs, labels, bad_tr + bad_va, None
+    return FitOutput(history, keep.best_epoch, probs, labels, bad_tr + bad_va)
