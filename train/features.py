@@ -82,13 +82,19 @@ class ExtractResult:
     skipped: list[tuple[str, str]] = field(default_factory=list)
 
 
-def _job(sample: Sample, view: int, seed: int, spec: PreprocessSpec,
-         cache: FeatureCache) -> tuple[str, NDArray[np.float32] | None, NDArray[np.float32] | None]:
+ViewResult = tuple[NDArray[np.float32] | None, NDArray[np.float32] | None]  # (cached, pixels)
+
+
+def _job(sample: Sample, views: int, seed: int, spec: PreprocessSpec,
+         cache: FeatureCache) -> tuple[str, list[ViewResult]]:
+    """Hash the file once, then per view: the cached vector, or the decoded pixels."""
     digest = file_digest(sample.path)
-    cached = cache.get(digest, view)
-    if cached is not None:
-        return digest, cached, None
-    return digest, None, decode(sample.path, view, seed, spec)
+    results: list[ViewResult] = []
+    for view in range(views):
+        cached = cache.get(digest, view)
+        results.append((cached, None) if cached is not None
+                       else (None, decode(sample.path, view, seed, spec)))
+    return digest, results
 
 
 def extract_features(
@@ -112,23 +118,23 @@ def extract_features(
             cache.misses += 1
         pending.clear()
 
-    stream = prefetch(lambda job: _job(job[0], job[1], seed, spec, cache), jobs,
-                      workers=available_cpus(), depth=2 * batch_size)
-    for index, item in enumerate(track(stream, len(jobs), "extracting features")):
-        sample, view = item.source
+    stream = prefetch(lambda sample: _job(sample, views, seed, spec, cache), samples,
+                      workers=available_cpus(), depth=max(2, 2 * batch_size // views))
+    for number, item in enumerate(track(stream, len(samples), "extracting features")):
         if item.error is not None:
-            if str(sample.path) not in skipped:
-                skipped[str(sample.path)] = str(item.error)
-                warn(f"skipped {item.error}")
+            skipped[str(item.source.path)] = str(item.error)
+            warn(f"skipped {item.error}")
             continue
-        digest, cached, pixels = item.value  # type: ignore[misc]
-        if cached is not None:
-            rows[index] = cached
-            cache.hits += 1
-        else:
-            pending.append((index, digest, view, pixels))  # type: ignore[arg-type]
-            if len(pending) == batch_size:
-                flush()
+        digest, results = item.value  # type: ignore[misc]
+        for view, (cached, pixels) in enumerate(results):
+            index = number * views + view
+            if cached is not None:
+                rows[index] = cached
+                cache.hits += 1
+            else:
+                pending.append((index, digest, view, pixels))  # type: ignore[arg-type]
+                if len(pending) == batch_size:
+                    flush()
     flush()
     keep = [i for i, row in enumerate(rows) if row is not None]
     feats = np.stack([rows[i] for i in keep]) if keep else np.zeros((0, 0), np.float32)
