@@ -16,7 +16,7 @@ from anime_detector.export.loading import load_source_model, source_sha256
 from anime_detector.export.precision import PRECISIONS, to_fp16, to_int8
 from anime_detector.export.verify import Comparison, compare, onnx_predict, verification_batch
 from anime_detector.fsutil import atomic_path
-from anime_detector.metadata import DEFAULT_LABELS, ModelContract
+from anime_detector.contract import DEFAULT_LABELS, ModelContract
 from anime_detector.preprocess import DEFAULT_SPEC
 
 __all__ = ["ExportError", "ExportReport", "to_onnx"]

@@ -13,7 +13,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from anime_detector.metadata import ModelContract
+from anime_detector.contract import ModelContract
 
 
 def build_tiny_model(

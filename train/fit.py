@@ -13,7 +13,7 @@ import numpy as np
 
 from anime_detector.errors import SourceError
 from anime_detector.fsutil import atomic_dir
-from anime_detector.metadata import DEFAULT_LABELS
+from anime_detector.contract import DEFAULT_LABELS
 from anime_detector.metrics import classification_report
 from anime_detector.preprocess import DEFAULT_SPEC
 from anime_detector.train.data import Sample, discover, stratified_split

@@ -15,7 +15,7 @@ from numpy.typing import NDArray
 
 from anime_detector.detector import Detector
 from anime_detector.errors import ModelError
-from anime_detector.metadata import ModelContract
+from anime_detector.contract import ModelContract
 
 __all__ = ["KerasDetector"]
 

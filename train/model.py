@@ -18,7 +18,7 @@ from typing import Any
 import keras
 
 from anime_detector.errors import AnimeDetectorError
-from anime_detector.metadata import DEFAULT_LABELS
+from anime_detector.contract import DEFAULT_LABELS
 
 __all__ = ["ModelParts", "WeightsError", "build_model", "build_parts", "resolve_weights"]
 

@@ -12,7 +12,7 @@ import pytest
 from tiny_model import save_tiny_model
 
 from anime_detector import Detector, DeviceError, ModelError
-from anime_detector.metadata import ModelContract
+from anime_detector.contract import ModelContract
 from anime_detector.session import available_cpus, open_session, resolve_device
 
 
