@@ -36,7 +36,7 @@ def ensure_exports(run: Path, calibration: Path, verify: Path) -> list[Path]:
 
 
 def main() -> None:
-    from anime_detector.bench import EngineSpec, format_table, run_bench
+    from anime_detector.bench.runner import EngineSpec, format_table, run_bench
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--run", type=Path, required=True)

@@ -62,7 +62,7 @@ def litert_runner(content: bytes, threads: int) -> Any:
 def main() -> None:
     from anime_detector import Detector
     from anime_detector.export.verify import verification_batch
-    from anime_detector.session import available_cpus
+    from anime_detector.system import available_cpus
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--run", type=Path, required=True)

@@ -10,13 +10,13 @@ from pathlib import Path
 from typing import Any
 
 from anime_detector._version import __version__
+from anime_detector.contract import DEFAULT_LABELS, ModelContract
 from anime_detector.errors import AnimeDetectorError
 from anime_detector.export.graph import DEFAULT_OPSET, convert_to_onnx
-from anime_detector.export.loading import load_source_model, source_sha256
+from anime_detector.export.loading import load_source_model
 from anime_detector.export.precision import PRECISIONS, to_fp16, to_int8
 from anime_detector.export.verify import Comparison, compare, onnx_predict, verification_batch
-from anime_detector.fsutil import atomic_path
-from anime_detector.contract import DEFAULT_LABELS, ModelContract
+from anime_detector.fsutil import atomic_path, sha256_path
 from anime_detector.preprocess import DEFAULT_SPEC
 
 __all__ = ["ExportError", "ExportReport", "to_onnx"]
@@ -123,7 +123,7 @@ def to_onnx(
             report.warnings.extend(f"{precision}: {p}" for p in problems)
     contract = ModelContract(
         labels=DEFAULT_LABELS, spec=DEFAULT_SPEC, threshold=threshold, precision=precision,
-        extra={"source_sha256": source_sha256(model_path), "source_file": model_path.name,
+        extra={"source_sha256": sha256_path(model_path), "source_file": model_path.name,
                "versions": _versions(), "opset": str(opset),
                "verification": json.dumps({"images": described,
                                            "checks": [c.to_dict() for c in report.verification]})},

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from anime_detector.errors import ModelError
+from anime_detector.errors import ModelError, one_line
 from anime_detector.export.loading import SourceModel
 
 __all__ = ["DEFAULT_OPSET", "convert_to_onnx", "rename_io"]
@@ -43,6 +43,5 @@ def convert_to_onnx(source: SourceModel, opset: int = DEFAULT_OPSET) -> Any:
     except ModelError:
         raise
     except Exception as exc:
-        raise ModelError(source.path, f"tf2onnx conversion failed: "
-                         f"{' '.join(str(exc).split())[:300]}") from None
+        raise ModelError(source.path, f"tf2onnx conversion failed: {one_line(exc)}") from None
     return rename_io(proto)

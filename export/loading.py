@@ -7,7 +7,6 @@ probabilities, plus whatever tf2onnx needs to convert it.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,9 +14,9 @@ from typing import Any
 
 import numpy as np
 
-from anime_detector.errors import ModelError
+from anime_detector.errors import ModelError, one_line
 
-__all__ = ["SourceModel", "load_source_model", "source_sha256"]
+__all__ = ["SourceModel", "load_source_model"]
 
 
 @dataclass
@@ -32,33 +31,19 @@ class SourceModel:
     owner: Any = None  # keeps a loaded SavedModel (and so its variables) alive
 
 
-def source_sha256(path: Path) -> str:
-    """SHA-256 of a file, or of a folder's files (relative names and bytes, sorted)."""
-    digest = hashlib.sha256()
-    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
-    for file in files:
-        if path.is_dir():
-            digest.update(str(file.relative_to(path)).encode())
-        with open(file, "rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-    return digest.hexdigest()
-
-
 def _load_keras(path: Path, unsafe: bool) -> Any:
     import keras
 
     try:
         return keras.models.load_model(path, compile=False, safe_mode=not unsafe)
     except ValueError as exc:
-        text = " ".join(str(exc).split())
+        text = one_line(exc, 10_000)
         if "safe_mode" in text or "Lambda" in text or "lambda" in text:
             raise ModelError(path, "refused to load a Lambda layer's code in safe mode; "
                              "pass --unsafe only if you trust this file") from None
-        raise ModelError(path, f"cannot load Keras model: {text[:300]}") from None
+        raise ModelError(path, f"cannot load Keras model: {one_line(text)}") from None
     except Exception as exc:
-        text = " ".join(str(exc).split())
-        raise ModelError(path, f"cannot load Keras model: {text[:300]}") from None
+        raise ModelError(path, f"cannot load Keras model: {one_line(exc)}") from None
 
 
 def _load_saved_model(path: Path) -> SourceModel:
@@ -67,8 +52,7 @@ def _load_saved_model(path: Path) -> SourceModel:
     try:
         loaded = tf.saved_model.load(str(path))
     except Exception as exc:
-        raise ModelError(path, f"cannot load SavedModel: {' '.join(str(exc).split())[:300]}") \
-            from None
+        raise ModelError(path, f"cannot load SavedModel: {one_line(exc)}") from None
     signatures = getattr(loaded, "signatures", {})
     if "serving_default" not in signatures:
         raise ModelError(path, "SavedModel has no serving_default signature")

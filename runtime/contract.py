@@ -7,12 +7,22 @@ model file is all a user needs: labels, preprocessing, threshold, precision.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
+from anime_detector.errors import ModelError
 from anime_detector.preprocess import PreprocessSpec
 
-__all__ = ["KEYS", "ModelContract", "DEFAULT_LABELS", "POSITIVE_LABEL"]
+__all__ = [
+    "DEFAULT_LABELS",
+    "KEYS",
+    "POSITIVE_LABEL",
+    "ModelContract",
+    "check_io_shapes",
+    "contract_from_props",
+]
 
 FORMAT_VERSION = "1"
 DEFAULT_LABELS: tuple[str, ...] = ("anime", "not_anime")
@@ -87,3 +97,35 @@ class ModelContract:
             precision=props.get(KEYS.precision, "fp32"),
             extra=extra,
         )
+
+
+def contract_from_props(
+    path: Path, props: dict[str, str], labels: Sequence[str] | None = None
+) -> ModelContract:
+    """The contract a model file carries; ``labels`` (``--labels``) overrides or stands in.
+
+    Raises:
+        ModelError: the file carries no contract and no ``labels`` were given.
+    """
+    try:
+        contract = ModelContract.from_metadata(props)
+    except ValueError as exc:
+        if not labels:
+            raise ModelError(path, str(exc)) from None
+        contract = ModelContract()  # default VGG19 preprocessing
+    return replace(contract, labels=tuple(labels)) if labels else contract
+
+
+def check_io_shapes(
+    path: Path, contract: ModelContract, input_shape: Sequence[object],
+    output_shape: Sequence[object], input_is_float: bool = True,
+) -> None:
+    """Refuse a model whose I/O does not match ``(N, H, W, 3) -> (N, classes)``."""
+    spec = contract.spec
+    want = f"(batch, {spec.height}, {spec.width}, 3) -> (batch, {len(contract.labels)})"
+    shape_in, shape_out = list(input_shape), list(output_shape)
+    ok_in = len(shape_in) == 4 and shape_in[1:] == [spec.height, spec.width, 3]
+    ok_out = len(shape_out) == 2 and shape_out[1] == len(contract.labels)
+    if not (ok_in and ok_out and input_is_float):
+        kind = "" if input_is_float else "non-float "
+        raise ModelError(path, f"model takes {kind}{shape_in} -> {shape_out}, expected {want}")

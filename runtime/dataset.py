@@ -7,9 +7,9 @@ from pathlib import Path
 
 import numpy as np
 
-from anime_detector.errors import SourceError
-from anime_detector.inputs import is_image_name
 from anime_detector.contract import DEFAULT_LABELS
+from anime_detector.errors import SourceError
+from anime_detector.files import walk_images
 
 __all__ = ["DataError", "Sample", "discover", "stratified_split"]
 
@@ -37,8 +37,7 @@ def discover(data_dir: Path, labels: tuple[str, ...] = DEFAULT_LABELS) -> list[S
                         f"missing {missing}")
     samples: list[Sample] = []
     for index, name in enumerate(sorted(labels)):
-        files = sorted(p for p in (data_dir / name).rglob("*") if is_image_name(p))
-        samples.extend(Sample(p, index) for p in files if not p.is_dir())
+        samples.extend(Sample(Path(p), index) for p in walk_images(data_dir / name, True))
     if not samples:
         raise DataError(data_dir, "no images found in the class folders")
     return samples

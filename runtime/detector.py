@@ -1,4 +1,4 @@
-"""The Python API: load an exported model once, predict on many images.
+"""The Python API: load an exported model once, predict on many images, on any engine.
 
 >>> det = Detector.load("model.onnx")            # doctest: +SKIP
 >>> det.predict(["cat.jpg"])[0].label              # doctest: +SKIP
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -17,11 +17,12 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from anime_detector.errors import AnimeDetectorError, InputError, ModelError
 from anime_detector.contract import ModelContract
+from anime_detector.engines import Engine, EngineInfo, open_engine
+from anime_detector.errors import InputError, describe_error
 from anime_detector.prefetch import prefetch
 from anime_detector.preprocess import ImageSource, preprocess
-from anime_detector.session import available_cpus, open_session
+from anime_detector.system import available_cpus
 
 __all__ = ["Detector", "Failure", "Prediction", "load_detector"]
 
@@ -59,45 +60,17 @@ def _source_name(source: object) -> str | None:
     return os.fspath(source) if isinstance(source, (str, os.PathLike)) else None
 
 
-def _read_contract(path: Path, session: Any, labels: Sequence[str] | None) -> ModelContract:
-    """The model's own metadata; ``labels`` (``--labels``) overrides or stands in for it."""
-    props = dict(session.get_modelmeta().custom_metadata_map)
-    try:
-        contract = ModelContract.from_metadata(props)
-    except ValueError as exc:
-        if not labels:
-            raise ModelError(path, str(exc)) from None
-        contract = ModelContract()  # default VGG19 preprocessing
-    return replace(contract, labels=tuple(labels)) if labels else contract
-
-
-def _check_shapes(path: Path, session: Any, contract: ModelContract) -> None:
-    inputs, outputs = session.get_inputs(), session.get_outputs()
-    spec = contract.spec
-    want = f"(batch, {spec.height}, {spec.width}, 3) -> (batch, {len(contract.labels)})"
-    if len(inputs) != 1 or len(outputs) < 1:
-        raise ModelError(path, f"expected one input and one output {want}")
-    shape_in, shape_out = list(inputs[0].shape), list(outputs[0].shape)
-    ok_in = len(shape_in) == 4 and shape_in[1:] == [spec.height, spec.width, 3]
-    ok_out = len(shape_out) == 2 and shape_out[1] == len(contract.labels)
-    if not (ok_in and ok_out) or inputs[0].type != "tensor(float)":
-        raise ModelError(
-            path, f"model takes {inputs[0].type}{shape_in} -> {shape_out}, expected {want}"
-        )
-
-
 class Detector:
-    """An exported anime-detector model in an onnxruntime session.
+    """A loaded model behind any :class:`~anime_detector.engines.Engine`, with decoding,
+    batching and the decision rule on top.
 
     Thread-safe: ``predict`` may be called from several threads at once.
     """
 
-    def __init__(self, session: Any, contract: ModelContract, path: Path) -> None:
-        self.session = session
-        self.contract = contract
-        self.path = path
-        self.input_name: str = session.get_inputs()[0].name
-        self.output_name: str = session.get_outputs()[0].name
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.contract: ModelContract = engine.contract
+        self.path: Path = engine.path
 
     @classmethod
     def load(
@@ -107,18 +80,23 @@ class Detector:
         threads: int | None = None,
         labels: Sequence[str] | None = None,
         spin: bool = True,
+        engine: str = "auto",
+        precision: str | None = None,
     ) -> Detector:
-        """Open ``path`` on ``device`` (``auto``, ``cpu`` or ``cuda``); see ``open_session``."""
-        model = Path(path)
-        session = open_session(model, device=device, threads=threads, spin=spin)
-        contract = _read_contract(model, session, labels)
-        _check_shapes(model, session, contract)
-        return cls(session, contract, model)
+        """Open ``path`` with ``engine`` on ``device``; see ``engines.open_engine``."""
+        return cls(open_engine(path, engine, device=device, threads=threads,
+                               precision=precision, spin=spin, labels=labels))
+
+    @property
+    def info(self) -> EngineInfo:
+        """What really runs: engine, version, device or provider, precision."""
+        return self.engine.info
 
     @property
     def providers(self) -> list[str]:
-        """Execution providers the session really uses, best first."""
-        return list(self.session.get_providers())
+        """onnxruntime's execution providers really used, best first (else the engine's device)."""
+        providers = getattr(self.engine, "providers", None)
+        return list(providers) if providers else [self.engine.info.device]
 
     @property
     def labels(self) -> tuple[str, ...]:
@@ -126,10 +104,9 @@ class Detector:
 
     def run(self, batch: NDArray[np.float32]) -> NDArray[np.float32]:
         """Raw probabilities for an already preprocessed ``(N, H, W, 3)`` batch."""
-        out = self.session.run([self.output_name], {self.input_name: batch})[0]
-        return np.asarray(out, dtype=np.float32)
+        return self.engine.run(batch)
 
-    def _to_prediction(
+    def to_prediction(
         self, probs: NDArray[np.float32], source: str | None, threshold: float | None
     ) -> Prediction:
         labels = self.contract.labels
@@ -177,7 +154,7 @@ class Detector:
             lambda s: preprocess(s, spec), images, workers=n_workers, depth=2 * batch_size + 4
         )
         for item in stream:
-            error = None if item.error is None else _error_text(item.source, item.error)
+            error = None if item.error is None else describe_error(item.error)
             pending.append((item.source, item.value, error))
             filled += item.value is not None
             if filled == batch_size:
@@ -198,20 +175,11 @@ class Detector:
             if value is None:
                 yield Failure(name or "<image>", error or "unknown error")
             else:
-                yield self._to_prediction(probs[row], name, threshold)
+                yield self.to_prediction(probs[row], name, threshold)
                 row += 1
 
 
-def _error_text(source: object, exc: Exception) -> str:
-    if isinstance(exc, InputError):
-        return exc.reason
-    if isinstance(exc, AnimeDetectorError):
-        return str(exc)
-    first = str(exc).splitlines()[0] if str(exc) else ""
-    return f"{type(exc).__name__}: {first}".rstrip(": ")
-
-
 @lru_cache(maxsize=4)
-def load_detector(path: str, device: str = "auto") -> Detector:
+def load_detector(path: str, device: str = "auto", engine: str = "auto") -> Detector:
     """A cached :meth:`Detector.load`, for one-off calls."""
-    return Detector.load(path, device=device)
+    return Detector.load(path, device=device, engine=engine)

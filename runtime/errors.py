@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import os
 
-__all__ = ["AnimeDetectorError", "DeviceError", "InputError", "ModelError", "SourceError"]
+__all__ = [
+    "AnimeDetectorError",
+    "DeviceError",
+    "InputError",
+    "ModelError",
+    "SourceError",
+    "describe_error",
+    "one_line",
+]
 
 
 class AnimeDetectorError(Exception):
@@ -16,7 +24,7 @@ class SourceError(AnimeDetectorError):
 
     def __init__(self, source: str | os.PathLike[str], reason: str) -> None:
         self.source = os.fspath(source)
-        self.reason = " ".join(str(reason).split())
+        self.reason = one_line(reason, 1000)
         super().__init__(f"{self.source}: {self.reason}")
 
 
@@ -30,3 +38,21 @@ class ModelError(SourceError):
 
 class DeviceError(AnimeDetectorError):
     """The requested device (for example ``cuda``) cannot run here."""
+
+
+def one_line(text: object, limit: int = 300) -> str:
+    """``text`` with its whitespace (newlines too) collapsed, cut at ``limit`` characters."""
+    flat = " ".join(str(text).split())
+    return flat if len(flat) <= limit else flat[: limit - 3] + "..."
+
+
+def describe_error(exc: BaseException, limit: int = 300) -> str:
+    """The one-line reason to show a user for ``exc``: ours say it themselves, others get
+    their type name in front (``OSError: ...``). A :class:`SourceError` gives its reason only,
+    since the caller reports the source beside it."""
+    if isinstance(exc, SourceError):
+        return exc.reason
+    if isinstance(exc, AnimeDetectorError):
+        return one_line(exc, limit)
+    message = one_line(exc, limit)
+    return f"{type(exc).__name__}: {message}" if message else type(exc).__name__

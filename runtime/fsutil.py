@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-__all__ = ["atomic_path", "atomic_write_bytes", "atomic_write_text", "atomic_dir",
-           "user_cache_dir"]
+__all__ = ["atomic_dir", "atomic_path", "atomic_write_bytes", "atomic_write_text",
+           "sha256_path", "user_cache_dir"]
 
 
 def user_cache_dir() -> Path:
@@ -18,6 +19,20 @@ def user_cache_dir() -> Path:
     root = os.environ.get("ANIME_DETECTOR_CACHE") or os.path.join(
         os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "anime-detector")
     return Path(root)
+
+
+def sha256_path(path: str | os.PathLike[str]) -> str:
+    """SHA-256 of a file's bytes, or of a folder's files (relative names and bytes, sorted)."""
+    root = Path(path)
+    digest = hashlib.sha256()
+    files = sorted(p for p in root.rglob("*") if p.is_file()) if root.is_dir() else [root]
+    for file in files:
+        if root.is_dir():
+            digest.update(str(file.relative_to(root)).encode())
+        with open(file, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()
 
 
 def _umask() -> int:

@@ -16,13 +16,8 @@ from PIL import Image, ImageOps
 from anime_detector.dataset import DataError, Sample, discover, stratified_split
 from anime_detector.preprocess import DEFAULT_SPEC, PreprocessSpec, load_image, preprocess
 
-__all__ = ["DataError", "Sample", "augment", "decode", "discover", "file_digest",
+__all__ = ["DataError", "Sample", "augment", "decode", "discover",
            "stratified_split"]
-
-def file_digest(path: Path) -> str:
-    """SHA-256 of the file's bytes: the feature cache key."""
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
 
 def augment(image: Image.Image, rng: np.random.Generator) -> Image.Image:
     """A random view: horizontal flip (p=0.5) and a crop keeping 85-100% of each side."""

@@ -13,11 +13,11 @@ from typing import Any
 
 from anime_detector.detector import Detector
 from anime_detector.evaluate import compare_models, evaluate
+from anime_detector.files import walk_images
 from anime_detector.fsutil import atomic_write_text
-from anime_detector.inputs import is_image_name
-from anime_detector.predict_files import predict_files
+from anime_detector.jobs.predict_files import predict_files
 from anime_detector.train.fit import TrainConfig, train
-from anime_detector.train.keras_detector import KerasDetector
+from anime_detector.train.keras_engine import load_keras_engine
 from anime_detector.train.model import WeightsError
 
 __all__ = ["run_demo"]
@@ -37,7 +37,7 @@ def _train(data: Path, out: Path, weights: str | None, log: Callable[[str], None
 
 def _spread(folder: Path, count: int) -> list[Path]:
     """``count`` images spread evenly through ``folder``'s sorted listing."""
-    files = sorted(p for p in folder.iterdir() if is_image_name(p))
+    files = [Path(p) for p in walk_images(folder)]
     step = max(1, len(files) // count)
     return files[::step][:count]
 
@@ -45,7 +45,8 @@ def _spread(folder: Path, count: int) -> list[Path]:
 def run_demo(data: Path, out: Path, weights: str | None = "imagenet",
              log: Callable[[str], None] = print) -> dict[str, Any]:
     """Run every step, write its outputs under ``out``, return a summary dict."""
-    from anime_detector.bench import EngineSpec, format_table, run_bench
+    from anime_detector.bench.report import format_table
+    from anime_detector.bench.runner import EngineSpec, run_bench
     from anime_detector.export import to_onnx
 
     out.mkdir(parents=True, exist_ok=True)
@@ -63,17 +64,20 @@ def run_demo(data: Path, out: Path, weights: str | None = "imagenet",
                   annotate_dir=out / "annotated")
     atomic_write_text(out / "predictions.jsonl", "\n".join(rows) + "\n")
     log("4/5 eval (.keras and .onnx on the same images)")
-    reports = [evaluate(KerasDetector.load_keras(keras_path), data), evaluate(detector, data)]
+    reports = [evaluate(Detector(load_keras_engine(keras_path)), data), evaluate(detector, data)]
     comparison = compare_models(*reports)
     atomic_write_text(out / "eval.json", json.dumps(
         {"keras": reports[0], "onnx": reports[1], "comparison": comparison}, indent=2))
     log("5/5 bench (batch 1)")
-    bench = run_bench([EngineSpec("keras-predict", str(keras_path), "cpu"),
-                       EngineSpec("onnx", str(onnx_path), "auto")], [1], warmup=2, runs=5,
+    keras_loader = "anime_detector.train.keras_engine:load_bench_engine"
+    bench = run_bench([EngineSpec("onnxruntime", str(onnx_path), "auto"),
+                       EngineSpec("keras-predict", str(keras_path), "cpu", loader=keras_loader)],
+                      [1], warmup=2, runs=5,
                       cold_start=False)
     atomic_write_text(out / "bench.json", json.dumps(bench, indent=2))
     return {
         "out": str(out), "weights": str(trained.metrics["weights"]),
+        "random_backbone": trained.metrics["weights"] in (None, "None", "none"),
         "val_accuracy": trained.metrics["accuracy"], "export": export.lines(),
         "predictions": [json.loads(r) for r in rows], "eval_onnx_accuracy": reports[1]["accuracy"],
         "keras_vs_onnx": comparison, "bench": format_table(bench),

@@ -17,12 +17,12 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from anime_detector.fsutil import atomic_path, user_cache_dir
+from anime_detector.fsutil import atomic_path, sha256_path, user_cache_dir
+from anime_detector.jobs.progress import track
 from anime_detector.prefetch import prefetch
 from anime_detector.preprocess import PreprocessSpec
-from anime_detector.progress import track
-from anime_detector.session import available_cpus
-from anime_detector.train.data import Sample, decode, file_digest
+from anime_detector.system import available_cpus
+from anime_detector.train.data import Sample, decode
 
 __all__ = ["ExtractResult", "FeatureCache", "backbone_fingerprint", "extract_features",
            "default_cache_dir"]
@@ -88,7 +88,7 @@ ViewResult = tuple[NDArray[np.float32] | None, NDArray[np.float32] | None]  # (c
 def _job(sample: Sample, views: int, seed: int, spec: PreprocessSpec,
          cache: FeatureCache) -> tuple[str, list[ViewResult]]:
     """Hash the file once, then per view: the cached vector, or the decoded pixels."""
-    digest = file_digest(sample.path)
+    digest = sha256_path(sample.path)
     results: list[ViewResult] = []
     for view in range(views):
         cached = cache.get(digest, view)

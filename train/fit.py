@@ -11,9 +11,9 @@ from typing import Any
 import keras
 import numpy as np
 
+from anime_detector.contract import DEFAULT_LABELS
 from anime_detector.errors import SourceError
 from anime_detector.fsutil import atomic_dir
-from anime_detector.contract import DEFAULT_LABELS
 from anime_detector.metrics import classification_report
 from anime_detector.preprocess import DEFAULT_SPEC
 from anime_detector.train.data import Sample, discover, stratified_split

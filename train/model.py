@@ -17,8 +17,8 @@ from typing import Any
 
 import keras
 
-from anime_detector.errors import AnimeDetectorError
 from anime_detector.contract import DEFAULT_LABELS
+from anime_detector.errors import AnimeDetectorError, describe_error
 
 __all__ = ["ModelParts", "WeightsError", "build_model", "build_parts", "resolve_weights"]
 
@@ -67,7 +67,7 @@ def resolve_weights(weights: str | os.PathLike[str] | None) -> str | None:
         return str(keras.utils.get_file(WEIGHTS_FILE, WEIGHTS_URL, cache_subdir="models",
                                         file_hash=WEIGHTS_MD5))
     except Exception as exc:
-        reason = " ".join(str(exc).split()) or type(exc).__name__
+        reason = describe_error(exc)
         raise WeightsError(
             f"cannot download the ImageNet VGG19 weights ({reason}). Fetch {WEIGHTS_FILE} "
             f"from {WEIGHTS_URL} on a connected machine and pass --weights PATH, "

@@ -1,1 +1,54 @@
-"""Inference engines behind one interface (see ``base``); each optional engine lives behind its extra."""
+"""Inference engines behind one interface (:class:`~anime_detector.engines.base.Engine`).
+
+onnxruntime is the default and the only engine of the plain install; OpenVINO and ncnn
+live behind the ``[openvino]`` and ``[ncnn]`` extras and are imported only when asked
+for. ``auto`` follows the model's format: an ncnn model folder runs on ncnn, an
+``.onnx`` file on onnxruntime.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+from anime_detector.engines.base import Engine, EngineInfo, EngineUnavailable
+from anime_detector.errors import AnimeDetectorError
+
+__all__ = ["ENGINES", "Engine", "EngineInfo", "EngineUnavailable", "open_engine",
+           "resolve_engine"]
+
+ENGINES = ("onnxruntime", "openvino", "ncnn")
+NCNN_PARAM = "model.ncnn.param"
+_MODULES = {name: f"anime_detector.engines.{name}" for name in ENGINES}
+
+
+def resolve_engine(path: str | os.PathLike[str], engine: str = "auto") -> str:
+    """The engine that will run ``path``: ``engine`` itself, or the model format's default."""
+    chosen = (engine or "auto").lower()
+    if chosen == "auto":
+        return "ncnn" if Path(path, NCNN_PARAM).is_file() else "onnxruntime"
+    if chosen not in ENGINES:
+        raise AnimeDetectorError(f"unknown engine {engine!r}; choose auto or one of "
+                                 f"{', '.join(ENGINES)}")
+    return chosen
+
+
+def open_engine(
+    path: str | os.PathLike[str], engine: str = "auto", *, device: str = "auto",
+    threads: int | None = None, precision: str | None = None, spin: bool = True,
+    labels: Sequence[str] | None = None,
+) -> Engine:
+    """Load ``path`` on ``engine`` (see :func:`resolve_engine`) for ``device`` and ``threads``.
+
+    Raises:
+        EngineUnavailable: the engine's package is not installed (the message has the pip line).
+        ModelError: the file is missing, unreadable or not an anime-detector model.
+        DeviceError: the engine cannot run on ``device`` or at ``precision`` here.
+    """
+    name = resolve_engine(path, engine)
+    module = importlib.import_module(_MODULES[name])
+    loaded: Engine = module.load(Path(path), device=device, threads=threads,
+                                 precision=precision, spin=spin, labels=labels)
+    return loaded

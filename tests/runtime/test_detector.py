@@ -13,7 +13,8 @@ from tiny_model import save_tiny_model
 
 from anime_detector import Detector, DeviceError, ModelError
 from anime_detector.contract import ModelContract
-from anime_detector.session import available_cpus, open_session, resolve_device
+from anime_detector.engines.onnxruntime import open_session, resolve_device
+from anime_detector.system import available_cpus
 
 
 def test_predicts_by_colour(tiny_model: Path, colour_images: dict[str, Path]) -> None:

@@ -6,11 +6,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from anime_detector.annotate import annotate_image, annotation_path
 from anime_detector.detector import Detector, Failure, Prediction
 from anime_detector.errors import AnimeDetectorError, InputError
-from anime_detector.inputs import expand_inputs
-from anime_detector.progress import track
+from anime_detector.files import expand_inputs
+from anime_detector.jobs.annotate import annotate_image, annotation_path
+from anime_detector.jobs.progress import track
 
 __all__ = ["PredictSummary", "predict_files"]
 

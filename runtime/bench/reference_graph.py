@@ -16,8 +16,9 @@ from typing import Any
 
 import numpy as np
 
-from anime_detector.fsutil import atomic_path, user_cache_dir
 from anime_detector.contract import ModelContract
+from anime_detector.fsutil import atomic_path, user_cache_dir
+from anime_detector.preprocess import DEFAULT_SPEC
 
 __all__ = ["VGG19_BLOCKS", "build_reference_graph", "cached_reference_model"]
 
@@ -76,7 +77,8 @@ def build_reference_graph(weights: Sequence[np.ndarray] | None = None, seed: int
         x, k = out, k + 2
     graph = helper.make_graph(
         nodes, "vgg19_head_reference",
-        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", 224, 224, 3])],
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT,
+                                       ["batch", DEFAULT_SPEC.height, DEFAULT_SPEC.width, 3])],
         [helper.make_tensor_value_info("output", TensorProto.FLOAT, ["batch", 2])],
         initializer=inits,
     )

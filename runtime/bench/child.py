@@ -9,15 +9,15 @@ import time
 
 import numpy as np
 
-from anime_detector.bench import EngineSpec, load_engine
+from anime_detector.bench.runner import EngineSpec, load_engine
 
 
 def main() -> None:
     spec = EngineSpec(**json.loads(sys.argv[1]))
-    batch = np.zeros((int(sys.argv[2]), 224, 224, 3), np.float32)
     started = time.perf_counter()
-    run, _, _ = load_engine(spec)
-    run(batch)
+    engine = load_engine(spec)
+    shape = (engine.contract.spec.height, engine.contract.spec.width, 3)
+    engine.run(np.zeros((int(sys.argv[2]), *shape), np.float32))
     cold = (time.perf_counter() - started) * 1000.0
     print(json.dumps({"cold_start_ms": cold, "peak_rss_mb": peak_rss_kb() / 1024.0}))
 

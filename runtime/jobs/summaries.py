@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["format_eval", "format_metrics", "format_train_summary"]
+__all__ = ["format_demo_summary", "format_eval", "format_metrics", "format_train_summary"]
 
 
 def format_metrics(metrics: dict[str, Any]) -> str:
@@ -61,3 +61,22 @@ def format_eval(reports: list[dict[str, Any]], comparison: dict[str, Any] | None
             f"images, max |dp(anime)| {comparison['max_abs_diff']:.2e}",
         ]))
     return "\n\n".join(blocks)
+
+
+def format_demo_summary(summary: dict[str, Any]) -> str:
+    """What ``demo`` wrote and how the model did, with a loud note for a random backbone."""
+    lines = [f"artifacts in {summary['out']}/ (train/, model.onnx, annotated/, "
+             "predictions.jsonl, eval.json, bench.json)",
+             f"backbone weights: {summary['weights']}"
+             + ("  <- random backbone: SMOKE RUN, accuracy is meaningless"
+                if summary["random_backbone"] else ""),
+             f"validation accuracy (train split): {summary['val_accuracy']:.3f}",
+             *summary["export"],
+             f"eval on {summary['keras_vs_onnx']['images']} images: onnx accuracy "
+             f"{summary['eval_onnx_accuracy']:.3f}; keras vs onnx label agreement "
+             f"{summary['keras_vs_onnx']['label_agreement']:.1%}, max |dp| "
+             f"{summary['keras_vs_onnx']['max_abs_diff']:.2e}"]
+    lines += [f"  {p.get('label', 'ERROR'):<10} {p.get('score', 0):.3f}  {p['path']}"
+              for p in summary["predictions"]]
+    lines.append(summary["bench"])
+    return "\n".join(lines)

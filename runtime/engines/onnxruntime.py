@@ -1,4 +1,4 @@
-"""Opening onnxruntime sessions: device choice, threads, honest provider reporting.
+"""The onnxruntime engine: device choice, threads, honest provider reporting.
 
 ``onnxruntime`` is imported inside the functions so that ``--help`` and
 ``--version`` never pay for it.
@@ -8,12 +8,19 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from anime_detector.errors import DeviceError, ModelError
+import numpy as np
+from numpy.typing import NDArray
 
-__all__ = ["DEVICES", "available_cpus", "open_session", "resolve_device"]
+from anime_detector.contract import ModelContract, check_io_shapes, contract_from_props
+from anime_detector.engines.base import EngineInfo
+from anime_detector.errors import DeviceError, ModelError, one_line
+from anime_detector.system import available_cpus
+
+__all__ = ["DEVICES", "OnnxRuntimeEngine", "load", "open_session", "resolve_device"]
 
 log = logging.getLogger(__name__)
 
@@ -23,12 +30,6 @@ CPU = "CPUExecutionProvider"
 CUDA = "CUDAExecutionProvider"
 
 
-def available_cpus() -> int:
-    """CPUs this process may run on (affinity / cgroup cpuset), not the host's count."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # macOS, Windows
-        return max(1, os.cpu_count() or 1)
 
 
 def _ort() -> Any:
@@ -80,8 +81,8 @@ def _create(path: Path, providers: list[str], threads: int | None, spin: bool) -
             str(path), sess_options=_session_options(threads, spin), providers=providers
         )
     except Exception as exc:  # onnxruntime raises its own, unexported, exception types
-        text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        if "protobuf" in text.lower() or "INVALID_PROTOBUF" in text:
+        text = one_line(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+        if "protobuf" in text.lower():
             raise ModelError(path, "not an ONNX model (cannot parse protobuf)") from None
         raise ModelError(path, f"onnxruntime cannot load it: {text}") from None
 
@@ -123,3 +124,46 @@ def open_session(
         )
     log.warning("CUDA provider is installed but did not start; running on the CPU")
     return _create(model, [CPU], threads, spin)
+
+
+class OnnxRuntimeEngine:
+    """An exported ``.onnx`` model in an onnxruntime session (the default engine)."""
+
+    def __init__(self, session: Any, contract: ModelContract, path: Path) -> None:
+        self.session = session
+        self.contract = contract
+        self.path = path
+        self.input_name: str = session.get_inputs()[0].name
+        self.output_name: str = session.get_outputs()[0].name
+
+    @property
+    def providers(self) -> list[str]:
+        """Execution providers the session really uses, best first."""
+        return list(self.session.get_providers())
+
+    @property
+    def info(self) -> EngineInfo:
+        return EngineInfo("onnxruntime", str(_ort().__version__), self.providers[0],
+                          self.contract.precision)
+
+    def run(self, batch: NDArray[np.float32]) -> NDArray[np.float32]:
+        out = self.session.run([self.output_name], {self.input_name: batch})[0]
+        return np.asarray(out, dtype=np.float32)
+
+
+def load(
+    path: Path, *, device: str = "auto", threads: int | None = None,
+    precision: str | None = None, spin: bool = True, labels: Sequence[str] | None = None,
+) -> OnnxRuntimeEngine:
+    """Open ``path`` on ``device``; the precision is the file's (``precision`` must match it)."""
+    session = open_session(path, device=device, threads=threads, spin=spin)
+    contract = contract_from_props(path, dict(session.get_modelmeta().custom_metadata_map), labels)
+    if precision not in (None, contract.precision):
+        raise ModelError(path, f"is a {contract.precision} model; onnxruntime runs a file at its "
+                         f"own precision (export a {precision} file with --precision {precision})")
+    inputs, outputs = session.get_inputs(), session.get_outputs()
+    if len(inputs) != 1 or not outputs:
+        raise ModelError(path, "expected one input and at least one output")
+    check_io_shapes(path, contract, inputs[0].shape, outputs[0].shape,
+                    inputs[0].type == "tensor(float)")
+    return OnnxRuntimeEngine(session, contract, path)

@@ -1,4 +1,8 @@
-"""Expanding command-line INPUT arguments (files, folders, globs) into image paths."""
+"""Finding images: the one folder walker, and INPUT arguments (files, folders, globs) to paths.
+
+Used by ``predict``, ``eval``, ``train`` (labelled folders) and every other command that
+takes a folder, so they all see the same files in the same order.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,7 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
-__all__ = ["IMAGE_SUFFIXES", "expand_inputs", "is_image_name"]
+__all__ = ["IMAGE_SUFFIXES", "expand_inputs", "is_image_name", "walk_images"]
 
 IMAGE_SUFFIXES = frozenset(
     {".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
@@ -27,12 +31,18 @@ def _listed(path: Path) -> bool:
     return suffix in IMAGE_SUFFIXES or suffix in UNSUPPORTED_SUFFIXES
 
 
-def _scan(folder: Path, recursive: bool) -> list[str]:
+def walk_images(folder: str | os.PathLike[str], recursive: bool = False) -> list[str]:
+    """Image files in ``folder`` (all levels with ``recursive``), sorted by name per level.
+
+    Names with an image extension are listed, and so are known-unsupported ones (SVG)
+    so that callers report them instead of hiding them. Symlinked folders are not entered.
+    Without ``recursive``, a sub-folder with an image name (``x.jpg/``) is listed too.
+    """
     found: list[str] = []
-    for entry in sorted(folder.iterdir(), key=lambda p: p.name):
+    for entry in sorted(Path(folder).iterdir(), key=lambda p: p.name):
         if entry.is_dir() and not entry.is_symlink() and recursive:
-            found.extend(_scan(entry, recursive))
-        elif _listed(entry):
+            found.extend(walk_images(entry, recursive))
+        elif _listed(entry):  # a folder named like an image is listed, to be reported
             found.append(str(entry))
     return found
 
@@ -49,7 +59,7 @@ def expand_inputs(inputs: Iterable[str], recursive: bool = False) -> list[str]:
     for arg in inputs:
         path = Path(arg)
         if path.is_dir() and not _listed(path):
-            paths.extend(_scan(path, recursive))
+            paths.extend(walk_images(path, recursive))
         elif not os.path.lexists(arg) and _GLOB_CHARS & set(arg):
             paths.extend(sorted(glob.glob(arg, recursive=True)))
         else:

@@ -1,0 +1,58 @@
+"""Which engine x precision rows ``bench`` times for the models it is given.
+
+An ``.onnx`` file runs on onnxruntime at its own precision and, when installed, on
+OpenVINO in fp32 and (on CPUs with bf16) bf16; an ncnn model folder runs on ncnn in
+fp32 and fp16 storage.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Sequence
+
+from anime_detector.bench.runner import EngineSpec
+from anime_detector.engines import ENGINES, resolve_engine
+from anime_detector.errors import AnimeDetectorError
+from anime_detector.system import cpu_flags
+
+__all__ = ["engine_precisions", "installed_engines", "plan_specs"]
+
+_PACKAGES = {"onnxruntime": "onnxruntime", "openvino": "openvino", "ncnn": "ncnn"}
+BF16_FLAGS = frozenset({"avx512_bf16", "amx_bf16"})
+
+
+def installed_engines() -> list[str]:
+    """Engines whose Python package can be imported here (none is imported to find out)."""
+    return [name for name in ENGINES if importlib.util.find_spec(_PACKAGES[name]) is not None]
+
+
+def engine_precisions(engine: str) -> list[str | None]:
+    """Run-time precisions worth timing on this CPU (``None``: the model file's own)."""
+    if engine == "openvino":
+        return ["fp32", *(["bf16"] if cpu_flags() & BF16_FLAGS else [])]
+    if engine == "ncnn":
+        return ["fp32", "fp16"]
+    return [None]
+
+
+def plan_specs(models: Sequence[str], engines: str = "all", device: str = "auto",
+               threads: int | None = None) -> list[EngineSpec]:
+    """One spec per (model, engine that can read it, precision); ``engines`` is ``all`` or a
+    comma-separated list (an engine named but not installed is an error)."""
+    installed = installed_engines()
+    wanted = installed if engines == "all" else [e.strip() for e in engines.split(",")]
+    for name in wanted:
+        if name not in ENGINES:
+            raise AnimeDetectorError(f"unknown engine {name!r}; choose from {', '.join(ENGINES)}")
+        if name not in installed:
+            raise AnimeDetectorError(f"engine {name!r} is not installed: pip install "
+                                     f"'anime-detector[{name}]'")
+    specs = []
+    for model in models:
+        native = resolve_engine(model, "auto")
+        readers = ["ncnn"] if native == "ncnn" else [e for e in wanted if e != "ncnn"]
+        for engine in (e for e in readers if e in wanted):
+            specs += [EngineSpec(engine, model, device if engine == "onnxruntime" else "cpu",
+                                 threads, precision) for precision in engine_precisions(engine)]
+    return specs
+

@@ -1,0 +1,30 @@
+"""``anime-detector demo``: the whole pipeline on the sample set, into one folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from anime_detector.cli.common import import_train_extra, user_errors
+
+__all__ = ["demo"]
+
+
+def demo(
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for every artifact.")]
+    = Path("demo-run"),
+    data: Annotated[Path, typer.Option(help="Labelled folder (anime/, not_anime/).")]
+    = Path("examples/sample"),
+    weights: Annotated[str, typer.Option(help="imagenet (falls back to none when offline), "
+                                         "a local .h5, or none.")] = "imagenet",
+) -> None:
+    """The whole pipeline on the sample set: train, export, predict, eval, bench."""
+    pipeline = import_train_extra("anime_detector.train.demo")
+    from anime_detector.jobs.summaries import format_demo_summary
+
+    with user_errors():
+        summary = pipeline.run_demo(data, out, weights,
+                                    log=lambda line: typer.echo(line, err=True))
+    typer.echo(format_demo_summary(summary))
