@@ -5,12 +5,11 @@ from __future__ import annotations
 import csv
 import io
 import json
-import shutil
 from pathlib import Path
 
 import pytest
 from bad_inputs import ERRORS
-from cli_helpers import run_cli
+from cli_helpers import invoke, run_cli
 from PIL import Image
 from tiny_model import save_tiny_model
 
@@ -36,18 +35,18 @@ def test_json_lines_one_object_per_input_in_order(tiny_model: Path, mixed_folder
 
 
 def test_recursive_and_glob(tiny_model: Path, mixed_folder: Path) -> None:
-    rec = run_cli("predict", tiny_model, mixed_folder, "--recursive", "-f", "json")
+    rec = invoke("predict", tiny_model, mixed_folder, "--recursive", "-f", "json")
     assert len(rec.stdout.splitlines()) == 3
-    glob = run_cli("predict", tiny_model, str(mixed_folder / "**" / "*.webp"), "-f", "json")
+    glob = invoke("predict", tiny_model, str(mixed_folder / "**" / "*.webp"), "-f", "json")
     assert [Path(json.loads(x)["path"]).name for x in glob.stdout.splitlines()] == ["c-deep.webp"]
 
 
 def test_csv_and_table(tiny_model: Path, mixed_folder: Path) -> None:
-    out = run_cli("predict", tiny_model, mixed_folder, "--format", "csv").stdout
+    out = invoke("predict", tiny_model, mixed_folder, "--format", "csv").stdout
     rows = list(csv.DictReader(io.StringIO(out)))
     assert [r["label"] for r in rows] == ["anime", "not_anime"]
     assert float(rows[0]["p_anime"]) > 0.99
-    table = run_cli("predict", tiny_model, mixed_folder)
+    table = invoke("predict", tiny_model, mixed_folder)
     assert "anime" in table.stdout and "b-red.png" in table.stdout
     assert "2/2 predicted, 0 failed" in table.stderr
 
@@ -73,7 +72,7 @@ def test_bad_files_exit_1_and_the_rest_still_predict(tiny_model: Path, tmp_path:
 def test_annotate_writes_labelled_copies(tiny_model: Path, mixed_folder: Path,
                                          tmp_path: Path) -> None:
     out = tmp_path / "annotated"
-    result = run_cli("predict", tiny_model, mixed_folder, "--annotate", out)
+    result = invoke("predict", tiny_model, mixed_folder, "--annotate", out)
     assert result.returncode == 0, result.stderr
     written = sorted(p.name for p in out.iterdir())
     assert written == ["a blue.png", "b-red.png"]
@@ -97,14 +96,14 @@ def _write(path: Path, data: bytes) -> Path:
 )
 def test_bad_model_exits_2_with_one_line(make, fragment: str, tmp_path: Path,  # type: ignore[no-untyped-def]
                                          colour_images: dict[str, Path]) -> None:
-    result = run_cli("predict", make(tmp_path), colour_images["blue"])
+    result = invoke("predict", make(tmp_path), colour_images["blue"])
     assert result.returncode == 2
     assert fragment in result.stderr and "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
 
 
 def test_no_images_found_is_a_usage_error(tiny_model: Path, tmp_path: Path) -> None:
-    result = run_cli("predict", tiny_model, tmp_path)
+    result = invoke("predict", tiny_model, tmp_path)
     assert result.returncode == 2 and "no images found" in result.stderr
 
 
@@ -114,19 +113,19 @@ def test_cuda_without_provider_is_a_clear_error(tiny_model: Path,
 
     if "CUDAExecutionProvider" in ort.get_available_providers():
         pytest.skip("this machine has CUDA; covered by the device check")
-    result = run_cli("predict", tiny_model, colour_images["blue"], "--device", "cuda")
+    result = invoke("predict", tiny_model, colour_images["blue"], "--device", "cuda")
     assert result.returncode == 2 and "no CUDA provider" in result.stderr
 
 
 def test_verbose_reports_providers(tiny_model: Path, colour_images: dict[str, Path]) -> None:
-    result = run_cli("predict", tiny_model, colour_images["blue"], "-v", "--threads", "1")
+    result = invoke("predict", tiny_model, colour_images["blue"], "-v", "--threads", "1")
     assert "CPUExecutionProvider" in result.stderr
 
 
 def test_labels_option_for_bare_model(tmp_path: Path, colour_images: dict[str, Path]) -> None:
     bare = save_tiny_model(tmp_path / "bare.onnx", metadata=False)
-    assert run_cli("predict", bare, colour_images["blue"]).returncode == 2
-    ok = run_cli("predict", bare, colour_images["blue"], "--labels", "anime,not_anime")
+    assert invoke("predict", bare, colour_images["blue"]).returncode == 2
+    ok = invoke("predict", bare, colour_images["blue"], "--labels", "anime,not_anime")
     assert ok.returncode == 0 and "anime" in ok.stdout
 
 
@@ -134,7 +133,10 @@ def test_python_dash_m_entry_point(tiny_model: Path, colour_images: dict[str, Pa
     import subprocess
     import sys
 
+    from anime_detector import __version__
+
     out = subprocess.run([sys.executable, "-m", "anime_detector", "--version"],
                          capture_output=True, text=True, check=True)
-    assert out.stdout.startswith("anime-detector ")
-    assert shutil.which("anime-detector"), "console script not installed"
+    assert out.stdout.strip() == f"anime-detector {__version__}"
+    script = run_cli("--version")  # the installed console script of this environment
+    assert script.returncode == 0 and script.stdout == out.stdout

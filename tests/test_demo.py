@@ -14,14 +14,15 @@ pytestmark = [pytest.mark.tf, pytest.mark.slow]
 def test_demo_runs_the_whole_pipeline(trained_run: dict[str, Path], tmp_path: Path) -> None:
     out = tmp_path / "demo"
     result = run_cli("demo", "--out", out, "--data", trained_run["data"], "--weights", "none",
+                     "--run", trained_run["run"],
                      env={"ANIME_DETECTOR_CACHE": str(trained_run["root"] / "democache")})
     assert result.returncode == 0, result.stderr[-3000:]
-    for name in ("train/model.keras", "train/metrics.json", "model.onnx", "predictions.jsonl",
-                 "eval.json", "bench.json"):
+    assert f"reusing {trained_run['run']}" in result.stderr
+    for name in ("model.onnx", "predictions.jsonl", "eval.json", "bench.json"):
         assert (out / name).exists(), name
     assert len(list((out / "annotated").iterdir())) == 6
     assert "SMOKE RUN" in result.stdout
     comparison = json.loads((out / "eval.json").read_text())["comparison"]
     assert comparison["label_agreement"] == 1.0 and comparison["max_abs_diff"] < 1e-5
     engines = [r["engine"] for r in json.loads((out / "bench.json").read_text())["results"]]
-    assert engines == ["keras-predict", "onnxruntime"]
+    assert engines == ["onnxruntime", "keras-predict"]

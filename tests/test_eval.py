@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from cli_helpers import run_cli
+from cli_helpers import invoke
 from PIL import Image
 
 
@@ -22,7 +22,7 @@ def colour_dataset(tmp_path: Path) -> Path:
 
 
 def test_eval_report_on_onnx(tiny_model: Path, colour_dataset: Path) -> None:
-    result = run_cli("eval", tiny_model, colour_dataset, "--format", "json")
+    result = invoke("eval", tiny_model, colour_dataset, "--format", "json")
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)["report"]
     assert report["n"] == 7 and report["accuracy"] == pytest.approx(6 / 7)
@@ -34,7 +34,7 @@ def test_eval_report_on_onnx(tiny_model: Path, colour_dataset: Path) -> None:
 
 
 def test_eval_table_and_compare(tiny_model: Path, colour_dataset: Path) -> None:
-    result = run_cli("eval", tiny_model, colour_dataset, "--compare", tiny_model)
+    result = invoke("eval", tiny_model, colour_dataset, "--compare", tiny_model)
     assert result.returncode == 0, result.stderr
     assert "label agreement 100.0% on 7 images" in result.stdout
     assert "misclassified (1)" in result.stdout
@@ -44,7 +44,7 @@ def test_eval_table_and_compare(tiny_model: Path, colour_dataset: Path) -> None:
 @pytest.mark.slow
 def test_keras_and_onnx_reports_agree(trained_run: dict[str, Path],
                                       vgg_export: dict[str, object]) -> None:
-    result = run_cli("eval", trained_run["run"] / "model.keras", trained_run["data"],
+    result = invoke("eval", trained_run["run"] / "model.keras", trained_run["data"],
                      "--compare", vgg_export["path"], "--format", "json")
     assert result.returncode == 0, result.stderr[-2000:]
     payload = json.loads(result.stdout)

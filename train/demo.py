@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from anime_detector.detector import Detector
+from anime_detector.errors import SourceError
 from anime_detector.evaluate import compare_models, evaluate
 from anime_detector.files import walk_images
 from anime_detector.fsutil import atomic_write_text
@@ -42,17 +43,34 @@ def _spread(folder: Path, count: int) -> list[Path]:
     return files[::step][:count]
 
 
+def _reuse(run_dir: Path, log: Callable[[str], None]) -> tuple[Path, dict[str, Any]]:
+    """An existing ``train`` run folder's model and metrics (``demo --run``)."""
+    keras_path = run_dir / "model.keras"
+    if not keras_path.is_file() or not (run_dir / "metrics.json").is_file():
+        raise SourceError(run_dir, "not a train run folder (no model.keras and metrics.json)")
+    log(f"1/5 train: reusing {run_dir}")
+    return keras_path, json.loads((run_dir / "metrics.json").read_text(encoding="utf-8"))
+
+
 def run_demo(data: Path, out: Path, weights: str | None = "imagenet",
-             log: Callable[[str], None] = print) -> dict[str, Any]:
-    """Run every step, write its outputs under ``out``, return a summary dict."""
+             log: Callable[[str], None] = print, run_dir: Path | None = None) -> dict[str, Any]:
+    """Run every step, write its outputs under ``out``, return a summary dict.
+
+    With ``run_dir`` (an existing ``train`` run folder) training is skipped and that
+    run's model is exported, predicted, evaluated and benchmarked.
+    """
     from anime_detector.bench.report import format_table
     from anime_detector.bench.runner import EngineSpec, run_bench
     from anime_detector.export import to_onnx
 
     out.mkdir(parents=True, exist_ok=True)
-    log("1/5 train")
-    trained = _train(data, out, weights, log)
-    keras_path, onnx_path = out / "train" / "model.keras", out / "model.onnx"
+    if run_dir is not None:
+        keras_path, metrics = _reuse(run_dir, log)
+    else:
+        log("1/5 train")
+        metrics = _train(data, out, weights, log).metrics
+        keras_path = out / "train" / "model.keras"
+    onnx_path = out / "model.onnx"
     log("2/5 export")
     export = to_onnx(keras_path, onnx_path, verify_dir=data, log=log)
     log("3/5 predict")
@@ -76,9 +94,9 @@ def run_demo(data: Path, out: Path, weights: str | None = "imagenet",
                       cold_start=False)
     atomic_write_text(out / "bench.json", json.dumps(bench, indent=2))
     return {
-        "out": str(out), "weights": str(trained.metrics["weights"]),
-        "random_backbone": trained.metrics["weights"] in (None, "None", "none"),
-        "val_accuracy": trained.metrics["accuracy"], "export": export.lines(),
+        "out": str(out), "weights": str(metrics["weights"]),
+        "random_backbone": metrics["weights"] in (None, "None", "none"),
+        "val_accuracy": metrics["accuracy"], "export": export.lines(),
         "predictions": [json.loads(r) for r in rows], "eval_onnx_accuracy": reports[1]["accuracy"],
         "keras_vs_onnx": comparison, "bench": format_table(bench),
     }

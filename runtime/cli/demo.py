@@ -19,6 +19,8 @@ def demo(
     = Path("examples/sample"),
     weights: Annotated[str, typer.Option(help="imagenet (falls back to none when offline), "
                                          "a local .h5, or none.")] = "imagenet",
+    run: Annotated[Path | None, typer.Option(help="Reuse this train run folder instead of "
+                                             "training.")] = None,
 ) -> None:
     """The whole pipeline on the sample set: train, export, predict, eval, bench."""
     pipeline = import_train_extra("anime_detector.train.demo")
@@ -26,5 +28,5 @@ def demo(
 
     with user_errors():
         summary = pipeline.run_demo(data, out, weights,
-                                    log=lambda line: typer.echo(line, err=True))
+                                    log=lambda line: typer.echo(line, err=True), run_dir=run)
     typer.echo(format_demo_summary(summary))

@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
-from cli_helpers import run_cli
+from cli_helpers import invoke, run_cli
+from images import write_class_folder
 
 pytestmark = [pytest.mark.tf]
 keras = pytest.importorskip("keras")
@@ -63,23 +64,39 @@ def test_metadata_is_complete_and_runtime_needs_nothing_else(
     assert len(labels) == 16 and labels.count("anime") >= 12
 
 
-@pytest.mark.slow
-def test_int8_and_fp16(trained_run: dict[str, Path], tmp_path: Path) -> None:
-    refused = run_cli("export", trained_run["run"] / "model.keras", "--out", tmp_path / "q.onnx",
-                      "--precision", "int8")
+def test_fp16_and_int8_plumbing_on_the_tiny_backbone(tiny_keras: Path, tmp_path: Path) -> None:
+    data = write_class_folder(tmp_path / "data", per_class=4)
+    refused = invoke("export", tiny_keras, "--out", tmp_path / "q.onnx", "--precision", "int8")
     assert refused.returncode == 2 and "--calibration-dir" in refused.stderr
-    for precision, extra in (("int8", ["--calibration-dir", trained_run["data"]]), ("fp16", [])):
+    for precision, extra in (("int8", ["--calibration-dir", data]), ("fp16", [])):
         out = tmp_path / f"{precision}.onnx"
-        result = run_cli("export", trained_run["run"] / "model.keras", "--out", out,
-                         "--precision", precision, "--verify-dir", trained_run["data"], *extra)
+        result = invoke("export", tiny_keras, "--out", out, "--precision", precision,
+                        "--verify-dir", data, *extra)
         assert result.returncode == 0, result.stderr[-2000:]
         assert f"onnx {precision} vs onnx fp32" in result.stdout
         props = {p.key: p.value for p in onnx.load(str(out)).metadata_props}
         assert props["anime_detector.precision"] == precision
-        predicted = run_cli("predict", out, trained_run["data"] / "not_anime", "-f", "json")
-        assert predicted.returncode == 0
+        predicted = invoke("predict", out, data / "not_anime", "-f", "json")
+        assert predicted.returncode == 0 and len(predicted.stdout.splitlines()) == 4
     ops = {n.op_type for n in onnx.load(str(tmp_path / "int8.onnx")).graph.node}
     assert {"QuantizeLinear", "DequantizeLinear"} <= ops
+
+
+@pytest.mark.slow
+def test_vgg19_int8_stays_close_to_fp32(trained_run: dict[str, Path], vgg_export: dict[str, object],
+                                        tmp_path: Path) -> None:
+    """The one real-network precision test: int8 VGG19 against its fp32 export."""
+    from anime_detector import Detector
+
+    out = tmp_path / "int8.onnx"
+    result = invoke("export", trained_run["run"] / "model.keras", "--out", out, "--precision",
+                    "int8", "--calibration-dir", trained_run["data"], "--no-verify")
+    assert result.returncode == 0, result.stderr[-2000:]
+    images = sorted((trained_run["data"] / "not_anime").glob("*.png"))
+    fp32 = Detector.load(vgg_export["path"]).predict(images)  # type: ignore[arg-type]
+    int8 = Detector.load(out).predict(images)
+    assert Detector.load(out).info.precision == "int8"
+    assert max(abs(a.score - b.score) for a, b in zip(fp32, int8, strict=True)) < 0.2
 
 
 def test_tf2_keras_h5_exports_and_matches_tf215(tmp_path: Path) -> None:
@@ -89,7 +106,7 @@ def test_tf2_keras_h5_exports_and_matches_tf215(tmp_path: Path) -> None:
     from fixtures.make_tf2_h5 import HERE, probe_batch
 
     out = tmp_path / "from_h5.onnx"
-    result = run_cli("export", HERE / "tf2_keras215_tiny_head.h5", "--out", out)
+    result = invoke("export", HERE / "tf2_keras215_tiny_head.h5", "--out", out)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "(h5)" in result.stderr
     expected = np.load(HERE / "tf2_keras215_expected.npz")
@@ -103,7 +120,7 @@ def test_saved_model_folder_exports(tiny_keras: Path, tmp_path: Path) -> None:
     folder = tmp_path / "saved"
     keras.models.load_model(tiny_keras).export(folder)
     out = tmp_path / "from_sm.onnx"
-    result = run_cli("export", folder, "--out", out)
+    result = invoke("export", folder, "--out", out)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "onnx fp32 vs keras" in result.stdout
 
@@ -114,7 +131,7 @@ def test_safe_mode_refuses_a_lambda_layer(tmp_path: Path) -> None:
     x = keras.layers.GlobalAveragePooling2D()(x)
     path = tmp_path / "lambda.keras"
     keras.Model(inp, keras.layers.Dense(2, activation="softmax")(x)).save(path)
-    result = run_cli("export", path, "--out", tmp_path / "x.onnx")
+    result = invoke("export", path, "--out", tmp_path / "x.onnx")
     assert result.returncode == 2 and "safe mode" in result.stderr
     assert "Traceback" not in result.stderr and not (tmp_path / "x.onnx").exists()
 
@@ -123,7 +140,7 @@ def test_failed_verification_leaves_nothing_and_keeps_the_old_file(
         tiny_keras: Path, tmp_path: Path) -> None:
     out = tmp_path / "model.onnx"
     out.write_bytes(b"previous export")
-    result = run_cli("export", tiny_keras, "--out", out, "--atol", "-1")
+    result = invoke("export", tiny_keras, "--out", out, "--atol", "-1")
     assert result.returncode == 2 and "nothing written" in result.stderr
     assert out.read_bytes() == b"previous export"
     assert [p.name for p in tmp_path.iterdir()] == ["model.onnx"]
@@ -146,5 +163,5 @@ def test_interrupt_mid_write_leaves_no_partial_file(tiny_keras: Path, tmp_path: 
 def test_not_a_model_file(tmp_path: Path) -> None:
     bad = tmp_path / "notes.keras"
     bad.write_text("hello")
-    result = run_cli("export", bad, "--out", tmp_path / "x.onnx")
+    result = invoke("export", bad, "--out", tmp_path / "x.onnx")
     assert result.returncode == 2 and "cannot load Keras model" in result.stderr

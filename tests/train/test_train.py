@@ -7,9 +7,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from cli_helpers import run_cli
+from cli_helpers import invoke
 
-pytestmark = [pytest.mark.tf, pytest.mark.slow]
+pytestmark = [pytest.mark.tf]
 keras = pytest.importorskip("keras")
 
 
@@ -23,6 +23,7 @@ def test_parameter_counts_match_the_original() -> None:
     assert model.get_layer("block5_pool").trainable is False
 
 
+@pytest.mark.slow
 def test_run_folder_has_every_output(trained_run: dict[str, Path]) -> None:
     run = trained_run["run"]
     names = {p.name for p in run.iterdir()}
@@ -40,11 +41,13 @@ def test_run_folder_has_every_output(trained_run: dict[str, Path]) -> None:
     assert "run folder:" in trained_run["stdout"]
 
 
+@pytest.mark.slow
 def test_head_learned_the_easy_classes(trained_run: dict[str, Path]) -> None:
     history = json.loads((trained_run["run"] / "history.json").read_text())
     assert max(history["accuracy"]) >= 0.75  # chance is 0.5
 
 
+@pytest.mark.slow
 def test_saved_model_loads_and_predicts(trained_run: dict[str, Path]) -> None:
     from anime_detector.preprocess import preprocess
 
@@ -54,14 +57,16 @@ def test_saved_model_loads_and_predicts(trained_run: dict[str, Path]) -> None:
     assert probs.shape == (2, 2) and np.allclose(probs.sum(axis=1), 1, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_second_run_hits_the_cache(trained_run: dict[str, Path]) -> None:
-    again = run_cli(*trained_run["args"], "--out", trained_run["root"] / "run2", "--epochs", "1")
+    again = invoke(*trained_run["args"], "--out", trained_run["root"] / "run2", "--epochs", "1")
     assert again.returncode == 0, again.stderr[-2000:]
     assert "32 hits, 0 misses" in again.stdout
 
 
+@pytest.mark.slow
 def test_existing_run_folder_is_refused(trained_run: dict[str, Path]) -> None:
-    result = run_cli(*trained_run["args"], "--out", trained_run["run"])
+    result = invoke(*trained_run["args"], "--out", trained_run["run"])
     assert result.returncode == 2 and "--overwrite" in result.stderr
 
 
@@ -81,7 +86,7 @@ def test_offline_download_error_names_the_file(monkeypatch: pytest.MonkeyPatch) 
 
 
 def test_missing_local_weights_file(tmp_path: Path, class_folder: Path) -> None:
-    result = run_cli("train", class_folder, "--out", tmp_path / "r", "--weights",
+    result = invoke("train", class_folder, "--out", tmp_path / "r", "--weights",
                      tmp_path / "w.h5")
     assert result.returncode == 2 and "not found" in result.stderr
     assert "Traceback" not in result.stderr
@@ -89,5 +94,5 @@ def test_missing_local_weights_file(tmp_path: Path, class_folder: Path) -> None:
 
 def test_data_folder_without_classes_is_a_clear_error(tmp_path: Path) -> None:
     (tmp_path / "cats").mkdir()
-    result = run_cli("train", tmp_path, "--out", tmp_path / "r", "--weights", "none")
+    result = invoke("train", tmp_path, "--out", tmp_path / "r", "--weights", "none")
     assert result.returncode == 2 and "missing ['anime', 'not_anime']" in result.stderr

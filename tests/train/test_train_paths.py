@@ -6,14 +6,14 @@ import json
 from pathlib import Path
 
 import pytest
-from cli_helpers import run_cli
+from cli_helpers import invoke
 
 pytestmark = [pytest.mark.tf]
 pytest.importorskip("keras")
 
 
 def _train(data: Path, out: Path, *extra: str | Path) -> tuple[str, dict[str, object]]:
-    result = run_cli("train", data, "--out", out, "--weights", "none", "--backbone", "tiny",
+    result = invoke("train", data, "--out", out, "--weights", "none", "--backbone", "tiny",
                      "--epochs", "2", "--batch-size", "8", *extra)
     assert result.returncode == 0, result.stderr[-3000:]
     return result.stdout, json.loads((out / "metrics.json").read_text())
