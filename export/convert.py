@@ -42,13 +42,16 @@ class ExportReport:
 
 
 def _versions() -> dict[str, str]:
-    import onnxruntime
-    import tensorflow as tf
-    import tf2onnx
+    import importlib.metadata
 
-    return {"anime_detector": __version__, "tensorflow": tf.__version__,
-            "tf2onnx": tf2onnx.__version__, "onnxruntime": onnxruntime.__version__,
-            "python": platform.python_version()}
+    versions = {"anime_detector": __version__, "python": platform.python_version()}
+    for dist in ("tensorflow", "tensorflow-cpu", "keras", "tf2onnx", "onnx", "onnxruntime",
+                 "onnxruntime-gpu"):
+        try:
+            versions[dist.replace("-cpu", "")] = importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return versions
 
 
 def _write_metadata(model: Any, contract: ModelContract) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from enum import Enum
@@ -21,7 +22,7 @@ from anime_detector.errors import AnimeDetectorError
 __all__ = [
     "EXIT_OK", "EXIT_SOME_FAILED", "EXIT_USAGE", "TRAIN_HINT", "Device", "DeviceOpt",
     "EngineName", "EngineOpt", "OutputFormat", "TableOrJson", "ThreadsOpt", "fail",
-    "import_train_extra", "user_errors",
+    "import_train_extra", "require_modules", "user_errors",
 ]
 
 EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -73,13 +74,49 @@ def user_errors() -> Iterator[None]:
         yield
     except AnimeDetectorError as exc:
         fail(str(exc))
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # Ctrl-C outside ``main`` (a script calling the app)
         fail("interrupted", EXIT_INTERRUPTED)
 
 
-def import_train_extra(module: str) -> Any:
-    """Import a ``[train]``-only module, or exit 2 with the install hint."""
+@contextmanager
+def native_stderr_silenced() -> Iterator[None]:
+    """Send file descriptor 2 to /dev/null for the block: C++ libraries (TensorFlow's absl
+    logging) write there directly, past Python's ``sys.stderr``."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+TRAIN_MODULES = ("tensorflow", "keras")
+EXPORT_MODULES = ("tensorflow", "keras", "tf2onnx", "onnx")
+
+
+def require_modules(modules: tuple[str, ...], hint: str) -> None:
+    """Import each of ``modules`` now, before any work starts; exit 2 with ``hint`` naming
+    the missing ones. (A subpackage that imports lazily would otherwise pass the check and
+    fail half way with a traceback.)"""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ chatter off stderr
+    missing = []
+    for name in modules:
+        try:
+            with native_stderr_silenced():  # absl logs at import, whatever the level says
+                importlib.import_module(name)
+        except ImportError:
+            missing.append(name)
+    if missing:
+        fail(f"{hint} (missing: {', '.join(missing)})")
+
+
+def import_train_extra(module: str, needs: tuple[str, ...] = TRAIN_MODULES) -> Any:
+    """Check the ``[train]`` extra's ``needs`` are importable, then import ``module``."""
+    require_modules(needs, TRAIN_HINT)
     try:
         return importlib.import_module(module)
     except ImportError as exc:

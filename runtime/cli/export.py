@@ -8,7 +8,12 @@ from typing import Annotated
 
 import typer
 
-from anime_detector.cli.common import import_train_extra, user_errors
+from anime_detector.cli.common import (
+    EXPORT_MODULES,
+    import_train_extra,
+    require_modules,
+    user_errors,
+)
 
 __all__ = ["export"]
 
@@ -42,7 +47,10 @@ def export(
                                              "stored in the file.")] = 0.5,
 ) -> None:
     """Convert a trained Keras model to a verified, self-describing ONNX file."""
-    exporter = import_train_extra("anime_detector.export")
+    exporter = import_train_extra("anime_detector.export", EXPORT_MODULES)
+    if verify or precision is not Precision.fp32:
+        require_modules(("onnxruntime",), "export verification and fp16/int8 need onnxruntime: "
+                        "pip install 'anime-detector[cpu,train]' (or --no-verify for fp32)")
     with user_errors():
         report = exporter.to_onnx(
             model, out, precision=precision.value, opset=opset, verify=verify,
