@@ -49,3 +49,10 @@ def test_help_and_version_load_no_onnxruntime() -> None:
         "    assert CliRunner().invoke(app, args).exit_code == 0\n"
     )
     assert _loaded(body, HEAVY + ("onnxruntime",)) == []
+
+
+def test_public_api_names_all_resolve() -> None:
+    import anime_detector
+
+    for name in anime_detector.__all__:
+        assert getattr(anime_detector, name) is not None, name

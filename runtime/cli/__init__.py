@@ -5,14 +5,12 @@ extra import it inside the command and exit 2 with the install hint when it is m
 
 from __future__ import annotations
 
-import sys
 from typing import Annotated
 
 import typer
 
 from anime_detector._version import __version__
 from anime_detector.cli.bench import bench
-from anime_detector.cli.common import EXIT_INTERRUPTED
 from anime_detector.cli.demo import demo
 from anime_detector.cli.evaluate import eval_command
 from anime_detector.cli.export import export
@@ -52,25 +50,8 @@ for _name, _command in (("predict", predict), ("train", train), ("export", expor
     app.command(_name)(_command)
 
 
-class Interrupted(BaseException):
-    """Ctrl-C, raised by our SIGINT handler: a ``BaseException`` that Click does not turn
-    into "Aborted!" and that ``except Exception`` blocks do not swallow."""
-
-
-def _on_sigint(signum: int, frame: object) -> None:
-    raise Interrupted
-
-
 def main() -> None:
-    """Console-script entry point: Ctrl-C anywhere (even during a TensorFlow import) ends with
-    one ``error: interrupted`` line and exit code 130, never a traceback. ``finally`` and
-    ``except BaseException`` blocks (atomic writes) still clean up on the way out."""
-    import signal
+    """Console-script entry point (see ``anime_detector._entry``: Ctrl-C handling)."""
+    from anime_detector._entry import main as entry
 
-    signal.signal(signal.SIGINT, _on_sigint)
-    try:
-        app()
-    except Interrupted:
-        sys.stdout.flush()
-        typer.echo("error: interrupted", err=True)
-        raise SystemExit(EXIT_INTERRUPTED) from None
+    entry()
