@@ -74,7 +74,7 @@ def gradcam(feature_map: NDArray[np.floating], cam_weights: NDArray[np.floating]
                     np.asarray(cam_weights, np.float64))
     cam = np.maximum(cam, 0.0)
     peak = cam.max(axis=(1, 2), keepdims=True)
-    scaled = np.divide(cam, peak, out=np.zeros_like(cam), where=peak > 0)
+    scaled: NDArray[np.float64] = np.divide(cam, peak, out=np.zeros_like(cam), where=peak > 0)
     return scaled.astype(np.float32)
 
 

@@ -13,15 +13,16 @@ from pathlib import Path
 
 import numpy as np
 from numpy.typing import NDArray
-from PIL import Image
+from PIL import Image, ImageDraw
 
-from anime_detector.annotate import DISPLAY_MAX, render
+from anime_detector.annotate import DISPLAY_MAX, _font, render
 from anime_detector.detector import Prediction
 from anime_detector.fsutil import atomic_path
 from anime_detector.preprocess import load_image
 
 __all__ = ["colorize", "overlay", "render_heatmap", "write_heatmap_png"]
 
+LEGEND = 32
 _INFERNO_ANCHORS = np.array([
     [0, 0, 4], [11, 7, 36], [33, 12, 74], [61, 9, 101], [87, 16, 110], [113, 25, 110],
     [138, 34, 106], [163, 44, 97], [188, 55, 84], [210, 70, 68], [228, 90, 49],
@@ -51,22 +52,39 @@ def upsample(heat: NDArray[np.floating], size: tuple[int, int]) -> NDArray[np.fl
     return np.asarray(grid.resize(size, Image.Resampling.BILINEAR), dtype=np.float32)
 
 
-def overlay(image: Image.Image, heat: NDArray[np.floating], strength: float = 0.6
-            ) -> Image.Image:
-    """The picture with the coloured heat blended in, more opaque where the heat is high."""
+def overlay(image: Image.Image, heat: NDArray[np.floating], low: float = 0.35,
+            high: float = 0.75) -> Image.Image:
+    """The picture with the coloured heat blended in: opacity ``low`` at 0 to ``high`` at 1."""
     picture = np.asarray(image.convert("RGB"), dtype=np.float32)
     full = np.clip(upsample(heat, image.size), 0.0, 1.0)
-    alpha = (0.25 + (strength - 0.25) * full)[..., None]
+    alpha = (low + (high - low) * full)[..., None]
     blended = picture * (1.0 - alpha) + colorize(full).astype(np.float32) * alpha
     return Image.fromarray(np.clip(blended, 0, 255).round().astype(np.uint8))
 
 
+def _legend(width: int) -> Image.Image:
+    """A colour bar saying what the colours mean."""
+    strip = Image.new("RGB", (width, LEGEND), (255, 255, 255))
+    bar = colorize(np.linspace(0.0, 1.0, max(1, width - 16))[None, :].repeat(8, axis=0))
+    strip.paste(Image.fromarray(bar), (8, 4))
+    draw = ImageDraw.Draw(strip)
+    font = _font(12)
+    draw.text((8, 14), "anime evidence (Grad-CAM): none", fill=(0, 0, 0), font=font)
+    draw.text((width - 8, 14), "most", fill=(0, 0, 0), font=font, anchor="ra")
+    return strip
+
+
 def render_heatmap(image: Image.Image, prediction: Prediction,
                    heat: NDArray[np.floating]) -> Image.Image:
-    """Picture (at most 512 px) with the heatmap over it and the ``--annotate`` banner."""
+    """Picture (at most 512 px) with the heatmap over it, the ``--annotate`` banner above
+    and a colour bar below."""
     picture = image.copy()
     picture.thumbnail((DISPLAY_MAX, DISPLAY_MAX))
-    return render(overlay(picture, heat), prediction)
+    top = render(overlay(picture, heat), prediction)
+    canvas = Image.new("RGB", (top.width, top.height + LEGEND), (255, 255, 255))
+    canvas.paste(top, (0, 0))
+    canvas.paste(_legend(top.width), (0, top.height))
+    return canvas
 
 
 def write_heatmap_png(source: str | os.PathLike[str], prediction: Prediction,
