@@ -12,7 +12,8 @@ from typing import Any
 from anime_detector._version import __version__
 from anime_detector.contract import DEFAULT_LABELS, ModelContract
 from anime_detector.errors import AnimeDetectorError
-from anime_detector.export.graph import DEFAULT_OPSET, convert_to_onnx
+from anime_detector.export.explain_head import convert_explainable
+from anime_detector.export.graph import DEFAULT_OPSET
 from anime_detector.export.loading import load_source_model
 from anime_detector.export.precision import PRECISIONS, to_fp16, to_int8
 from anime_detector.export.verify import Comparison, compare, onnx_predict, verification_batch
@@ -94,8 +95,8 @@ def to_onnx(
     calibration = verification_batch(calibration_dir, limit=64)[0] if calibration_dir else None
     source = load_source_model(model_path, unsafe=unsafe)
     log(f"converting {model_path} ({source.kind}) with tf2onnx, opset {opset}")
-    fp32 = convert_to_onnx(source, opset)
     report = ExportReport(out_path, precision)
+    fp32, explain = convert_explainable(source, opset, report.warnings.append)
     batch, described = verification_batch(verify_dir) if verify else (None, "")
     final = fp32
     if batch is not None:
@@ -128,6 +129,7 @@ def to_onnx(
         labels=DEFAULT_LABELS, spec=DEFAULT_SPEC, threshold=threshold, precision=precision,
         extra={"source_sha256": sha256_path(model_path), "source_file": model_path.name,
                "versions": _versions(), "opset": str(opset),
+               **({"explain": json.dumps(explain)} if explain else {}),
                "verification": json.dumps({"images": described,
                                            "checks": [c.to_dict() for c in report.verification]})},
     )

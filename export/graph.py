@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from anime_detector.errors import ModelError, one_line
@@ -23,8 +24,14 @@ def rename_io(model: Any, input_name: str = "input", output_name: str = "output"
     return model
 
 
-def convert_to_onnx(source: SourceModel, opset: int = DEFAULT_OPSET) -> Any:
-    """Convert with tf2onnx (explicit input signature, as Keras 3 needs)."""
+def convert_to_onnx(source: SourceModel, opset: int = DEFAULT_OPSET,
+                    extra_outputs: Sequence[Any] = ()) -> Any:
+    """Convert with tf2onnx (explicit input signature, as Keras 3 needs).
+
+    ``extra_outputs`` (Keras tensors of the model) become graph outputs after ``output``,
+    keeping the names tf2onnx gives them.
+    """
+    import keras
     import tensorflow as tf
     import tf2onnx
 
@@ -35,8 +42,10 @@ def convert_to_onnx(source: SourceModel, opset: int = DEFAULT_OPSET) -> Any:
             if shape != (224, 224, 3) or len(source.keras_model.outputs) != 1:
                 raise ModelError(source.path, f"model takes {shape}, expected (224, 224, 3) "
                                  "with one output")
-            proto, _ = tf2onnx.convert.from_keras(source.keras_model, input_signature=signature,
-                                                  opset=opset)
+            model = source.keras_model
+            if extra_outputs:
+                model = keras.Model(model.inputs, [*model.outputs, *extra_outputs])
+            proto, _ = tf2onnx.convert.from_keras(model, input_signature=signature, opset=opset)
         else:
             proto, _ = tf2onnx.convert.from_function(source.function, input_signature=signature,
                                                      opset=opset)

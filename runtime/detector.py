@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -29,20 +29,32 @@ __all__ = ["Detector", "Failure", "Prediction", "load_detector"]
 
 @dataclass(frozen=True)
 class Prediction:
-    """One image's result. ``score`` is the probability of ``anime``."""
+    """One image's result. ``score`` is the probability of ``anime``.
+
+    ``heatmap`` (with ``explain=True``): Grad-CAM, (h, w) floats in [0, 1], row 0 at the
+    top. ``output_error``: the prediction is fine but writing one of its files (an
+    annotated copy, a heatmap PNG) failed; it is reported beside the result.
+    """
 
     label: str
     score: float
     probabilities: dict[str, float]
     source: str | None = None
+    heatmap: NDArray[np.float32] | None = field(default=None, compare=False, repr=False)
+    output_error: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        row: dict[str, Any] = {
             "path": self.source,
             "label": self.label,
             "score": self.score,
             "probabilities": self.probabilities,
         }
+        if self.heatmap is not None:
+            row["heatmap"] = [[round(float(v), 6) for v in line] for line in self.heatmap]
+        if self.output_error is not None:
+            row["output_error"] = self.output_error
+        return row
 
 
 @dataclass(frozen=True)
@@ -67,8 +79,9 @@ class Detector:
     Thread-safe: ``predict`` may be called from several threads at once.
     """
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, threads: int | None = None) -> None:
         self.engine = engine
+        self.threads = threads  # decoding threads follow the engine's (--threads)
         self.contract: ModelContract = engine.contract
         self.path: Path = engine.path
 
@@ -85,7 +98,7 @@ class Detector:
     ) -> Detector:
         """Open ``path`` with ``engine`` on ``device``; see ``engines.open_engine``."""
         return cls(open_engine(path, engine, device=device, threads=threads,
-                               precision=precision, spin=spin, labels=labels))
+                               precision=precision, spin=spin, labels=labels), threads)
 
     @property
     def info(self) -> EngineInfo:
@@ -105,6 +118,21 @@ class Detector:
     def run(self, batch: NDArray[np.float32]) -> NDArray[np.float32]:
         """Raw probabilities for an already preprocessed ``(N, H, W, 3)`` batch."""
         return self.engine.run(batch)
+
+    def require_explain(self) -> None:
+        """Raise a one-line error unless this engine and model can give Grad-CAM heatmaps."""
+        from anime_detector.explain.heatmaps import check_engine, require_explain_outputs
+
+        check_engine(self.info.engine)
+        require_explain_outputs(self.engine.session, self.path)
+
+    def run_explained(self, batch: NDArray[np.float32]
+                      ) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
+        """Probabilities and Grad-CAM heatmaps for a batch, from one forward pass."""
+        from anime_detector.explain.heatmaps import explain_batch
+
+        engine: Any = self.engine
+        return explain_batch(engine.session, batch, engine.input_name, engine.output_name)
 
     def to_prediction(
         self, probs: NDArray[np.float32], source: str | None, threshold: float | None
@@ -140,14 +168,18 @@ class Detector:
         batch_size: int = 8,
         threshold: float | None = None,
         workers: int | None = None,
+        explain: bool = False,
     ) -> Iterator[Prediction | Failure]:
         """Yield one result per image, in order; bad images yield a :class:`Failure`.
 
-        Images are decoded on ``workers`` threads while the previous batch runs.
+        Images are decoded on ``workers`` threads while the previous batch runs. With
+        ``explain`` each prediction carries its Grad-CAM ``heatmap`` (same forward pass).
         """
+        if explain:
+            self.require_explain()
         batch_size = max(1, batch_size)
         spec = self.contract.spec
-        n_workers = available_cpus() if workers is None else workers
+        n_workers = workers if workers is not None else (self.threads or available_cpus())
         pending: list[tuple[object, NDArray[np.float32] | None, str | None]] = []
         filled = 0
         stream = prefetch(
@@ -158,25 +190,33 @@ class Detector:
             pending.append((item.source, item.value, error))
             filled += item.value is not None
             if filled == batch_size:
-                yield from self._flush(pending, threshold)
+                yield from self._flush(pending, threshold, explain)
                 pending, filled = [], 0
-        yield from self._flush(pending, threshold)
+        yield from self._flush(pending, threshold, explain)
 
     def _flush(
         self,
         pending: list[tuple[object, NDArray[np.float32] | None, str | None]],
         threshold: float | None,
+        explain: bool = False,
     ) -> Iterator[Prediction | Failure]:
         arrays = [value for _, value, _ in pending if value is not None]
-        probs = self.run(np.stack(arrays)) if arrays else np.zeros((0, 0), np.float32)
+        heat: NDArray[np.float32] | None = None
+        if not arrays:
+            probs = np.zeros((0, 0), np.float32)
+        elif explain:
+            probs, heat = self.run_explained(np.stack(arrays))
+        else:
+            probs = self.run(np.stack(arrays))
         row = 0
         for source, value, error in pending:
             name = _source_name(source)
             if value is None:
                 yield Failure(name or "<image>", error or "unknown error")
-            else:
-                yield self.to_prediction(probs[row], name, threshold)
-                row += 1
+                continue
+            prediction = self.to_prediction(probs[row], name, threshold)
+            yield prediction if heat is None else replace(prediction, heatmap=heat[row])
+            row += 1
 
 
 @lru_cache(maxsize=4)

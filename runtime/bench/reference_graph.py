@@ -42,8 +42,12 @@ def _random_weights(seed: int) -> list[np.ndarray]:
     return weights
 
 
-def build_reference_graph(weights: Sequence[np.ndarray] | None = None, seed: int = 0) -> Any:
-    """An ``onnx.ModelProto``; ``weights`` in Keras order (kernel HWIO, bias, ...)."""
+def build_reference_graph(weights: Sequence[np.ndarray] | None = None, seed: int = 0,
+                          explain: bool = False) -> Any:
+    """An ``onnx.ModelProto``; ``weights`` in Keras order (kernel HWIO, bias, ...).
+
+    ``explain`` adds the Grad-CAM outputs an export adds (``feature_map``, ``cam_weights``).
+    """
     from onnx import TensorProto, helper, numpy_helper
 
     values = list(weights) if weights is not None else _random_weights(seed)
@@ -85,10 +89,25 @@ def build_reference_graph(weights: Sequence[np.ndarray] | None = None, seed: int
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)],
                               producer_name="anime-detector reference graph")
     model.ir_version = 8
-    for key, value in ModelContract(extra={"source_file": "reference graph (random weights)"}
-                                    ).to_metadata().items():
+    extra: dict[str, Any] = {"source_file": "reference graph (random weights)"}
+    if explain:
+        extra["explain"] = _add_explain(model, values[k - 6:k])
+    for key, value in ModelContract(extra=extra).to_metadata().items():
         model.metadata_props.add(key=key, value=value)
     return model
+
+
+def _add_explain(model: Any, head: Sequence[np.ndarray]) -> dict[str, Any]:
+    from onnx import helper
+
+    from anime_detector.explain.graph import DenseLayer, append_explain, explain_metadata
+
+    model.graph.node.append(helper.make_node("Transpose", ["block5_pool"], ["feature_map"],
+                                             perm=[0, 2, 3, 1]))
+    layers = [DenseLayer(head[i], head[i + 1], relu=i < 4) for i in range(0, 6, 2)]
+    append_explain(model, "feature_map", layers)
+    meta: dict[str, Any] = explain_metadata((7, 7), VGG19_BLOCKS[-1][0], "block5_pool")
+    return meta
 
 
 def cached_reference_model(cache_dir: Path | None = None) -> Path:

@@ -13,6 +13,7 @@ from anime_detector._version import __version__
 from anime_detector.cli.bench import bench
 from anime_detector.cli.demo import demo
 from anime_detector.cli.evaluate import eval_command
+from anime_detector.cli.explain import explain
 from anime_detector.cli.export import export
 from anime_detector.cli.predict import predict
 from anime_detector.cli.train import train
@@ -46,7 +47,8 @@ def _root(
 
 
 for _name, _command in (("predict", predict), ("train", train), ("export", export),
-                        ("eval", eval_command), ("bench", bench), ("demo", demo)):
+                        ("eval", eval_command), ("bench", bench), ("explain", explain),
+                        ("demo", demo)):
     app.command(_name)(_command)
 
 

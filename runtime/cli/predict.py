@@ -44,6 +44,10 @@ def predict(
     annotate: Annotated[
         Path | None, typer.Option(help="Also write a labelled copy of each image here.")
     ] = None,
+    explain: Annotated[
+        Path | None, typer.Option(help="Also write a Grad-CAM heatmap PNG of each image here "
+                                  "(json output adds the heatmap grid).")
+    ] = None,
     labels: Annotated[
         str | None, typer.Option(help="Comma-separated labels for a model without metadata.")
     ] = None,
@@ -69,7 +73,7 @@ def predict(
         writer = make_writer(fmt.value, sys.stdout, detector.labels)
         summary = predict_files(
             detector, inputs, writer.write, recursive=recursive, batch_size=batch_size,
-            threshold=threshold, annotate_dir=annotate, progress=progress,
+            threshold=threshold, annotate_dir=annotate, explain_dir=explain, progress=progress,
         )
         writer.close()
     if verbose or (fmt is OutputFormat.table and summary.total > 1):

@@ -11,7 +11,7 @@ from anime_detector.detector import Prediction
 from anime_detector.fsutil import atomic_path
 from anime_detector.preprocess import load_image
 
-__all__ = ["annotate_image", "annotation_path"]
+__all__ = ["annotate_image", "annotation_path", "font", "render"]
 
 DISPLAY_MAX = 512
 _COLOURS = {"anime": (214, 39, 40), "not_anime": (31, 119, 180)}
@@ -28,7 +28,7 @@ def annotation_path(out_dir: Path, source: str, taken: set[str]) -> Path:
     return out_dir / name
 
 
-def _font(size: int) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
+def font(size: int) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
     try:
         return ImageFont.load_default(size=size)
     except TypeError:  # Pillow < 10.1 has no sized default font
@@ -46,9 +46,9 @@ def render(image: Image.Image, prediction: Prediction) -> Image.Image:
     draw = ImageDraw.Draw(canvas)
     colour = _COLOURS.get(prediction.label, (0, 0, 0))
     title = prediction.label.replace("_", " ").capitalize()
-    draw.text((8, 4), title, fill=colour, font=_font(24))
+    draw.text((8, 4), title, fill=colour, font=font(24))
     probs = "   ".join(f"{k}: {v:.3f}" for k, v in prediction.probabilities.items())
-    draw.text((8, 34), probs, fill=(0, 0, 0), font=_font(14))
+    draw.text((8, 34), probs, fill=(0, 0, 0), font=font(14))
     return canvas
 
 

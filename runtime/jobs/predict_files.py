@@ -1,13 +1,18 @@
-"""The ``predict`` job: expand inputs, stream results, annotate, count failures."""
+"""The ``predict`` job: expand inputs, stream results, write per-image files, count failures.
+
+Per-image files are the ``--annotate`` copy and the ``--explain`` heatmap PNG. A file that
+cannot be written is reported beside its prediction (``output_error``), never instead
+of it, and counts as a failure for the exit code.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from anime_detector.detector import Detector, Failure, Prediction
-from anime_detector.errors import AnimeDetectorError, InputError
+from anime_detector.errors import AnimeDetectorError, InputError, describe_error
 from anime_detector.files import expand_inputs
 from anime_detector.jobs.annotate import annotate_image, annotation_path
 from anime_detector.jobs.progress import track
@@ -22,6 +27,34 @@ class PredictSummary:
     total: int = 0
     failed: int = 0
     annotated: int = 0
+    explained: int = 0
+
+
+@dataclass
+class _Outputs:
+    """Where per-image files go, and the names already taken in each folder."""
+
+    annotate_dir: Path | None
+    explain_dir: Path | None
+    taken: dict[str, set[str]] = field(default_factory=lambda: {"a": set(), "e": set()})
+
+    def write(self, item: Prediction, summary: PredictSummary) -> Prediction:
+        assert item.source is not None
+        try:
+            if self.annotate_dir is not None:
+                annotate_image(item.source, item,
+                               annotation_path(self.annotate_dir, item.source, self.taken["a"]))
+                summary.annotated += 1
+            if self.explain_dir is not None and item.heatmap is not None:
+                from anime_detector.explain.render import write_heatmap_png
+
+                write_heatmap_png(item.source, item, item.heatmap,
+                                  annotation_path(self.explain_dir, item.source, self.taken["e"]))
+                summary.explained += 1
+        except (AnimeDetectorError, OSError) as exc:
+            return replace(item, output_error=f"writing an output file failed: "
+                                              f"{describe_error(exc)}")
+        return item
 
 
 def predict_files(
@@ -33,28 +66,30 @@ def predict_files(
     batch_size: int = 8,
     threshold: float | None = None,
     annotate_dir: Path | None = None,
+    explain_dir: Path | None = None,
     progress: bool | None = None,
 ) -> PredictSummary:
     """Predict every image that ``inputs`` name and hand each result to ``emit``.
 
+    With ``explain_dir`` each prediction also carries its Grad-CAM heatmap and a heatmap
+    PNG is written there (one forward pass for both).
+
     Raises:
         InputError: the inputs name no image at all.
+        ModelError: ``explain_dir`` with a model that has no Grad-CAM outputs.
     """
     paths = expand_inputs(inputs, recursive=recursive)
     if not paths:
         raise InputError(" ".join(inputs), "no images found (supported: jpg, png, webp, "
                          "bmp, gif, tiff; use --recursive for sub-folders)")
     summary = PredictSummary(total=len(paths))
-    taken: set[str] = set()
-    results = detector.predict_iter(paths, batch_size=batch_size, threshold=threshold)
+    outputs = _Outputs(annotate_dir, explain_dir)
+    results = detector.predict_iter(paths, batch_size=batch_size, threshold=threshold,
+                                    explain=explain_dir is not None)
     for item in track(results, len(paths), "predicting", enabled=progress):
-        if isinstance(item, Prediction) and annotate_dir is not None and item.source:
-            try:
-                annotate_image(item.source, item, annotation_path(annotate_dir, item.source, taken))
-                summary.annotated += 1
-            except (AnimeDetectorError, OSError) as exc:
-                item = Failure(item.source, f"annotation failed: {exc}")
-        if isinstance(item, Failure):
+        if isinstance(item, Prediction) and item.source:
+            item = outputs.write(item, summary)
+        if isinstance(item, Failure) or item.output_error:
             summary.failed += 1
         emit(item)
     return summary

@@ -44,7 +44,8 @@ class CsvWriter(ResultWriter):
             self.csv.writerow([item.source, "", "", *["" for _ in self.labels], item.error])
         else:
             probs = [f"{item.probabilities[k]:.6f}" for k in self.labels]
-            self.csv.writerow([item.source, item.label, f"{item.score:.6f}", *probs, ""])
+            self.csv.writerow([item.source, item.label, f"{item.score:.6f}", *probs,
+                               item.output_error or ""])
 
 
 class TableWriter(ResultWriter):
@@ -61,7 +62,8 @@ class TableWriter(ResultWriter):
                               f"{item.error}\n")
             return
         probs = "".join(f"{item.probabilities[k]:>14.4f}" for k in self.labels)
-        self.stream.write(f"{item.label:<11}{probs}  {item.source}\n")
+        note = f" ({item.output_error})" if item.output_error else ""
+        self.stream.write(f"{item.label:<11}{probs}  {item.source}{note}\n")
 
 
 def make_writer(fmt: str, stream: TextIO, labels: Sequence[str]) -> ResultWriter:

@@ -54,7 +54,8 @@ def test_metadata_is_complete_and_runtime_needs_nothing_else(
     assert json.loads(props["anime_detector.labels"]) == ["anime", "not_anime"]
     assert "tf2onnx" in json.loads(props["anime_detector.versions"])
     assert [i.name for i in model.graph.input] == ["input"]
-    assert [o.name for o in model.graph.output] == ["output"]
+    assert [o.name for o in model.graph.output] == ["output", "feature_map", "cam_weights"]
+    assert json.loads(props["anime_detector.explain"])["layer"] == "block5_pool"
     batch_dim = model.graph.input[0].type.tensor_type.shape.dim[0]
     assert batch_dim.dim_param and not batch_dim.dim_value  # dynamic batch axis
     result = run_cli("predict", vgg_export["path"], trained_run["data"] / "anime", "-f", "json")
