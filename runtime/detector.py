@@ -124,7 +124,8 @@ class Detector:
         from anime_detector.explain.heatmaps import check_engine, require_explain_outputs
 
         check_engine(self.info.engine)
-        require_explain_outputs(self.engine.session, self.path)
+        engine: Any = self.engine  # the onnxruntime engine (check_engine made sure)
+        require_explain_outputs(engine.session, self.path)
 
     def run_explained(self, batch: NDArray[np.float32]
                       ) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
