@@ -18,7 +18,7 @@ from typing import BinaryIO
 from anime_detector.contract import ModelContract
 from anime_detector.errors import ModelError
 
-__all__ = ["read_contract", "read_metadata"]
+__all__ = ["contract_from_props", "read_contract", "read_metadata"]
 
 _METADATA_PROPS = 14
 _VARINT, _I64, _LEN, _I32 = 0, 1, 2, 5
@@ -140,13 +140,23 @@ def read_metadata(path: str | os.PathLike[str]) -> dict[str, str]:
         raise ModelError(model, f"not an ONNX model ({exc})") from None
 
 
-def read_contract(path: str | os.PathLike[str],
-                  labels: Sequence[str] | None = None) -> ModelContract:
-    """The model's contract; ``labels`` overrides the stored ones or stands in for none."""
+def contract_from_props(source: str | os.PathLike[str], props: dict[str, str],
+                        labels: Sequence[str] | None = None) -> ModelContract:
+    """Parse ``props``; ``labels`` override the stored ones or stand in for none.
+
+    Raises:
+        ModelError: naming ``source``, when there is no contract and no ``labels``.
+    """
     try:
-        contract = ModelContract.from_metadata(read_metadata(path))
+        contract = ModelContract.from_metadata(props)
     except ValueError as exc:
         if not labels:
-            raise ModelError(path, str(exc)) from None
+            raise ModelError(source, str(exc)) from None
         contract = ModelContract()
     return replace(contract, labels=tuple(labels)) if labels else contract
+
+
+def read_contract(path: str | os.PathLike[str],
+                  labels: Sequence[str] | None = None) -> ModelContract:
+    """The contract stored in the ONNX file at ``path`` (see :func:`contract_from_props`)."""
+    return contract_from_props(path, read_metadata(path), labels)

@@ -20,9 +20,10 @@ from numpy.typing import NDArray
 
 from anime_detector.contract import ModelContract
 from anime_detector.engines.base import EngineInfo, EngineUnavailable
+from anime_detector.engines.cpu import check_cpu_device, thread_count
 from anime_detector.errors import DeviceError, ModelError
 from anime_detector.onnx_metadata import read_contract
-from anime_detector.system import available_cpus, cpu_flags, cpu_model
+from anime_detector.system import cpu_flags, cpu_model
 
 __all__ = ["BF16_FLAGS", "PRECISIONS", "OpenVinoEngine", "has_bf16", "load"]
 
@@ -45,12 +46,6 @@ def _openvino() -> Any:
     except ImportError:
         raise EngineUnavailable(ENGINE, "openvino") from None
     return openvino
-
-
-def _check_device(device: str | None) -> None:
-    if (device or "auto").lower() not in ("auto", "cpu"):
-        raise DeviceError(f"engine {ENGINE!r} runs on the CPU only (asked for {device!r}); "
-                          "use --engine onnxruntime for cuda")
 
 
 def _hint(precision: str | None) -> str:
@@ -131,7 +126,7 @@ def load(path: Path, *, device: str = "auto", threads: int | None = None,
         ModelError: the file is not a readable anime-detector model.
     """
     del spin
-    _check_device(device)
+    check_cpu_device(ENGINE, device)
     hint = _hint(precision)
     ov = _openvino()
     model_path = Path(path)
@@ -143,9 +138,8 @@ def load(path: Path, *, device: str = "auto", threads: int | None = None,
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else "unreadable"
         raise ModelError(model_path, f"OpenVINO cannot read it: {reason}") from None
     _check_shapes(model_path, model, contract)
-    n_threads = threads if threads and threads > 0 else available_cpus()
     compiled = core.compile_model(model, "CPU", {
-        "INFERENCE_PRECISION_HINT": hint, "INFERENCE_NUM_THREADS": n_threads,
+        "INFERENCE_PRECISION_HINT": hint, "INFERENCE_NUM_THREADS": thread_count(threads),
         "PERFORMANCE_HINT": "LATENCY"})
     version = str(ov.__version__).split("-")[0]
     info = EngineInfo(ENGINE, version, "cpu", _runtime_precision(compiled))
