@@ -153,10 +153,10 @@ def _check_destination(out_dir: Path) -> None:
 
 
 def _verify(folder: Path, reference: np.ndarray, batch: np.ndarray, atol: float,
-            log: Callable[[str], None]) -> list[Comparison]:
+            threads: int | None, log: Callable[[str], None]) -> list[Comparison]:
     checks = []
     for precision in ("fp32", "fp16"):
-        engine = load(folder, precision=precision)
+        engine = load(folder, precision=precision, threads=threads)
         check = compare(reference, engine.run(batch), "onnx fp32",
                         f"ncnn {engine.info.precision}")
         log(check.line())
@@ -168,8 +168,12 @@ def _verify(folder: Path, reference: np.ndarray, batch: np.ndarray, atol: float,
 
 
 def to_ncnn(onnx_path: str | Path, out_dir: str | Path, *, verify_dir: Path | None = None,
-            atol: float = 1e-4, log: Callable[[str], None] = print) -> NcnnReport:
+            atol: float = 1e-4, threads: int | None = None,
+            log: Callable[[str], None] = print) -> NcnnReport:
     """Convert an exported fp32 ``.onnx`` to a verified ncnn model folder, atomically.
+
+    ``threads`` is ncnn's thread count while verifying (default: the CPUs this process
+    may use).
 
     Raises:
         ModelError: the ``.onnx`` is missing or carries no anime-detector contract.
@@ -196,7 +200,7 @@ def to_ncnn(onnx_path: str | Path, out_dir: str | Path, *, verify_dir: Path | No
         manifest = _manifest(onnx_path, _param_io(tmp / PARAM), [spec.height, spec.width, 3])
         _write_manifest(tmp, manifest)
         log(f"verifying on {described}")
-        report.verification = _verify(tmp, reference, batch, atol, log)
+        report.verification = _verify(tmp, reference, batch, atol, threads, log)
         manifest["metadata"]["anime_detector.ncnn_verification"] = json.dumps(
             {"images": described, "checks": [c.to_dict() for c in report.verification]})
         _write_manifest(tmp, manifest)
