@@ -126,9 +126,9 @@ def test_destination_rules(small: Path, converted: tuple[Path, list[str]],
 
 def test_only_fp32_exports_are_converted(tmp_path: Path) -> None:
     import onnx
+    from graphs import build_small_vgg
 
     from anime_detector.contract import KEYS
-    from graphs import build_small_vgg
 
     model = build_small_vgg()
     next(p for p in model.metadata_props if p.key == KEYS.precision).value = "fp16"
