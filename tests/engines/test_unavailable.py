@@ -66,3 +66,13 @@ def test_finding_the_converter_imports_no_torch() -> None:
                          "    print(type(exc).__name__)\n")
     assert done.returncode == 0, done.stderr  # torch blocked: finding pnnx never imports it
     assert done.stdout.strip() in ("pnnx", "pnnx.exe", "ExportError")
+
+
+def test_engine_modules_import_no_engine_package() -> None:
+    code = ("import sys, anime_detector.engines.openvino, anime_detector.engines.ncnn, "
+            "anime_detector.export.ncnn, anime_detector.onnx_metadata\n"
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in "
+            "{'openvino', 'ncnn', 'pnnx', 'torch', 'onnx', 'onnxruntime', 'tensorflow'}))\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120, check=True)
+    assert done.stdout.strip() == "[]"
