@@ -15,7 +15,7 @@ from anime_detector.errors import AnimeDetectorError
 from anime_detector.export.explain_head import convert_explainable
 from anime_detector.export.graph import DEFAULT_OPSET
 from anime_detector.export.loading import load_source_model
-from anime_detector.export.precision import PRECISIONS, to_fp16, to_int8
+from anime_detector.export.precision import PRECISIONS, resolve_int8_target, to_fp16, to_int8
 from anime_detector.export.verify import Comparison, compare, onnx_predict, verification_batch
 from anime_detector.fsutil import atomic_path, sha256_path
 from anime_detector.preprocess import DEFAULT_SPEC
@@ -70,6 +70,7 @@ def to_onnx(
     verify: bool = True,
     verify_dir: Path | None = None,
     calibration_dir: Path | None = None,
+    int8_target: str = "auto",
     atol: float = 1e-4,
     max_delta: float = 0.05,
     min_agreement: float = 0.99,
@@ -91,6 +92,10 @@ def to_onnx(
     if precision == "int8" and calibration_dir is None:
         raise ExportError("int8 needs --calibration-dir DIR of real images (representative of "
                           "what you will predict on)")
+    try:
+        target = resolve_int8_target(int8_target)
+    except ValueError as exc:
+        raise ExportError(str(exc)) from None
     model_path, out_path = Path(model_path), Path(out_path)
     calibration = verification_batch(calibration_dir, limit=64)[0] if calibration_dir else None
     source = load_source_model(model_path, unsafe=unsafe)
@@ -109,7 +114,7 @@ def to_onnx(
             raise ExportError(f"fp32 export differs from Keras by {check.max_abs_diff:.2e} > "
                               f"--atol {atol:g}; nothing written")
     if precision != "fp32":
-        final = to_fp16(fp32) if precision == "fp16" else to_int8(fp32, calibration)
+        final = to_fp16(fp32) if precision == "fp16" else to_int8(fp32, calibration, target)
         if batch is not None:
             reduced = onnx_predict(final.SerializeToString(), batch)
             check = compare(fp32_probs, reduced, "onnx fp32", f"onnx {precision}")
@@ -131,7 +136,8 @@ def to_onnx(
                "versions": _versions(), "opset": str(opset),
                **({"explain": json.dumps(explain)} if explain else {}),
                "verification": json.dumps({"images": described,
-                                           "checks": [c.to_dict() for c in report.verification]})},
+                                           "checks": [c.to_dict() for c in report.verification]}),
+               **({"int8_target": target} if precision == "int8" else {})},
     )
     _write_metadata(final, contract)
     with atomic_path(out_path) as tmp:

@@ -38,12 +38,15 @@ class Comparison:
 
 def verification_batch(folder: Path | None, limit: int = 64, seed: int = 0,
                        spec: PreprocessSpec = DEFAULT_SPEC) -> tuple[np.ndarray, str]:
-    """Preprocessed images from ``folder`` (recursively, at most ``limit``) or generated ones."""
+    """Preprocessed images from ``folder`` (recursively, at most ``limit``, a seeded mix of its
+    class folders) or generated ones."""
     if folder is None:
         images = synthetic_images(16, seed=seed)
         return np.stack([preprocess(img, spec) for img in images]), "16 generated images"
+    from anime_detector.export.sampling import stratified_order
+
     arrays = []
-    for path in expand_inputs([str(folder)], recursive=True):
+    for path in stratified_order(expand_inputs([str(folder)], recursive=True), folder, seed):
         try:
             arrays.append(preprocess(path, spec))
         except SourceError:

@@ -7,9 +7,9 @@ model file is all a user needs: labels, preprocessing, threshold, precision.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Any
 
 from anime_detector.errors import ModelError
@@ -100,7 +100,7 @@ class ModelContract:
 
 
 def contract_from_props(
-    path: Path, props: dict[str, str], labels: Sequence[str] | None = None
+    path: str | os.PathLike[str], props: dict[str, str], labels: Sequence[str] | None = None
 ) -> ModelContract:
     """The contract a model file carries; ``labels`` (``--labels``) overrides or stands in.
 
@@ -117,7 +117,7 @@ def contract_from_props(
 
 
 def check_io_shapes(
-    path: Path, contract: ModelContract, input_shape: Sequence[object],
+    path: str | os.PathLike[str], contract: ModelContract, input_shape: Sequence[object],
     output_shape: Sequence[object], input_is_float: bool = True,
 ) -> None:
     """Refuse a model whose I/O does not match ``(N, H, W, 3) -> (N, classes)``."""

@@ -20,7 +20,7 @@ __all__ = ["ENGINES", "Engine", "EngineInfo", "EngineUnavailable", "open_engine"
            "resolve_engine"]
 
 ENGINES = ("onnxruntime", "openvino", "ncnn")
-NCNN_PARAM = "model.ncnn.param"
+NCNN_MANIFEST = "anime_detector.json"  # see engines.ncnn: what makes a folder an ncnn model
 _MODULES = {name: f"anime_detector.engines.{name}" for name in ENGINES}
 
 
@@ -28,7 +28,9 @@ def resolve_engine(path: str | os.PathLike[str], engine: str = "auto") -> str:
     """The engine that will run ``path``: ``engine`` itself, or the model format's default."""
     chosen = (engine or "auto").lower()
     if chosen == "auto":
-        return "ncnn" if Path(path, NCNN_PARAM).is_file() else "onnxruntime"
+        model = Path(path)
+        ncnn = (model / NCNN_MANIFEST).is_file() or model.name == NCNN_MANIFEST
+        return "ncnn" if ncnn else "onnxruntime"
     if chosen not in ENGINES:
         raise AnimeDetectorError(f"unknown engine {engine!r}; choose auto or one of "
                                  f"{', '.join(ENGINES)}")

@@ -1,0 +1,155 @@
+"""ncnn: conversion keeps the contract, is verified and atomic; parity with onnxruntime fp32."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+from graphs import SAMPLE, onnxruntime_fp32, sample_batch, save_small_vgg
+
+from anime_detector.engines.base import Engine
+from anime_detector.errors import DeviceError, ModelError
+from anime_detector.onnx_metadata import read_contract, read_metadata
+
+pytest.importorskip("ncnn")
+from anime_detector.engines import ncnn as ncnn_engine  # noqa: E402
+from anime_detector.export.convert import ExportError  # noqa: E402
+from anime_detector.export.ncnn import find_pnnx, to_ncnn  # noqa: E402
+
+
+def _need_pnnx() -> None:
+    try:
+        find_pnnx()
+    except ExportError:
+        pytest.skip("pnnx is not installed (pip install --no-deps pnnx)")
+
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return save_small_vgg(tmp_path_factory.mktemp("onnx") / "small.onnx")
+
+
+@pytest.fixture(scope="module")
+def converted(small: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str]]:
+    _need_pnnx()
+    out = tmp_path_factory.mktemp("ncnn") / "small-ncnn"
+    logged: list[str] = []
+    to_ncnn(small, out, verify_dir=SAMPLE, threads=1, log=logged.append)
+    return out, logged
+
+
+def test_folder_carries_the_onnx_contract(small: Path, converted: tuple[Path, list[str]]
+                                          ) -> None:
+    folder, logged = converted
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "anime_detector.json", "model.ncnn.bin", "model.ncnn.param"]
+    manifest = json.loads((folder / "anime_detector.json").read_text())
+    assert (manifest["input"], manifest["output"], manifest["input_layout"]) == (
+        "in0", "out0", "NHWC")
+    onnx_props, props = read_metadata(small), manifest["metadata"]
+    for key, value in onnx_props.items():
+        if not key.endswith(".versions"):
+            assert props[key] == value, key
+    assert set(json.loads(props["anime_detector.versions"])) >= {"test", "pnnx", "ncnn"}
+    checks = json.loads(props["anime_detector.ncnn_verification"])
+    assert checks["images"] == f"50 images from {SAMPLE}"
+    assert checks["checks"][0]["candidate"] == "ncnn fp32"
+    assert checks["checks"][0]["max_abs_diff"] <= 1e-5
+    engine = ncnn_engine.load(folder)
+    original = read_contract(small)
+    assert (engine.contract.labels, engine.contract.spec, engine.contract.threshold) == (
+        original.labels, original.spec, original.threshold)
+    assert engine.contract.extra["source_sha256"] == original.extra["source_sha256"]
+    assert any("ncnn fp32 vs onnx fp32 on 50 images" in line for line in logged)
+
+
+def test_parity_with_onnxruntime(small: Path, converted: tuple[Path, list[str]]) -> None:
+    folder, _ = converted
+    batch = sample_batch(read_contract(small).spec)
+    reference = onnxruntime_fp32(small, batch)
+    fp32 = ncnn_engine.load(folder / "anime_detector.json", threads=1)
+    assert isinstance(fp32, Engine) and fp32.info.precision == "fp32"
+    out = fp32.run(batch)
+    assert out.dtype == np.float32 and out.shape == (len(batch), 2)
+    np.testing.assert_allclose(out, reference, atol=1e-5)
+    fp16 = ncnn_engine.load(folder, precision="fp16", threads=1)
+    assert fp16.info.precision in ("fp16", "fp16-weights", "fp32")
+    assert np.abs(fp16.run(batch) - reference).max() < 1e-2
+    with pytest.raises(ValueError, match=r"expected a \(N, 32, 32, 3\) batch"):
+        fp32.run(batch[:, :16])
+
+
+def test_concurrent_runs_agree(converted: tuple[Path, list[str]]) -> None:
+    folder, _ = converted
+    engine = ncnn_engine.load(folder, threads=1)
+    batch = sample_batch(engine.contract.spec, per_class=2)
+    expected = engine.run(batch)
+    results: list[np.ndarray] = []
+    workers = [threading.Thread(target=lambda: results.append(engine.run(batch)))
+               for _ in range(3)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    assert len(results) == 3 and all(np.array_equal(r, expected) for r in results)
+
+
+def test_failed_verification_leaves_nothing(small: Path, tmp_path: Path) -> None:
+    _need_pnnx()
+    out = tmp_path / "out"
+    with pytest.raises(ExportError, match="ncnn fp32 differs .* > --atol 0; nothing written"):
+        to_ncnn(small, out, atol=0.0, threads=1, log=lambda _: None)  # 16 generated images
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_destination_rules(small: Path, converted: tuple[Path, list[str]],
+                           tmp_path: Path) -> None:
+    _need_pnnx()
+    other = tmp_path / "photos"
+    other.mkdir()
+    (other / "keep.jpg").write_bytes(b"x")
+    with pytest.raises(ExportError, match="photos: exists and is not an ncnn model folder"):
+        to_ncnn(small, other, threads=1, log=lambda _: None)
+    assert (other / "keep.jpg").exists()
+    again = tmp_path / "again"
+    shutil.copytree(converted[0], again)
+    (again / "model.ncnn.param").write_text("7767517\n0 0\n")  # spoil, then replace
+    with pytest.raises(ModelError, match="ncnn cannot load"):
+        ncnn_engine.load(again)
+    to_ncnn(small, again, threads=1, log=lambda _: None)
+    ncnn_engine.load(again)
+
+
+def test_only_fp32_exports_are_converted(tmp_path: Path) -> None:
+    import onnx
+    from graphs import build_small_vgg
+
+    from anime_detector.contract import KEYS
+
+    model = build_small_vgg()
+    next(p for p in model.metadata_props if p.key == KEYS.precision).value = "fp16"
+    path = tmp_path / "fp16.onnx"
+    onnx.save(model, str(path))
+    with pytest.raises(ExportError, match="fp16.onnx: is a fp16 export; convert the fp32"):
+        to_ncnn(path, tmp_path / "out", threads=1, log=lambda _: None)
+    assert not (tmp_path / "out").exists()
+
+
+def test_loading_errors(tmp_path: Path, converted: tuple[Path, list[str]]) -> None:
+    with pytest.raises(ModelError, match="no such model folder"):
+        ncnn_engine.load(tmp_path / "nope")
+    with pytest.raises(ModelError, match="not an ncnn model folder"):
+        ncnn_engine.load(tmp_path)
+    (tmp_path / "anime_detector.json").write_text("{\"format\": \"other\"}")
+    with pytest.raises(ModelError, match="not an anime-detector-ncnn manifest"):
+        ncnn_engine.load(tmp_path)
+    assert ncnn_engine.is_ncnn_model(converted[0]) and not ncnn_engine.is_ncnn_model(tmp_path
+                                                                                     / "x")
+    with pytest.raises(DeviceError, match="CPU only"):
+        ncnn_engine.load(converted[0], device="cuda")
+    with pytest.raises(DeviceError, match="no precision 'bf16'"):
+        ncnn_engine.load(converted[0], precision="bf16")

@@ -1,0 +1,72 @@
+"""int8 target: 7-bit weights only for AVX2 without VNNI; the choice lands in the metadata."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+from onnx import numpy_helper
+
+from anime_detector.export.precision import resolve_int8_target, to_int8
+from anime_detector.preprocess import PreprocessSpec
+from anime_detector.system import parse_flags
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "engines"))
+from graphs import SAMPLE, build_small_vgg, sample_batch  # noqa: E402
+
+ZEN4 = "flags\t\t: fpu sse4_2 avx2 avx512f avx512_bf16 avx512_vnni\n"
+ALDER_LAKE = "flags\t\t: fpu avx2 avx_vnni\n"
+HASWELL = "flags\t\t: fpu sse4_2 avx avx2 fma\n"
+
+
+@pytest.mark.parametrize("target, text, machine, expected", [
+    ("auto", ZEN4, "x86_64", "vnni"),
+    ("auto", ALDER_LAKE, "x86_64", "vnni"),
+    ("auto", HASWELL, "x86_64", "avx2"),
+    ("auto", "Features\t: fp asimd asimddp\n", "aarch64", "arm64"),
+    ("avx2", ZEN4, "x86_64", "avx2"),
+    ("vnni", HASWELL, "x86_64", "vnni"),
+])
+def test_target_resolution(target: str, text: str, machine: str, expected: str) -> None:
+    assert resolve_int8_target(target, parse_flags(text), machine) == expected
+
+
+def test_unknown_target() -> None:
+    with pytest.raises(ValueError, match="unknown int8 target 'avx512'; choose one of auto"):
+        resolve_int8_target("avx512")
+
+
+def _weight_extremes(model: onnx.ModelProto) -> int:
+    """Largest |q| over the int8 weight initializers."""
+    return max(int(np.abs(numpy_helper.to_array(t).astype(np.int32)).max())
+               for t in model.graph.initializer if t.data_type == onnx.TensorProto.INT8)
+
+
+def test_reduce_range_only_for_avx2() -> None:
+    pytest.importorskip("onnxruntime")
+    model = build_small_vgg()
+    calibration = sample_batch(PreprocessSpec(height=32, width=32))  # build_small_vgg's size
+    assert _weight_extremes(to_int8(model, calibration, "avx2")) <= 64  # 7 bits
+    assert _weight_extremes(to_int8(model, calibration, "vnni")) > 64  # full 8 bits
+    assert _weight_extremes(to_int8(model, calibration, "arm64")) > 64
+
+
+@pytest.mark.tf
+def test_export_records_the_target(tmp_path: Path) -> None:
+    pytest.importorskip("keras")
+    from anime_detector.export import to_onnx
+    from anime_detector.onnx_metadata import read_metadata
+    from anime_detector.train.model import build_model
+
+    source = tmp_path / "tiny.keras"
+    build_model(weights=None, backbone="tiny").save(source)
+    out = tmp_path / "int8.onnx"
+    to_onnx(source, out, precision="int8", calibration_dir=SAMPLE, int8_target="vnni",
+            verify_dir=SAMPLE, log=lambda _: None)
+    props = read_metadata(out)
+    assert props["anime_detector.int8_target"] == "vnni"
+    assert props["anime_detector.precision"] == "int8"
+    assert _weight_extremes(onnx.load(str(out))) > 64
