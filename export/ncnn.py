@@ -33,7 +33,7 @@ from anime_detector.export.verify import Comparison, compare, onnx_predict, veri
 from anime_detector.fsutil import atomic_dir, sha256_path
 from anime_detector.onnx_metadata import read_contract, read_metadata
 
-__all__ = ["PNNX_INSTALL", "NcnnReport", "find_pnnx", "to_ncnn"]
+__all__ = ["PNNX_INSTALL", "NcnnReport", "find_pnnx", "keras_to_ncnn", "to_ncnn"]
 
 PNNX_VERSION = "20261020"
 PNNX_INSTALL = f"pip install --no-deps pnnx=={PNNX_VERSION}"
@@ -205,3 +205,19 @@ def to_ncnn(onnx_path: str | Path, out_dir: str | Path, *, verify_dir: Path | No
         _write_manifest(tmp, manifest)
     report.size_mb = sum(f.stat().st_size for f in out_dir.iterdir()) / 1e6
     return report
+
+
+def keras_to_ncnn(model_path: str | Path, out_dir: str | Path, *,
+                  verify_dir: Path | None = None, atol: float = 1e-4, threads: int | None = None,
+                  log: Callable[[str], None] = print, **onnx_options: Any) -> NcnnReport:
+    """A Keras model straight to ncnn: a verified fp32 ``.onnx`` in a temporary folder
+    (``to_onnx``), then :func:`to_ncnn`; only the ncnn folder is kept."""
+    import tempfile
+
+    from anime_detector.export.convert import to_onnx
+
+    with tempfile.TemporaryDirectory(prefix="anime-detector-ncnn-") as tmp:
+        onnx_path = Path(tmp) / f"{Path(model_path).stem}.onnx"
+        to_onnx(model_path, onnx_path, verify_dir=verify_dir, log=log, **onnx_options)
+        return to_ncnn(onnx_path, out_dir, verify_dir=verify_dir, atol=atol, threads=threads,
+                       log=log)

@@ -153,3 +153,27 @@ def test_loading_errors(tmp_path: Path, converted: tuple[Path, list[str]]) -> No
         ncnn_engine.load(converted[0], device="cuda")
     with pytest.raises(DeviceError, match="no precision 'bf16'"):
         ncnn_engine.load(converted[0], precision="bf16")
+
+
+def test_cli_export_format_ncnn_then_predict_and_bench_pick_ncnn(small: Path,
+                                                                 tmp_path: Path) -> None:
+    """`export --format ncnn` from an .onnx, then `predict` (engine auto) and `bench` on it."""
+    from cli_helpers import invoke
+
+    _need_pnnx()
+    out = tmp_path / "cli-ncnn"
+    result = invoke("export", small, "--format", "ncnn", "--out", out, "--verify-dir", SAMPLE)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(f"wrote {out} (ncnn")
+    image = sorted((SAMPLE / "anime").iterdir())[0]
+    ncnn_rows = invoke("predict", out, image, "-f", "json", "-v")
+    ort_rows = invoke("predict", small, image, "-f", "json")
+    assert ncnn_rows.returncode == 0 and "model " in ncnn_rows.stderr and "ncnn" in ncnn_rows.stderr
+    a, b = json.loads(ncnn_rows.stdout), json.loads(ort_rows.stdout)
+    assert abs(a["score"] - b["score"]) < 1e-5
+    bench = invoke("bench", small, out, "--batch-sizes", "1", "--runs", "2", "--warmup", "0",
+                   "--no-cold-start", "--format", "json", "--images", SAMPLE / "anime")
+    rows = json.loads(bench.stdout)["results"]
+    ncnn = [r for r in rows if r["engine"] == "ncnn"]
+    assert [r["precision"] for r in ncnn][:1] == ["fp32"] and len(ncnn) == 2
+    assert all(r["max_abs_dp"] < 1e-3 for r in ncnn)
