@@ -129,6 +129,13 @@ class Detector:
         out = self.session.run([self.output_name], {self.input_name: batch})[0]
         return np.asarray(out, dtype=np.float32)
 
+    def to_prediction(
+        self, probs: NDArray[np.float32], source: str | None = None,
+        threshold: float | None = None,
+    ) -> Prediction:
+        """The :class:`Prediction` for one row of :meth:`run`'s output."""
+        return self._to_prediction(probs, source, threshold)
+
     def _to_prediction(
         self, probs: NDArray[np.float32], source: str | None, threshold: float | None
     ) -> Prediction:
