@@ -21,7 +21,6 @@ Modes:
 from __future__ import annotations
 
 import errno
-import glob
 import os
 import shutil
 import tempfile

@@ -1,4 +1,4 @@
-"""The runtime never imports TensorFlow, keras or tf2onnx; --help/--version skip onnxruntime."""
+"""The runtime never imports TensorFlow, keras, tf2onnx or Ray; --help skips onnxruntime."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-HEAVY = ("tensorflow", "keras", "tf2onnx")
+HEAVY = ("tensorflow", "keras", "tf2onnx", "ray")
 
 PROBE = """
 import json, sys
@@ -49,3 +49,15 @@ def test_help_and_version_load_no_onnxruntime() -> None:
         "    assert CliRunner().invoke(app, args).exit_code == 0\n"
     )
     assert _loaded(body, HEAVY + ("onnxruntime",)) == []
+
+
+def test_batch_and_sorting_modules_load_no_ray_until_a_job_runs() -> None:
+    body = (
+        "import anime_detector.batch, anime_detector.cli_batch, anime_detector.sorting\n"
+        "import typer\n"
+        "from typer.testing import CliRunner\n"
+        "app = typer.Typer()\n"
+        "anime_detector.cli_batch.register(app)\n"
+        "assert CliRunner().invoke(app, ['--help']).exit_code == 0\n"
+    )
+    assert _loaded(body, HEAVY + ("pyarrow", "onnxruntime")) == []

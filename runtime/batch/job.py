@@ -110,7 +110,7 @@ def run_batch(
     *,
     fmt: str = "parquet",
     recursive: bool = False,
-    config: PipelineConfig = PipelineConfig(),
+    config: PipelineConfig | None = None,
     address: str | None = None,
     resume: bool = False,
     sort_into: Path | None = None,
@@ -138,14 +138,14 @@ def run_batch(
         if todo:
             with ray_session(address, progress):
                 dataset, summary.actors = build_dataset(
-                    todo, model.read_bytes(), detector.contract.spec, config)
+                    todo, model.read_bytes(), detector.contract.spec, config or PipelineConfig())
                 nodes: Counter[str] = Counter()
                 for row, node in result_rows(dataset):
+                    _sort(sorter, row, roots, summary)  # before the row counts as done
                     store.add(row)
                     nodes[node] += 1
                     summary.images += 1
                     summary.failed += "error" in row
-                    _sort(sorter, row, roots, summary)
                     if on_row is not None:
                         on_row(row)
                 summary.nodes = dict(nodes)

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from anime_detector.sorting import Sorter, expand_with_roots, input_root
 from anime_detector.inputs import expand_inputs
+from anime_detector.sorting import Sorter, expand_with_roots, input_root
 
 
 def _tree(root: Path) -> dict[str, Path]:
