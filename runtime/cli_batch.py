@@ -71,14 +71,17 @@ def batch(
                                                   "--device cuda).")] = 0.0,
     decode_cpus: Annotated[float, typer.Option(min=0.0, help="CPUs reserved per decode task "
                                                "(0: decoding shares the actors' CPUs).")] = 0.0,
+    decode_tasks: Annotated[int | None, typer.Option(min=1, help="Decode tasks running at "
+                                                     "once (default: one per actor).")] = None,
     batch_size: Annotated[int, typer.Option(min=1, help="Images per inference call.")] = 16,
     threshold: Annotated[float | None, typer.Option(min=0.0, max=1.0, help="P(anime) needed "
                                                     "for 'anime' (default: the model's).")]
     = None,
     device: Annotated[BatchDevice, typer.Option(help="Device for each actor.")]
     = BatchDevice.auto,
-    resume: Annotated[bool, typer.Option(help="Skip inputs that already have a row in RESULTS "
-                                         "(or in its .partial/ checkpoints).")] = False,
+    resume: Annotated[bool, typer.Option("--resume", help="Skip inputs that already have a "
+                                         "row in RESULTS (or its .partial/ checkpoints).")]
+    = False,
     sort_into: Annotated[Path | None, typer.Option(help="Also put each predicted image into "
                                                    "DIR/<label>/ (sub-folders kept).")] = None,
     sort_mode: Annotated[SortModeOpt, typer.Option(help="copy, link (hard, else symbolic) or "
@@ -93,7 +96,8 @@ def batch(
 
     config = PipelineConfig(actors=actors, cpus_per_actor=cpus_per_actor,
                             gpus_per_actor=gpus_per_actor, batch_size=batch_size,
-                            threshold=threshold, device=device.value, decode_cpus=decode_cpus)
+                            threshold=threshold, device=device.value, decode_cpus=decode_cpus,
+                            decode_tasks=decode_tasks)
     try:
         summary = run_batch(model, inputs, out, fmt=_format_for(out, fmt), recursive=recursive,
                             config=config, address=address, resume=resume, sort_into=sort_into,

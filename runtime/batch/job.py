@@ -73,7 +73,7 @@ def ray_session(address: str | None, progress: bool) -> Iterator[Any]:
         started = True
     context = ray.data.DataContext.get_current()
     context.enable_progress_bars = progress
-    logging.getLogger("ray.data").setLevel(logging.INFO if progress else logging.WARNING)
+    logging.getLogger("ray.data").setLevel(logging.INFO if progress else logging.ERROR)
     try:
         yield ray
     finally:

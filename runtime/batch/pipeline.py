@@ -48,7 +48,13 @@ def import_ray() -> Any:
 
 @dataclass(frozen=True)
 class PipelineConfig:
-    """How the job is spread: ``actors`` ``None`` fills the cluster's CPUs."""
+    """How the job is spread: ``actors`` ``None`` fills the cluster's CPUs.
+
+    Decode tasks reserve ``decode_cpus`` each (0: they share the actors' CPUs,
+    as ``predict``'s decode threads do) and at most ``decode_tasks`` run at
+    once (default: one per actor); without that cap, 0-CPU tasks would start a
+    worker process each and decode far ahead of inference.
+    """
 
     actors: int | None = None
     cpus_per_actor: float = 2.0
@@ -57,6 +63,7 @@ class PipelineConfig:
     threshold: float | None = None
     device: str = "auto"
     decode_cpus: float = 0.0
+    decode_tasks: int | None = None
 
 
 def _read(path: str) -> bytes:
@@ -148,7 +155,8 @@ def build_dataset(paths: list[str], model_bytes: bytes, spec: PreprocessSpec,
     items = ray.data.from_items([{"path": p} for p in paths], override_num_blocks=blocks)
     decoded = items.map_batches(
         decode_batch, batch_size=config.batch_size, batch_format="numpy",
-        fn_kwargs={"spec_json": spec.to_json()}, num_cpus=config.decode_cpus)
+        fn_kwargs={"spec_json": spec.to_json()}, num_cpus=config.decode_cpus,
+        concurrency=config.decode_tasks or actors)
     rows = decoded.map_batches(
         InferenceActor, batch_size=config.batch_size, batch_format="numpy",
         fn_constructor_kwargs={"model": [ray.put(model_bytes)], "device": config.device,
