@@ -127,7 +127,8 @@ def summarise(args: argparse.Namespace, model: Path, paths: list[str], predict_s
     return {"model": str(model), "images": len(paths), "batch_size": args.batch_size,
             "cpus": available_cpus(), "cpu": cpu_name(), "actors": actors,
             "cpus_per_actor": args.cpus_per_actor or available_cpus(),
-            "decode_cpus": args.decode_cpus, "decode_tasks": args.decode_tasks, "predict_s": predict_s, "batch_s": batch_s,
+            "decode_cpus": args.decode_cpus, "decode_tasks": args.decode_tasks,
+            "predict_s": predict_s, "batch_s": batch_s,
             "predict_images_per_s": predict_ips, "batch_images_per_s": batch_ips,
             "ratio": batch_ips / predict_ips, "ray_init_s": ray_init_s, "comparison": diff,
             "matmul_gflops_before": probe, "matmul_gflops_after": matmul_gflops()}
