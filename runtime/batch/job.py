@@ -16,10 +16,11 @@ from anime_detector.batch.results import ResultStore
 from anime_detector.batch.sources import Source, expand_sources, is_uri
 from anime_detector.detector import Detector
 from anime_detector.errors import AnimeDetectorError, InputError
+from anime_detector.preprocess import PreprocessSpec
 from anime_detector.session import available_cpus
 from anime_detector.sorting import Sorter, SortMode
 
-__all__ = ["BatchInterrupted", "BatchSummary", "run_batch"]
+__all__ = ["BatchFailed", "BatchInterrupted", "BatchSummary", "run_batch"]
 
 
 @dataclass
@@ -58,6 +59,16 @@ class BatchInterrupted(AnimeDetectorError):
                          "--resume to continue")
 
 
+class BatchFailed(AnimeDetectorError):
+    """Ray could not run the job (an actor failed to start, a node was lost, ...)."""
+
+
+def _ray_failure(exc: Exception) -> BatchFailed:
+    """Ray's multi-line error as one line: its last line names the root cause."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return BatchFailed(f"Ray job failed: {lines[-1] if lines else type(exc).__name__}")
+
+
 @contextlib.contextmanager
 def ray_session(address: str | None, progress: bool) -> Iterator[Any]:
     """Attach to ``address``, use an already running Ray, or start a local one."""
@@ -79,6 +90,12 @@ def ray_session(address: str | None, progress: bool) -> Iterator[Any]:
     finally:
         if started:
             ray.shutdown()
+
+
+def _check_model(model: Path, device: str) -> tuple[tuple[str, ...], PreprocessSpec]:
+    """Load the model once here, so a bad file or device fails in one line before Ray starts."""
+    detector = Detector.load(model, device=device, threads=1)
+    return detector.labels, detector.contract.spec
 
 
 def _sources(inputs: Sequence[str], recursive: bool, sort: bool) -> list[Source]:
@@ -126,8 +143,9 @@ def run_batch(
         BatchInterrupted: Ctrl-C; finished rows are checkpointed.
     """
     sources = _sources(inputs, recursive, sort_into is not None)
-    detector = Detector.load(model, device="cpu", threads=1)  # checks the file, gives labels
-    store = ResultStore(out, fmt, detector.labels, resume=resume)
+    cfg = config or PipelineConfig()
+    labels, spec = _check_model(model, "cpu" if address else cfg.device)
+    store = ResultStore(out, fmt, labels, resume=resume)
     done = store.done_paths()
     todo = [s.path for s in sources if s.path not in done]
     summary = BatchSummary(out=out, skipped=len(sources) - len(todo))
@@ -138,7 +156,7 @@ def run_batch(
         if todo:
             with ray_session(address, progress):
                 dataset, summary.actors = build_dataset(
-                    todo, model.read_bytes(), detector.contract.spec, config or PipelineConfig())
+                    todo, model.read_bytes(), spec, cfg)
                 nodes: Counter[str] = Counter()
                 for row, node in result_rows(dataset):
                     _sort(sorter, row, roots, summary)  # before the row counts as done
@@ -152,6 +170,11 @@ def run_batch(
     except KeyboardInterrupt:
         store.checkpoint()
         raise BatchInterrupted(store.saved, store.partial) from None
+    except Exception as exc:
+        store.checkpoint()
+        if type(exc).__module__.split(".")[0] == "ray":
+            raise _ray_failure(exc) from None
+        raise
     except BaseException:
         store.checkpoint()
         raise

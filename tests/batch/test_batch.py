@@ -16,7 +16,13 @@ from bad_inputs import corrupt_png_chunk, text_as_jpg, truncated_jpeg, zero_byte
 from images import write_class_folder  # noqa: E402
 from typer.testing import CliRunner  # noqa: E402
 
-from anime_detector.batch import BatchInterrupted, PipelineConfig, read_rows, run_batch  # noqa: E402
+from anime_detector.batch import (  # noqa: E402
+    BatchFailed,
+    BatchInterrupted,
+    PipelineConfig,
+    read_rows,
+    run_batch,
+)
 from anime_detector.cli_batch import register  # noqa: E402
 from anime_detector.detector import Detector  # noqa: E402
 from anime_detector.inputs import expand_inputs  # noqa: E402
@@ -127,3 +133,18 @@ def test_interrupt_keeps_no_final_file_and_resume_finishes_the_rest(
     again = run_batch(tiny_model, [str(folder)], out, recursive=True, config=config,
                       resume=True, progress=False)
     assert again.images == 0 and again.skipped == len(paths)  # nothing left: Ray not needed
+
+
+def test_an_actor_that_cannot_start_fails_the_job_in_one_line(
+        tiny_model: Path, folder: Path, tmp_path: Path) -> None:
+    import onnxruntime
+
+    if "CUDAExecutionProvider" in onnxruntime.get_available_providers():
+        pytest.skip("CUDA is available here: the actors would start")
+    out = tmp_path / "r.jsonl"
+    # address: the driver checks the model on CPU only, as with a remote cluster
+    with pytest.raises(BatchFailed, match="Ray job failed: .*no CUDA provider") as caught:
+        run_batch(tiny_model, [str(folder)], out, recursive=True, address="auto",
+                  progress=False, config=PipelineConfig(actors=1, cpus_per_actor=1,
+                                                        device="cuda"))
+    assert "\n" not in str(caught.value) and not out.exists()
