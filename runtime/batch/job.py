@@ -142,6 +142,7 @@ def run_batch(
         ModelError: the model cannot be loaded.
         BatchInterrupted: Ctrl-C; finished rows are checkpointed.
     """
+    import_ray()  # the [ray] extra (pyarrow comes with it) before any work
     sources = _sources(inputs, recursive, sort_into is not None)
     cfg = config or PipelineConfig()
     labels, spec = _check_model(model, "cpu" if address else cfg.device)
