@@ -120,6 +120,39 @@ def _sort(sorter: Sorter | None, row: dict[str, Any], roots: dict[str, str | Non
         summary.sort_errors.append(f"{row['path']}: cannot sort: {exc}")
 
 
+@contextlib.contextmanager
+def _checkpointed(store: ResultStore) -> Iterator[None]:
+    """Save the finished rows whatever stops the job; Ctrl-C and Ray errors become one line."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        store.checkpoint()
+        raise BatchInterrupted(store.saved, store.partial) from None
+    except Exception as exc:
+        store.checkpoint()
+        if type(exc).__module__.split(".")[0] == "ray":
+            raise _ray_failure(exc) from None
+        raise
+    except BaseException:
+        store.checkpoint()
+        raise
+
+
+def _collect(dataset: Any, store: ResultStore, summary: BatchSummary, sorter: Sorter | None,
+             roots: dict[str, str | None], on_row: Callable[[dict[str, Any]], None] | None,
+             ) -> None:
+    nodes: Counter[str] = Counter()
+    for row, node in result_rows(dataset):
+        _sort(sorter, row, roots, summary)  # before the row counts as done
+        store.add(row)
+        nodes[node] += 1
+        summary.images += 1
+        summary.failed += "error" in row
+        if on_row is not None:
+            on_row(row)
+    summary.nodes = dict(nodes)
+
+
 def run_batch(
     model: Path,
     inputs: Sequence[str],
@@ -137,10 +170,14 @@ def run_batch(
 ) -> BatchSummary:
     """Predict every input on Ray and write RESULTS; see ``anime-detector batch --help``.
 
+    ``on_row`` is called with each row as it arrives (after sorting it).
+
     Raises:
+        RayMissingError: the ``[ray]`` extra is not installed.
         InputError: no images, or an unreadable RESULTS for ``resume``.
         ModelError: the model cannot be loaded.
         BatchInterrupted: Ctrl-C; finished rows are checkpointed.
+        BatchFailed: Ray could not run the job; finished rows are checkpointed.
     """
     import_ray()  # the [ray] extra (pyarrow comes with it) before any work
     sources = _sources(inputs, recursive, sort_into is not None)
@@ -151,34 +188,11 @@ def run_batch(
     todo = [s.path for s in sources if s.path not in done]
     summary = BatchSummary(out=out, skipped=len(sources) - len(todo))
     sorter = Sorter(sort_into, sort_mode) if sort_into is not None else None
-    roots = {s.path: s.root for s in sources}
     started = time.perf_counter()
-    try:
-        if todo:
-            with ray_session(address, progress):
-                dataset, summary.actors = build_dataset(
-                    todo, model.read_bytes(), spec, cfg)
-                nodes: Counter[str] = Counter()
-                for row, node in result_rows(dataset):
-                    _sort(sorter, row, roots, summary)  # before the row counts as done
-                    store.add(row)
-                    nodes[node] += 1
-                    summary.images += 1
-                    summary.failed += "error" in row
-                    if on_row is not None:
-                        on_row(row)
-                summary.nodes = dict(nodes)
-    except KeyboardInterrupt:
-        store.checkpoint()
-        raise BatchInterrupted(store.saved, store.partial) from None
-    except Exception as exc:
-        store.checkpoint()
-        if type(exc).__module__.split(".")[0] == "ray":
-            raise _ray_failure(exc) from None
-        raise
-    except BaseException:
-        store.checkpoint()
-        raise
+    if todo:
+        with _checkpointed(store), ray_session(address, progress):
+            dataset, summary.actors = build_dataset(todo, model.read_bytes(), spec, cfg)
+            _collect(dataset, store, summary, sorter, {s.path: s.root for s in sources}, on_row)
     summary.seconds = time.perf_counter() - started
     store.finish([s.path for s in sources])
     return summary

@@ -89,7 +89,8 @@ def test_cli_rows_equal_predict_with_error_rows_list_file_and_sorting(
     assert not list((tmp_path / "sorted").rglob("bad/*"))  # failed inputs stay where they are
 
 
-def test_uris_and_a_list_of_them(tiny_model: Path, folder: Path, tmp_path: Path) -> None:
+def test_uris_a_uri_folder_and_a_list_of_uris(
+        tiny_model: Path, folder: Path, tmp_path: Path) -> None:
     image = folder / "not_anime" / "not_anime-001.png"
     missing = (folder / "gone.png").as_uri()
     listed = tmp_path / "uris.lst"
@@ -98,12 +99,14 @@ def test_uris_and_a_list_of_them(tiny_model: Path, folder: Path, tmp_path: Path)
     refused = _cli(str(tiny_model), str(listed), "--out", str(out), "--sort-into",
                    str(tmp_path / "s"))
     assert refused.exit_code == 2 and "--sort-into needs local files" in refused.output
-    summary = run_batch(tiny_model, [str(listed)], out, progress=False,
-                        config=PipelineConfig(actors=1, cpus_per_actor=1))
+    anime = expand_inputs([str(folder / "anime")])
+    summary = run_batch(tiny_model, [str(listed), (folder / "anime").as_uri()], out,
+                        progress=False, config=PipelineConfig(actors=1, cpus_per_actor=1))
     rows = read_rows(out, "parquet")
-    want = _predict_rows(tiny_model, [str(image)])[0]
-    assert rows == [{**want, "path": image.as_uri()}, {"path": missing, "error": "no such file"}]
-    assert summary.failed == 1
+    want = [{**row, "path": Path(row["path"]).as_uri()}
+            for row in _predict_rows(tiny_model, [str(image), *anime])]
+    assert rows == [want[0], {"path": missing, "error": "no such file"}, *want[1:]]
+    assert summary.failed == 1 and summary.images == 2 + len(anime) == 5
 
 
 def test_interrupt_keeps_no_final_file_and_resume_finishes_the_rest(
