@@ -22,10 +22,8 @@ def two_nodes() -> Iterator[Cluster]:
     cluster = Cluster(initialize_head=True,
                       head_node_args={"num_cpus": 1, "include_dashboard": False})
     cluster.add_node(num_cpus=1)
-    ray.init(address=cluster.address, logging_level="WARNING")
     cluster.wait_for_nodes()
     yield cluster
-    ray.shutdown()
     cluster.shutdown()
 
 
@@ -34,9 +32,11 @@ def test_two_nodes_share_the_work_and_give_the_same_rows(
         two_nodes: Cluster, tiny_model: Path, tmp_path: Path) -> None:
     folder = write_class_folder(tmp_path / "in", per_class=12)
     out = tmp_path / "results.parquet"
+    # --address: the job attaches to the running cluster (and detaches when done)
     summary = run_batch(tiny_model, [str(folder)], out, recursive=True, progress=False,
+                        address=two_nodes.address,
                         config=PipelineConfig(actors=2, cpus_per_actor=1, batch_size=2))
-    assert len(ray.nodes()) == 2
+    assert not ray.is_initialized()
     assert len(summary.nodes) == 2 and min(summary.nodes.values()) > 0, summary.nodes
     paths = expand_inputs([str(folder)], recursive=True)
     want = [p.to_dict() for p in Detector.load(tiny_model, device="cpu").predict(paths)]
