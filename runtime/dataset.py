@@ -7,9 +7,9 @@ from pathlib import Path
 
 import numpy as np
 
-from anime_detector.contract import DEFAULT_LABELS
 from anime_detector.errors import SourceError
 from anime_detector.inputs import is_image_name
+from anime_detector.contract import DEFAULT_LABELS
 
 __all__ = ["DataError", "Sample", "discover", "stratified_split"]
 

@@ -17,8 +17,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from anime_detector.contract import ModelContract
 from anime_detector.errors import AnimeDetectorError, InputError, ModelError
+from anime_detector.contract import ModelContract
 from anime_detector.prefetch import prefetch
 from anime_detector.preprocess import ImageSource, preprocess
 from anime_detector.session import available_cpus, open_session

@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from anime_detector.contract import ModelContract
 from anime_detector.fsutil import atomic_path, user_cache_dir
+from anime_detector.contract import ModelContract
 
 __all__ = ["VGG19_BLOCKS", "build_reference_graph", "cached_reference_model"]
 
