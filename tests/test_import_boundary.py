@@ -1,4 +1,4 @@
-"""The runtime never imports TensorFlow, keras or tf2onnx; --help/--version skip onnxruntime."""
+"""The runtime never imports TensorFlow, keras, tf2onnx or Ray; --help skips onnxruntime."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-HEAVY = ("tensorflow", "keras", "tf2onnx")
+HEAVY = ("tensorflow", "keras", "tf2onnx", "ray")
 
 PROBE = """
 import json, sys
@@ -56,3 +56,13 @@ def test_public_api_names_all_resolve() -> None:
 
     for name in anime_detector.__all__:
         assert getattr(anime_detector, name) is not None, name
+
+
+def test_batch_and_sorting_modules_load_no_ray_until_a_job_runs() -> None:
+    body = (
+        "import anime_detector.batch, anime_detector.cli.batch, anime_detector.jobs.sorting\n"
+        "from typer.testing import CliRunner\n"
+        "from anime_detector.cli import app\n"
+        "assert CliRunner().invoke(app, ['batch', '--help']).exit_code == 0\n"
+    )
+    assert _loaded(body, HEAVY + ("pyarrow", "onnxruntime")) == []

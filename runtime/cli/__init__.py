@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from anime_detector._version import __version__
+from anime_detector.cli.batch import batch
 from anime_detector.cli.bench import bench
 from anime_detector.cli.demo import demo
 from anime_detector.cli.evaluate import eval_command
@@ -48,7 +49,7 @@ def _root(
 
 for _name, _command in (("predict", predict), ("train", train), ("export", export),
                         ("eval", eval_command), ("bench", bench), ("explain", explain),
-                        ("demo", demo)):
+                        ("batch", batch), ("demo", demo)):
     app.command(_name)(_command)
 
 

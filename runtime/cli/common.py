@@ -21,7 +21,7 @@ from anime_detector.errors import AnimeDetectorError
 
 __all__ = [
     "EXIT_OK", "EXIT_SOME_FAILED", "EXIT_USAGE", "TRAIN_HINT", "Device", "DeviceOpt",
-    "EngineName", "EngineOpt", "OutputFormat", "TableOrJson", "ThreadsOpt", "fail",
+    "EngineName", "EngineOpt", "OutputFormat", "SortMode", "TableOrJson", "ThreadsOpt", "fail",
     "import_train_extra", "require_modules", "user_errors",
 ]
 
@@ -38,6 +38,12 @@ class OutputFormat(str, Enum):
 class TableOrJson(str, Enum):
     table = "table"
     json = "json"
+
+
+class SortMode(str, Enum):
+    copy = "copy"
+    link = "link"
+    move = "move"
 
 
 class Device(str, Enum):

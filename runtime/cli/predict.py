@@ -16,6 +16,7 @@ from anime_detector.cli.common import (
     EngineName,
     EngineOpt,
     OutputFormat,
+    SortMode,
     ThreadsOpt,
     user_errors,
 )
@@ -48,6 +49,10 @@ def predict(
         Path | None, typer.Option(help="Also write a Grad-CAM heatmap PNG of each image here "
                                   "(json output adds the heatmap grid).")
     ] = None,
+    sort_into: Annotated[Path | None, typer.Option(
+        help="Also put each predicted image into DIR/<label>/ (sub-folders kept).")] = None,
+    sort_mode: Annotated[SortMode, typer.Option(
+        help="copy, link (hard, else symbolic) or move (never loses a file).")] = SortMode.copy,
     labels: Annotated[
         str | None, typer.Option(help="Comma-separated labels for a model without metadata.")
     ] = None,
@@ -73,7 +78,8 @@ def predict(
         writer = make_writer(fmt.value, sys.stdout, detector.labels)
         summary = predict_files(
             detector, inputs, writer.write, recursive=recursive, batch_size=batch_size,
-            threshold=threshold, annotate_dir=annotate, explain_dir=explain, progress=progress,
+            threshold=threshold, annotate_dir=annotate, explain_dir=explain,
+            sort_into=sort_into, sort_mode=sort_mode.value, progress=progress,
         )
         writer.close()
     if verbose or (fmt is OutputFormat.table and summary.total > 1):

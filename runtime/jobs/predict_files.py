@@ -1,6 +1,7 @@
 """The ``predict`` job: expand inputs, stream results, write per-image files, count failures.
 
-Per-image files are the ``--annotate`` copy and the ``--explain`` heatmap PNG. A file that
+Per-image files are the ``--annotate`` copy, the ``--explain`` heatmap PNG and the
+``--sort-into`` copy (or link, or the moved image). A file that
 cannot be written is reported beside its prediction (``output_error``), never instead
 of it, and counts as a failure for the exit code.
 """
@@ -13,9 +14,9 @@ from pathlib import Path
 
 from anime_detector.detector import Detector, Failure, Prediction
 from anime_detector.errors import AnimeDetectorError, InputError, describe_error
-from anime_detector.files import expand_inputs
 from anime_detector.jobs.annotate import annotate_image, annotation_path
 from anime_detector.jobs.progress import track
+from anime_detector.jobs.sorting import Sorter, expand_with_roots
 
 __all__ = ["PredictSummary", "predict_files"]
 
@@ -28,6 +29,7 @@ class PredictSummary:
     failed: int = 0
     annotated: int = 0
     explained: int = 0
+    sorted: int = 0
 
 
 @dataclass
@@ -36,6 +38,8 @@ class _Outputs:
 
     annotate_dir: Path | None
     explain_dir: Path | None
+    sorter: Sorter | None = None
+    roots: dict[str, str] = field(default_factory=dict)
     taken: dict[str, set[str]] = field(default_factory=lambda: {"a": set(), "e": set()})
 
     def write(self, item: Prediction, summary: PredictSummary) -> Prediction:
@@ -51,6 +55,9 @@ class _Outputs:
                 write_heatmap_png(item.source, item, item.heatmap,
                                   annotation_path(self.explain_dir, item.source, self.taken["e"]))
                 summary.explained += 1
+            if self.sorter is not None:  # last: a move takes the source away
+                self.sorter.place(item.source, item.label, self.roots.get(item.source))
+                summary.sorted += 1
         except (AnimeDetectorError, OSError) as exc:
             return replace(item, output_error=f"writing an output file failed: "
                                               f"{describe_error(exc)}")
@@ -67,23 +74,29 @@ def predict_files(
     threshold: float | None = None,
     annotate_dir: Path | None = None,
     explain_dir: Path | None = None,
+    sort_into: Path | None = None,
+    sort_mode: str = "copy",
     progress: bool | None = None,
 ) -> PredictSummary:
     """Predict every image that ``inputs`` name and hand each result to ``emit``.
 
     With ``explain_dir`` each prediction also carries its Grad-CAM heatmap and a heatmap
-    PNG is written there (one forward pass for both).
+    PNG is written there (one forward pass for both). With ``sort_into`` each predicted
+    image is copied, linked or moved (``sort_mode``) into ``sort_into/<label>/``, keeping
+    its path relative to the INPUT it came from; failed images stay where they are.
 
     Raises:
         InputError: the inputs name no image at all.
         ModelError: ``explain_dir`` with a model that has no Grad-CAM outputs.
     """
-    paths = expand_inputs(inputs, recursive=recursive)
+    pairs = expand_with_roots(inputs, recursive=recursive)
+    paths = [path for path, _ in pairs]
     if not paths:
         raise InputError(" ".join(inputs), "no images found (supported: jpg, png, webp, "
                          "bmp, gif, tiff; use --recursive for sub-folders)")
     summary = PredictSummary(total=len(paths))
-    outputs = _Outputs(annotate_dir, explain_dir)
+    sorter = Sorter(sort_into, sort_mode) if sort_into is not None else None
+    outputs = _Outputs(annotate_dir, explain_dir, sorter, dict(pairs))
     results = detector.predict_iter(paths, batch_size=batch_size, threshold=threshold,
                                     explain=explain_dir is not None)
     for item in track(results, len(paths), "predicting", enabled=progress):

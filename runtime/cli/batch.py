@@ -1,0 +1,115 @@
+"""The ``batch`` command: ``predict`` at dataset scale on Ray Data (the ``[ray]`` extra).
+
+The command only parses
+options, calls :func:`anime_detector.batch.run_batch` and prints its summary;
+Ray is imported only when the command runs.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from anime_detector.cli.common import (
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_SOME_FAILED,
+    EXIT_USAGE,
+    Device,
+    DeviceOpt,
+    EngineName,
+    EngineOpt,
+    SortMode,
+    fail,
+)
+
+__all__ = ["batch"]
+
+MAX_SORT_ERRORS_SHOWN = 20
+
+
+class ResultFormat(str, Enum):
+    parquet = "parquet"
+    json = "json"
+
+
+def _format_for(out: Path, fmt: ResultFormat | None) -> str:
+    if fmt is not None:
+        return fmt.value
+    return "json" if out.suffix.lower() in (".jsonl", ".json", ".ndjson") else "parquet"
+
+
+def batch(
+    model: Annotated[Path, typer.Argument(help="An exported .onnx model (read by the driver "
+                                          "and shipped to the workers).")],
+    inputs: Annotated[list[str], typer.Argument(
+        help="Image files, folders, globs, URIs (s3://..., file://...) or .txt/.lst files "
+             "listing them, one per line.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="RESULTS file to write (replaced "
+                                      "unless --resume).")],
+    fmt: Annotated[ResultFormat | None, typer.Option(
+        "--format", "-f", help="parquet, or json (JSON Lines); default from --out's suffix "
+                               "(.jsonl/.json: json, else parquet).")] = None,
+    recursive: Annotated[bool, typer.Option("--recursive", "-r", help="Descend into "
+                                            "sub-folders.")] = False,
+    address: Annotated[str | None, typer.Option(help="Attach to this Ray cluster (e.g. auto, "
+                                                "ray://head:10001); default: start a local one "
+                                                "with this process's CPUs.")] = None,
+    actors: Annotated[int | None, typer.Option(min=1, help="Inference actors (default: as "
+                                               "many as the cluster's CPUs allow).")] = None,
+    cpus_per_actor: Annotated[float, typer.Option(min=0.5, help="CPUs per actor; also its "
+                                                  "onnxruntime threads.")] = 2.0,
+    gpus_per_actor: Annotated[float, typer.Option(min=0.0, help="GPUs per actor (use with "
+                                                  "--device cuda).")] = 0.0,
+    decode_cpus: Annotated[float, typer.Option(min=0.0, help="CPUs reserved per decode task "
+                                               "(0: decoding shares the actors' CPUs).")] = 0.0,
+    decode_tasks: Annotated[int | None, typer.Option(min=1, help="Decode tasks running at "
+                                                     "once (default: one per actor).")] = None,
+    batch_size: Annotated[int, typer.Option(min=1, help="Images per inference call.")] = 16,
+    threshold: Annotated[float | None, typer.Option(min=0.0, max=1.0, help="P(anime) needed "
+                                                    "for 'anime' (default: the model's).")]
+    = None,
+    device: DeviceOpt = Device.auto,
+    engine: EngineOpt = EngineName.auto,
+    resume: Annotated[bool, typer.Option("--resume", help="Skip inputs that already have a "
+                                         "row in RESULTS (or its .partial/ checkpoints).")]
+    = False,
+    sort_into: Annotated[Path | None, typer.Option(help="Also put each predicted image into "
+                                                   "DIR/<label>/ (sub-folders kept).")] = None,
+    sort_mode: Annotated[SortMode, typer.Option(help="copy, link (hard, else symbolic) or "
+                                                "move (never loses a file).")]
+    = SortMode.copy,
+    progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Ray Data's "
+                                           "progress on stderr.")] = True,
+) -> None:
+    """Predict a whole collection on Ray Data; rows as in predict --format json."""
+    from anime_detector.batch import BatchInterrupted, PipelineConfig, run_batch
+    from anime_detector.errors import AnimeDetectorError
+
+    config = PipelineConfig(actors=actors, cpus_per_actor=cpus_per_actor,
+                            gpus_per_actor=gpus_per_actor, batch_size=batch_size,
+                            threshold=threshold, device=device.value, engine=engine.value,
+                            decode_cpus=decode_cpus,
+                            decode_tasks=decode_tasks)
+    try:
+        summary = run_batch(model, inputs, out, fmt=_format_for(out, fmt), recursive=recursive,
+                            config=config, address=address, resume=resume, sort_into=sort_into,
+                            sort_mode=sort_mode.value, progress=progress)
+    except BatchInterrupted as exc:
+        fail(str(exc), EXIT_INTERRUPTED)
+    except KeyboardInterrupt:
+        fail("interrupted", EXIT_INTERRUPTED)
+    except AnimeDetectorError as exc:
+        fail(str(exc), EXIT_USAGE)
+    for line in summary.sort_errors[:MAX_SORT_ERRORS_SHOWN]:
+        typer.echo(f"error: {line}", err=True)
+    if len(summary.sort_errors) > MAX_SORT_ERRORS_SHOWN:
+        typer.echo(f"error: ... and {len(summary.sort_errors) - MAX_SORT_ERRORS_SHOWN} more",
+                   err=True)
+    typer.echo("\n".join(summary.lines()))
+    failed = summary.failed or summary.sort_errors
+    raise typer.Exit(EXIT_SOME_FAILED if failed else EXIT_OK)
+

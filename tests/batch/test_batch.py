@@ -1,0 +1,149 @@
+"""``batch`` on a local Ray (started once for this module): same rows as ``predict``."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ray = pytest.importorskip("ray")
+
+from bad_inputs import corrupt_png_chunk, text_as_jpg, truncated_jpeg, zero_byte  # noqa: E402
+from images import write_class_folder  # noqa: E402
+from typer.testing import CliRunner  # noqa: E402
+
+from anime_detector.batch import (  # noqa: E402
+    BatchFailed,
+    BatchInterrupted,
+    PipelineConfig,
+    read_rows,
+    run_batch,
+)
+from anime_detector.cli import app  # noqa: E402
+from anime_detector.detector import Detector  # noqa: E402
+from anime_detector.files import expand_inputs  # noqa: E402
+
+BAD = {"empty.jpg": "empty file", "notes.jpg": "not a recognised image",
+       "corrupt.png": "cannot decode", "truncated.jpg": "cannot decode"}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def local_ray() -> Iterator[None]:
+    ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING")
+    yield
+    ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """6 generated images in anime/ and not_anime/, plus four broken files in bad/."""
+    root = write_class_folder(tmp_path_factory.mktemp("batch") / "in", per_class=3)
+    bad = root / "bad"
+    bad.mkdir()
+    for make in (zero_byte, text_as_jpg, corrupt_png_chunk, truncated_jpeg):
+        make(bad)
+    return root
+
+
+def _predict_rows(model: Path, paths: list[str]) -> list[dict[str, Any]]:
+    detector = Detector.load(model, device="cpu")
+    return [item.to_dict() for item in detector.predict_iter(paths)]
+
+
+def _cli(*args: str) -> Any:
+    return CliRunner().invoke(app, ["batch", *args])
+
+
+def test_cli_rows_equal_predict_with_error_rows_list_file_and_sorting(
+        tiny_model: Path, folder: Path, tmp_path: Path) -> None:
+    outside = tmp_path / "elsewhere" / "extra.png"
+    outside.parent.mkdir()
+    outside.write_bytes((folder / "anime" / "anime-000.png").read_bytes())
+    listed = tmp_path / "more.txt"
+    listed.write_text(f"# a comment and a blank line\n\n{outside}\n")
+    out = tmp_path / "results.jsonl"
+    result = _cli(str(tiny_model), str(folder), str(listed), "-r", "--out", str(out),
+                  "--actors", "1", "--cpus-per-actor", "1", "--batch-size", "3",
+                  "--sort-into", str(tmp_path / "sorted"), "--no-progress")
+    assert result.exit_code == 1, result.output  # 1: some inputs failed
+    paths = [*expand_inputs([str(folder)], recursive=True), str(outside)]
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert rows == _predict_rows(tiny_model, paths)  # same rows, same order
+    errors = {Path(r["path"]).name: r["error"] for r in rows if "error" in r}
+    assert errors.keys() == BAD.keys()
+    assert all(BAD[name] in text for name, text in errors.items())
+    assert "11 images, 4 failed" in result.output and "1 actors" in result.output
+    sorted_files = sorted(p.relative_to(tmp_path / "sorted").as_posix()
+                          for p in (tmp_path / "sorted").rglob("*.png"))
+    root = {p: folder for p in paths[:-1]} | {str(outside): outside.parent}
+    want = sorted(f"{r['label']}/{Path(r['path']).relative_to(root[r['path']]).as_posix()}"
+                  for r in rows if "error" not in r)
+    assert sorted_files == want
+    assert not list((tmp_path / "sorted").rglob("bad/*"))  # failed inputs stay where they are
+
+
+def test_uris_a_uri_folder_and_a_list_of_uris(
+        tiny_model: Path, folder: Path, tmp_path: Path) -> None:
+    image = folder / "not_anime" / "not_anime-001.png"
+    missing = (folder / "gone.png").as_uri()
+    listed = tmp_path / "uris.lst"
+    listed.write_text(f"{image.as_uri()}\n{missing}\n")
+    out = tmp_path / "r.parquet"
+    refused = _cli(str(tiny_model), str(listed), "--out", str(out), "--sort-into",
+                   str(tmp_path / "s"))
+    assert refused.exit_code == 2 and "--sort-into needs local files" in refused.output
+    anime = expand_inputs([str(folder / "anime")])
+    summary = run_batch(tiny_model, [str(listed), (folder / "anime").as_uri()], out,
+                        progress=False, config=PipelineConfig(actors=1, cpus_per_actor=1))
+    rows = read_rows(out, "parquet")
+    want = [{**row, "path": Path(row["path"]).as_uri()}
+            for row in _predict_rows(tiny_model, [str(image), *anime])]
+    assert rows == [want[0], {"path": missing, "error": "no such file"}, *want[1:]]
+    assert summary.failed == 1 and summary.images == 2 + len(anime) == 5
+
+
+def test_interrupt_keeps_no_final_file_and_resume_finishes_the_rest(
+        tiny_model: Path, folder: Path, tmp_path: Path) -> None:
+    out = tmp_path / "results.parquet"
+    config = PipelineConfig(actors=1, cpus_per_actor=1, batch_size=2)
+    seen: list[str] = []
+
+    def ctrl_c_after_four(row: dict[str, Any]) -> None:
+        seen.append(row["path"])
+        if len(seen) == 4:
+            raise KeyboardInterrupt
+
+    with pytest.raises(BatchInterrupted, match="4 finished rows kept"):
+        run_batch(tiny_model, [str(folder)], out, recursive=True, config=config,
+                  progress=False, on_row=ctrl_c_after_four)
+    assert not out.exists()
+    done = list(seen)
+    seen.clear()
+    summary = run_batch(tiny_model, [str(folder)], out, recursive=True, config=config,
+                        resume=True, progress=False, on_row=lambda r: seen.append(r["path"]))
+    paths = expand_inputs([str(folder)], recursive=True)
+    assert sorted(seen) == sorted(set(paths) - set(done))  # only what was not done
+    assert summary.skipped == 4 and summary.images == len(paths) - 4
+    assert read_rows(out, "parquet") == _predict_rows(tiny_model, paths)
+    assert not out.with_name(out.name + ".partial").exists()
+    again = run_batch(tiny_model, [str(folder)], out, recursive=True, config=config,
+                      resume=True, progress=False)
+    assert again.images == 0 and again.skipped == len(paths)  # nothing left: Ray not needed
+
+
+def test_an_actor_that_cannot_start_fails_the_job_in_one_line(
+        tiny_model: Path, folder: Path, tmp_path: Path) -> None:
+    import onnxruntime
+
+    if "CUDAExecutionProvider" in onnxruntime.get_available_providers():
+        pytest.skip("CUDA is available here: the actors would start")
+    out = tmp_path / "r.jsonl"
+    # address: the driver checks the model on CPU only, as with a remote cluster
+    with pytest.raises(BatchFailed, match="Ray job failed: .*no CUDA provider") as caught:
+        run_batch(tiny_model, [str(folder)], out, recursive=True, address="auto",
+                  progress=False, config=PipelineConfig(actors=1, cpus_per_actor=1,
+                                                        device="cuda"))
+    assert "\n" not in str(caught.value) and not out.exists()
