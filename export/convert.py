@@ -10,16 +10,16 @@ from pathlib import Path
 from typing import Any
 
 from anime_detector._version import __version__
+from anime_detector.contract import DEFAULT_LABELS, ModelContract
 from anime_detector.errors import AnimeDetectorError
 from anime_detector.export.graph import DEFAULT_OPSET, convert_to_onnx
-from anime_detector.export.loading import load_source_model, source_sha256
+from anime_detector.export.loading import SourceModel, load_source_model, source_sha256
 from anime_detector.export.precision import PRECISIONS, to_fp16, to_int8
 from anime_detector.export.verify import Comparison, compare, onnx_predict, verification_batch
 from anime_detector.fsutil import atomic_path
-from anime_detector.contract import DEFAULT_LABELS, ModelContract
-from anime_detector.preprocess import DEFAULT_SPEC
+from anime_detector.preprocess import PreprocessSpec
 
-__all__ = ["ExportError", "ExportReport", "to_onnx"]
+__all__ = ["ExportError", "ExportReport", "source_backbone", "to_onnx"]
 
 
 class ExportError(AnimeDetectorError):
@@ -49,6 +49,18 @@ def _versions() -> dict[str, str]:
     return {"anime_detector": __version__, "tensorflow": tf.__version__,
             "tf2onnx": tf2onnx.__version__, "onnxruntime": onnxruntime.__version__,
             "python": platform.python_version()}
+
+
+def source_backbone(source: SourceModel) -> tuple[str, PreprocessSpec]:
+    """The backbone a source model was trained on and its preprocessing spec.
+
+    Read from the Keras model's name (see ``anime_detector.train.backbones``); a
+    SavedModel folder or an unsuffixed name is VGG19, as every model was before.
+    """
+    from anime_detector.train.backbones import backbone_of_model, spec_for
+
+    key = backbone_of_model(source.keras_model) if source.keras_model is not None else "vgg19"
+    return key, spec_for(key)
 
 
 def _write_metadata(model: Any, contract: ModelContract) -> None:
@@ -88,12 +100,15 @@ def to_onnx(
         raise ExportError("int8 needs --calibration-dir DIR of real images (representative of "
                           "what you will predict on)")
     model_path, out_path = Path(model_path), Path(out_path)
-    calibration = verification_batch(calibration_dir, limit=64)[0] if calibration_dir else None
     source = load_source_model(model_path, unsafe=unsafe)
-    log(f"converting {model_path} ({source.kind}) with tf2onnx, opset {opset}")
+    backbone, spec = source_backbone(source)
+    calibration = (verification_batch(calibration_dir, limit=64, spec=spec)[0]
+                   if calibration_dir else None)
+    log(f"converting {model_path} ({source.kind}, backbone {backbone}) with tf2onnx, "
+        f"opset {opset}")
     fp32 = convert_to_onnx(source, opset)
     report = ExportReport(out_path, precision)
-    batch, described = verification_batch(verify_dir) if verify else (None, "")
+    batch, described = verification_batch(verify_dir, spec=spec) if verify else (None, "")
     final = fp32
     if batch is not None:
         reference = source.predict(batch)
@@ -122,8 +137,9 @@ def to_onnx(
                                   "nothing written")
             report.warnings.extend(f"{precision}: {p}" for p in problems)
     contract = ModelContract(
-        labels=DEFAULT_LABELS, spec=DEFAULT_SPEC, threshold=threshold, precision=precision,
-        extra={"source_sha256": source_sha256(model_path), "source_file": model_path.name,
+        labels=DEFAULT_LABELS, spec=spec, threshold=threshold, precision=precision,
+        extra={"backbone": backbone, "source_sha256": source_sha256(model_path),
+               "source_file": model_path.name,
                "versions": _versions(), "opset": str(opset),
                "verification": json.dumps({"images": described,
                                            "checks": [c.to_dict() for c in report.verification]})},

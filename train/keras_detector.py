@@ -13,9 +13,10 @@ import keras
 import numpy as np
 from numpy.typing import NDArray
 
+from anime_detector.contract import ModelContract
 from anime_detector.detector import Detector
 from anime_detector.errors import ModelError
-from anime_detector.contract import ModelContract
+from anime_detector.train.backbones import backbone_of_model, spec_for
 
 __all__ = ["KerasDetector"]
 
@@ -26,7 +27,7 @@ class KerasDetector(Detector):
     def __init__(self, model: Any, path: Path) -> None:  # noqa: D107 - no session here
         self.session = None
         self.model = model
-        self.contract = ModelContract()
+        self.contract = ModelContract(spec=spec_for(backbone_of_model(model)))
         self.path = path
 
     @classmethod
