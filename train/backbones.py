@@ -109,7 +109,7 @@ def spec_for(key: str) -> PreprocessSpec:
     return DEFAULT_SPEC if key in _TEST_ONLY else get_backbone(key).spec
 
 
-def calibrate_batchnorm(base: Any, spec: PreprocessSpec, images: int = 16) -> None:
+def calibrate_batchnorm(base: Any, spec: PreprocessSpec, images: int = 8) -> None:
     """Set every BatchNormalization's moving statistics from one batch of generated images.
 
     A random (``--weights none``) MobileNetV3 or EfficientNetV2 in inference mode
