@@ -104,8 +104,8 @@ def to_onnx(
     backbone, spec = source_backbone(source)
     calibration = (verification_batch(calibration_dir, limit=64, spec=spec)[0]
                    if calibration_dir else None)
-    log(f"converting {model_path} ({source.kind}, backbone {backbone}) with tf2onnx, "
-        f"opset {opset}")
+    log(f"converting {model_path} ({source.kind}) with tf2onnx, opset {opset}; "
+        f"backbone {backbone}")
     fp32 = convert_to_onnx(source, opset)
     report = ExportReport(out_path, precision)
     batch, described = verification_batch(verify_dir, spec=spec) if verify else (None, "")

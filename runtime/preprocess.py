@@ -48,6 +48,7 @@ ImageSource = str | os.PathLike[str] | bytes | IO[bytes] | Image.Image | NDArray
 # pixels Pillow raises DecompressionBombError instead of only warning.
 MAX_IMAGE_PIXELS = 89_478_485
 
+_ORIENTATION = 0x0112  # the EXIF tag
 _RESAMPLE = {
     "nearest": Image.Resampling.NEAREST,
     "bilinear": Image.Resampling.BILINEAR,
@@ -179,7 +180,8 @@ def load_image(
         if for_model:
             _draft(image, spec)
         image.load()
-        image = ImageOps.exif_transpose(image) or image
+        if image.getexif().get(_ORIENTATION, 1) != 1:  # exif_transpose copies even when upright
+            image = ImageOps.exif_transpose(image) or image
         return _to_rgb(image, spec.alpha_background)
     except InputError:
         raise
