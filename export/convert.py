@@ -14,13 +14,13 @@ from anime_detector.contract import DEFAULT_LABELS, ModelContract
 from anime_detector.errors import AnimeDetectorError
 from anime_detector.export.explain_head import convert_explainable
 from anime_detector.export.graph import DEFAULT_OPSET
-from anime_detector.export.loading import load_source_model
+from anime_detector.export.loading import SourceModel, load_source_model
 from anime_detector.export.precision import PRECISIONS, resolve_int8_target, to_fp16, to_int8
 from anime_detector.export.verify import Comparison, compare, onnx_predict, verification_batch
 from anime_detector.fsutil import atomic_path, sha256_path
-from anime_detector.preprocess import DEFAULT_SPEC
+from anime_detector.preprocess import PreprocessSpec
 
-__all__ = ["ExportError", "ExportReport", "to_onnx"]
+__all__ = ["ExportError", "ExportReport", "source_backbone", "to_onnx"]
 
 
 class ExportError(AnimeDetectorError):
@@ -53,6 +53,18 @@ def _versions() -> dict[str, str]:
         except importlib.metadata.PackageNotFoundError:
             continue
     return versions
+
+
+def source_backbone(source: SourceModel) -> tuple[str, PreprocessSpec]:
+    """The backbone a source model was trained on and its preprocessing spec.
+
+    Read from the Keras model's name (see ``anime_detector.train.backbones``); a
+    SavedModel folder or an unsuffixed name is VGG19, as every model was before.
+    """
+    from anime_detector.train.backbones import backbone_of_model, spec_for
+
+    key = backbone_of_model(source.keras_model) if source.keras_model is not None else "vgg19"
+    return key, spec_for(key)
 
 
 def _write_metadata(model: Any, contract: ModelContract) -> None:
@@ -97,12 +109,15 @@ def to_onnx(
     except ValueError as exc:
         raise ExportError(str(exc)) from None
     model_path, out_path = Path(model_path), Path(out_path)
-    calibration = verification_batch(calibration_dir, limit=64)[0] if calibration_dir else None
     source = load_source_model(model_path, unsafe=unsafe)
-    log(f"converting {model_path} ({source.kind}) with tf2onnx, opset {opset}")
+    backbone, spec = source_backbone(source)
+    calibration = (verification_batch(calibration_dir, limit=64, spec=spec)[0]
+                   if calibration_dir else None)
+    log(f"converting {model_path} ({source.kind}) with tf2onnx, opset {opset}; "
+        f"backbone {backbone}")
     report = ExportReport(out_path, precision)
     fp32, explain = convert_explainable(source, opset, report.warnings.append)
-    batch, described = verification_batch(verify_dir) if verify else (None, "")
+    batch, described = verification_batch(verify_dir, spec=spec) if verify else (None, "")
     final = fp32
     if batch is not None:
         reference = source.predict(batch)
@@ -131,8 +146,9 @@ def to_onnx(
                                   "nothing written")
             report.warnings.extend(f"{precision}: {p}" for p in problems)
     contract = ModelContract(
-        labels=DEFAULT_LABELS, spec=DEFAULT_SPEC, threshold=threshold, precision=precision,
-        extra={"source_sha256": sha256_path(model_path), "source_file": model_path.name,
+        labels=DEFAULT_LABELS, spec=spec, threshold=threshold, precision=precision,
+        extra={"backbone": backbone, "source_sha256": sha256_path(model_path),
+               "source_file": model_path.name,
                "versions": _versions(), "opset": str(opset),
                **({"explain": json.dumps(explain)} if explain else {}),
                "verification": json.dumps({"images": described,

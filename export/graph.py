@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+import logging
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from anime_detector.errors import ModelError, one_line
@@ -24,6 +26,31 @@ def rename_io(model: Any, input_name: str = "input", output_name: str = "output"
     return model
 
 
+class _OneLineOptimizerFailures(logging.Filter):
+    """tf2onnx logs a skipped optimizer with a full traceback; keep only the one line.
+
+    MobileNetV3 (a scalar add after a bias-free convolution in hard-sigmoid) trips
+    tf2onnx 1.17's transpose optimizer; the export is still correct, and onnxruntime
+    removes the leftover NHWC/NCHW transposes itself when it loads the model.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if str(record.msg).startswith("Failed to apply"):
+            record.exc_info, record.exc_text = None, None
+            record.msg = str(record.msg) + " (tf2onnx skipped this graph optimization)"
+        return True
+
+
+@contextlib.contextmanager
+def _quiet_optimizer_failures() -> Iterator[None]:
+    logger, quiet = logging.getLogger("tf2onnx.optimizer"), _OneLineOptimizerFailures()
+    logger.addFilter(quiet)
+    try:
+        yield
+    finally:
+        logger.removeFilter(quiet)
+
+
 def convert_to_onnx(source: SourceModel, opset: int = DEFAULT_OPSET,
                     extra_outputs: Sequence[Any] = ()) -> Any:
     """Convert with tf2onnx (explicit input signature, as Keras 3 needs).
@@ -36,21 +63,23 @@ def convert_to_onnx(source: SourceModel, opset: int = DEFAULT_OPSET,
     import tf2onnx
 
     signature = (tf.TensorSpec((None, 224, 224, 3), tf.float32, name="input"),)
-    try:
-        if source.keras_model is not None:
-            shape = tuple(source.keras_model.inputs[0].shape[1:])
-            if shape != (224, 224, 3) or len(source.keras_model.outputs) != 1:
-                raise ModelError(source.path, f"model takes {shape}, expected (224, 224, 3) "
-                                 "with one output")
-            model = source.keras_model
-            if extra_outputs:
-                model = keras.Model(model.inputs, [*model.outputs, *extra_outputs])
-            proto, _ = tf2onnx.convert.from_keras(model, input_signature=signature, opset=opset)
-        else:
-            proto, _ = tf2onnx.convert.from_function(source.function, input_signature=signature,
-                                                     opset=opset)
-    except ModelError:
-        raise
-    except Exception as exc:
-        raise ModelError(source.path, f"tf2onnx conversion failed: {one_line(exc)}") from None
+    with _quiet_optimizer_failures():
+        try:
+            if source.keras_model is not None:
+                shape = tuple(source.keras_model.inputs[0].shape[1:])
+                if shape != (224, 224, 3) or len(source.keras_model.outputs) != 1:
+                    raise ModelError(source.path, f"model takes {shape}, expected (224, 224, 3) "
+                                     "with one output")
+                model = source.keras_model
+                if extra_outputs:
+                    model = keras.Model(model.inputs, [*model.outputs, *extra_outputs])
+                proto, _ = tf2onnx.convert.from_keras(model, input_signature=signature,
+                                                      opset=opset)
+            else:
+                proto, _ = tf2onnx.convert.from_function(source.function,
+                                                         input_signature=signature, opset=opset)
+        except ModelError:
+            raise
+        except Exception as exc:
+            raise ModelError(source.path, f"tf2onnx conversion failed: {one_line(exc)}") from None
     return rename_io(proto)

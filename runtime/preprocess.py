@@ -11,6 +11,11 @@ shrinks an image, so this is an antialiased resize (unlike TF's bilinear
 resize or Keras' ``load_img`` default, ``nearest``, both of which alias on
 large photos). The image is squashed to 224x224 without cropping, as the
 original project's ``target_size=(224, 224)`` loader did.
+
+Fast JPEG decode (``spec.jpeg_draft = k > 0``): libjpeg decodes at the smallest
+DCT scale (1/2, 1/4, 1/8) that keeps both sides at least ``k`` times the target
+size, before the same antialiased resize. Training and the runtime both get it
+from the spec, so they see the same pixels; the VGG19 spec keeps it off (0).
 """
 
 from __future__ import annotations
@@ -43,6 +48,7 @@ ImageSource = str | os.PathLike[str] | bytes | IO[bytes] | Image.Image | NDArray
 # pixels Pillow raises DecompressionBombError instead of only warning.
 MAX_IMAGE_PIXELS = 89_478_485
 
+_ORIENTATION = 0x0112  # the EXIF tag
 _RESAMPLE = {
     "nearest": Image.Resampling.NEAREST,
     "bilinear": Image.Resampling.BILINEAR,
@@ -62,6 +68,7 @@ class PreprocessSpec:
     mean: tuple[float, float, float] = field(default=(103.939, 116.779, 123.68))
     scale: float = 1.0
     alpha_background: tuple[int, int, int] = (255, 255, 255)
+    jpeg_draft: int = 0  # 0: full-size decode; k: reduced DCT scale keeping >= k x target
 
     def __post_init__(self) -> None:
         if self.resample not in _RESAMPLE:
@@ -70,10 +77,19 @@ class PreprocessSpec:
             raise ValueError(f"channel_order must be RGB or BGR, not {self.channel_order!r}")
         if self.height < 1 or self.width < 1:
             raise ValueError("height and width must be positive")
+        if self.jpeg_draft < 0:
+            raise ValueError("jpeg_draft must be 0 (off) or a positive size factor")
 
     def to_json(self) -> str:
-        """Serialise to the JSON stored in the ONNX metadata."""
-        return json.dumps(asdict(self), sort_keys=True)
+        """Serialise to the JSON stored in the ONNX metadata.
+
+        ``jpeg_draft`` is left out while 0, so specs written before it existed (and
+        the feature-cache keys derived from them) stay the same.
+        """
+        data = asdict(self)
+        if not data["jpeg_draft"]:
+            del data["jpeg_draft"]
+        return json.dumps(data, sort_keys=True)
 
     @classmethod
     def from_json(cls, text: str) -> PreprocessSpec:
@@ -135,12 +151,22 @@ def _to_rgb(image: Image.Image, background: tuple[int, int, int]) -> Image.Image
     return image.convert("RGB") if image.mode != "RGB" else image
 
 
-def load_image(source: ImageSource, spec: PreprocessSpec = DEFAULT_SPEC) -> Image.Image:
+def _draft(image: Image.Image, spec: PreprocessSpec) -> None:
+    """Let libjpeg decode at a reduced scale keeping >= ``jpeg_draft`` x the target size."""
+    if spec.jpeg_draft and image.format in ("JPEG", "MPO"):
+        side = spec.jpeg_draft * max(spec.width, spec.height)  # either EXIF orientation
+        image.draft(None, (side, side))
+
+
+def load_image(
+    source: ImageSource, spec: PreprocessSpec = DEFAULT_SPEC, *, for_model: bool = False
+) -> Image.Image:
     """Decode ``source`` into an upright 8-bit RGB image.
 
     Applies the EXIF orientation, takes frame 0 of animated images, converts
     grey, palette, CMYK and 16-bit images to RGB and composites alpha on
-    ``spec.alpha_background``.
+    ``spec.alpha_background``. With ``for_model``, JPEGs may be decoded at a
+    reduced scale as ``spec.jpeg_draft`` says (model input only, never for display).
 
     Raises:
         InputError: the source cannot be decoded; the message names it and says why.
@@ -151,8 +177,11 @@ def load_image(source: ImageSource, spec: PreprocessSpec = DEFAULT_SPEC) -> Imag
         image = _open(source)
         if getattr(image, "n_frames", 1) > 1:
             image.seek(0)
+        if for_model:
+            _draft(image, spec)
         image.load()
-        image = ImageOps.exif_transpose(image) or image
+        if image.getexif().get(_ORIENTATION, 1) != 1:  # exif_transpose copies even when upright
+            image = ImageOps.exif_transpose(image) or image
         return _to_rgb(image, spec.alpha_background)
     except InputError:
         raise
@@ -172,7 +201,7 @@ def preprocess(source: ImageSource, spec: PreprocessSpec = DEFAULT_SPEC) -> NDAr
     Same numbers as ``keras.applications.vgg19.preprocess_input`` applied to
     the resized RGB image (for the default spec).
     """
-    image = load_image(source, spec)
+    image = load_image(source, spec, for_model=True)
     if image.size != (spec.width, spec.height):
         image = image.resize((spec.width, spec.height), _RESAMPLE[spec.resample])
     return normalize(np.asarray(image, dtype=np.uint8), spec)
@@ -185,7 +214,10 @@ def normalize(
     arr = pixels.astype(np.float32)
     if spec.channel_order == "BGR":
         arr = arr[..., ::-1]
-    arr = (arr - np.asarray(spec.mean, dtype=np.float32)) * np.float32(spec.scale)
+    if any(spec.mean):  # skipped when all zero (0-255 RGB specs): same values, less work
+        arr = arr - np.asarray(spec.mean, dtype=np.float32)
+    if spec.scale != 1.0:
+        arr = arr * np.float32(spec.scale)
     return np.ascontiguousarray(arr, dtype=np.float32)
 
 

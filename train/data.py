@@ -34,7 +34,7 @@ def decode(
     path: Path, view: int = 0, seed: int = 0, spec: PreprocessSpec = DEFAULT_SPEC
 ) -> NDArray[np.float32]:
     """Model input for ``path``; ``view`` > 0 is a seeded random augmentation of it."""
-    image = load_image(path, spec)
+    image = load_image(path, spec, for_model=True)  # the same decode as preprocess(path)
     if view > 0:
         key = int.from_bytes(hashlib.sha256(f"{path}|{view}|{seed}".encode()).digest()[:8], "big")
         image = augment(image, np.random.default_rng(key))

@@ -1,9 +1,9 @@
 """Pooled-feature cache: the frozen backbone runs once per image (and view), ever.
 
 The backbone is frozen and the head starts with global pooling, so an image's
-512-d feature vector is the same in every epoch. Vectors are stored as ``.npy``
+pooled feature vector is the same in every epoch. Vectors are stored as ``.npy``
 files keyed by the image bytes' SHA-256, the augmentation view and a
-fingerprint of the backbone weights and preprocessing spec.
+fingerprint of the backbone (name, weights) and preprocessing spec.
 """
 
 from __future__ import annotations
@@ -33,9 +33,14 @@ def default_cache_dir() -> Path:
     return user_cache_dir() / "features"
 
 
-def backbone_fingerprint(extractor: Any, spec: PreprocessSpec) -> str:
-    """SHA-256 over the extractor's weights, their shapes and the preprocessing spec."""
-    digest = hashlib.sha256(spec.to_json().encode())
+def backbone_fingerprint(extractor: Any, spec: PreprocessSpec, backbone: str = "vgg19") -> str:
+    """SHA-256 over the backbone's name, the extractor's weights and shapes and the spec.
+
+    The name is left out for VGG19, so caches written before other backbones existed
+    keep their keys; every other backbone's name is hashed in first.
+    """
+    digest = hashlib.sha256(b"" if backbone == "vgg19" else f"backbone={backbone}\n".encode())
+    digest.update(spec.to_json().encode())
     for weight in extractor.weights:
         value = np.ascontiguousarray(weight.numpy())
         digest.update(str(value.shape).encode())

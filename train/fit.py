@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +15,8 @@ from anime_detector.contract import DEFAULT_LABELS
 from anime_detector.errors import SourceError
 from anime_detector.fsutil import atomic_dir
 from anime_detector.metrics import classification_report
-from anime_detector.preprocess import DEFAULT_SPEC
+from anime_detector.preprocess import PreprocessSpec
+from anime_detector.train.backbones import get_backbone, spec_for
 from anime_detector.train.data import Sample, discover, stratified_split
 from anime_detector.train.features import (
     FeatureCache,
@@ -47,7 +48,12 @@ class TrainConfig:
     feature_cache: bool = True
     cache_dir: Path | None = None
     overwrite: bool = False
-    backbone: str = "vgg19"
+    backbone: str = "vgg19"  # a key of anime_detector.train.backbones.BACKBONES
+
+    @property
+    def spec(self) -> PreprocessSpec:
+        """The backbone's preprocessing: what training feeds it and export records."""
+        return spec_for(self.backbone)
 
 
 @dataclass
@@ -94,6 +100,8 @@ def train(config: TrainConfig, log: Callable[[str], None] = print) -> TrainResul
     """Fit the model on ``config.data_dir`` and write ``config.out_dir`` atomically."""
     if config.out_dir.exists() and not config.overwrite:
         raise SourceError(config.out_dir, "run folder exists; pass --overwrite to replace it")
+    if config.backbone != "tiny":  # "tiny": the test stand-in, not in the registry
+        config = replace(config, backbone=get_backbone(config.backbone).key)
     keras.utils.set_random_seed(config.seed)
     train_set, val_set = _split(config)
     parts = build_parts(config.weights, config.backbone)
@@ -143,8 +151,8 @@ def _fit_on_features(parts: Any, config: TrainConfig, train_set: list[Sample],
                      log: Callable[[str], None]) -> FitOutput:
     started = time.perf_counter()
     cache = FeatureCache(config.cache_dir or default_cache_dir(),
-                         backbone_fingerprint(parts.extractor, DEFAULT_SPEC))
-    common = dict(extractor=parts.extractor, cache=cache, spec=DEFAULT_SPEC,
+                         backbone_fingerprint(parts.extractor, config.spec, config.backbone))
+    common = dict(extractor=parts.extractor, cache=cache, spec=config.spec,
                   seed=config.seed, batch_size=config.batch_size, warn=log)
     tr = extract_features(samples=train_set, views=1 + config.augment, **common)
     va = extract_features(samples=val_set, views=1, **common)
@@ -189,14 +197,14 @@ def _fit_end_to_end(parts: Any, config: TrainConfig, train_set: list[Sample],
     val_set, bad_va = _readable(val_set, log)
     started = time.perf_counter()
     compile_for_training(parts.model, config.learning_rate)
-    batches = ImageBatches(train_set, config.batch_size, DEFAULT_SPEC, seed=config.seed)
-    val_batches = ImageBatches(val_set, config.batch_size, DEFAULT_SPEC, shuffle=False)
+    batches = ImageBatches(train_set, config.batch_size, config.spec, seed=config.seed)
+    val_batches = ImageBatches(val_set, config.batch_size, config.spec, shuffle=False)
     keep = KeepBest("val_loss" if val_set else "loss")
     fit = parts.model.fit(batches, validation_data=val_batches if val_set else None,
                           epochs=config.epochs, verbose=0, callbacks=[keep])
     seconds["fit"] = time.perf_counter() - started
     eval_set = val_set or train_set
-    probs = np.asarray(parts.model.predict(ImageBatches(eval_set, config.batch_size, DEFAULT_SPEC,
+    probs = np.asarray(parts.model.predict(ImageBatches(eval_set, config.batch_size, config.spec,
                                                         shuffle=False), verbose=0))
     labels = np.array([s.label for s in eval_set], dtype=np.int64)
     history = {k: [float(v) for v in vals] for k, vals in fit.history.items()}

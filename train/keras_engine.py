@@ -20,6 +20,7 @@ from numpy.typing import NDArray
 from anime_detector.contract import ModelContract
 from anime_detector.engines.base import EngineInfo
 from anime_detector.errors import ModelError, one_line
+from anime_detector.train.backbones import backbone_of_model, spec_for
 
 __all__ = ["KERAS_KINDS", "KerasEngine", "load_bench_engine", "load_keras_engine"]
 
@@ -33,7 +34,7 @@ class KerasEngine:
         self.model = model
         self.path = path
         self.kind = kind
-        self.contract = ModelContract()
+        self.contract = ModelContract(spec=spec_for(backbone_of_model(model)))
         self._call = self._caller(kind)
 
     def _caller(self, kind: str) -> Callable[[NDArray[np.float32]], Any]:

@@ -1,9 +1,10 @@
-"""The network: VGG19 (ImageNet, frozen through block5_pool) + a small dense head.
+"""The network: a frozen ImageNet backbone (VGG19 by default) + a small dense head.
 
 GlobalAveragePooling2D -> Dropout(0.5) -> Dense(256, relu) -> Dropout(0.3) ->
-Dense(128, relu) -> Dropout(0.2) -> Dense(2, softmax): 20,188,866 parameters,
-164,482 trainable, as in the original project. The head's layers are shared by
-two models: the full network and a head-only model fit on cached features.
+Dense(128, relu) -> Dropout(0.2) -> Dense(2, softmax). On VGG19 (frozen through
+block5_pool): 20,188,866 parameters, 164,482 trainable, as in the original project.
+Other backbones come from :mod:`anime_detector.train.backbones`. The head's layers are
+shared by two models: the full network and a head-only model fit on cached features.
 """
 
 from __future__ import annotations
@@ -18,7 +19,15 @@ from typing import Any
 import keras
 
 from anime_detector.contract import DEFAULT_LABELS
-from anime_detector.errors import AnimeDetectorError, describe_error
+from anime_detector.errors import describe_error
+from anime_detector.train.backbones import BACKBONES as REGISTRY
+from anime_detector.train.backbones import (
+    Backbone,
+    WeightsError,
+    build_base,
+    get_backbone,
+    model_name,
+)
 
 __all__ = ["ModelParts", "WeightsError", "build_model", "build_parts", "resolve_weights"]
 
@@ -26,18 +35,14 @@ log = logging.getLogger(__name__)
 
 INPUT_SHAPE = (224, 224, 3)
 DROPOUT_RATES = (0.5, 0.3, 0.2)
-WEIGHTS_FILE = "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5"
-WEIGHTS_URL = "https://storage.googleapis.com/tensorflow/keras-applications/vgg19/" + WEIGHTS_FILE
-WEIGHTS_MD5 = "253f8cb515780f3b799900260a226db6"
-BACKBONES = ("vgg19", "tiny")
+WEIGHTS_FILE = REGISTRY["vgg19"].weights_file
+WEIGHTS_URL = REGISTRY["vgg19"].weights_url + WEIGHTS_FILE
+WEIGHTS_MD5 = REGISTRY["vgg19"].weights_md5
+BACKBONES = (*REGISTRY, "tiny")
 RANDOM_BACKBONE_WARNING = (
-    "weights=none: the VGG19 backbone is random, not ImageNet-trained; predictions will be "
+    "weights=none: the {name} backbone is random, not ImageNet-trained; predictions will be "
     "poor (scores cluster near 0.5). Use this only for tests and smoke runs."
 )
-
-
-class WeightsError(AnimeDetectorError):
-    """The backbone weights cannot be obtained or read."""
 
 
 @dataclass
@@ -49,55 +54,57 @@ class ModelParts:
     head: Any  # keras.Model: pooled features -> probabilities
 
 
-def resolve_weights(weights: str | os.PathLike[str] | None) -> str | None:
+def resolve_weights(weights: str | os.PathLike[str] | None,
+                    backbone: Backbone = REGISTRY["vgg19"]) -> str | None:
     """Return a local weights path, or None for a random backbone.
 
-    ``"imagenet"`` downloads (and caches) the no-top file with Keras;
+    ``"imagenet"`` downloads (and caches) the backbone's no-top file with Keras;
     a path must point at that file; ``None``/``"none"`` means random.
     """
     if weights is None or str(weights).lower() == "none":
-        warnings.warn(RANDOM_BACKBONE_WARNING, stacklevel=3)
+        warnings.warn(RANDOM_BACKBONE_WARNING.format(name=backbone.display), stacklevel=3)
         return None
     if str(weights).lower() != "imagenet":
         path = Path(weights)
         if not path.is_file():
-            raise WeightsError(f"{path}: weights file not found (expected {WEIGHTS_FILE})")
+            raise WeightsError(f"{path}: weights file not found (expected "
+                               f"{backbone.weights_file})")
         return str(path)
+    url = backbone.weights_url + backbone.weights_file
     try:
-        return str(keras.utils.get_file(WEIGHTS_FILE, WEIGHTS_URL, cache_subdir="models",
-                                        file_hash=WEIGHTS_MD5))
+        return str(keras.utils.get_file(backbone.weights_file, url, cache_subdir="models",
+                                        file_hash=backbone.weights_md5))
     except Exception as exc:
         reason = describe_error(exc)
         raise WeightsError(
-            f"cannot download the ImageNet VGG19 weights ({reason}). Fetch {WEIGHTS_FILE} "
-            f"from {WEIGHTS_URL} on a connected machine and pass --weights PATH, "
-            "or use --weights none for a random backbone (smoke runs only)"
+            f"cannot download the ImageNet {backbone.display} weights ({reason}). Fetch "
+            f"{backbone.weights_file} from {url} on a connected machine and pass "
+            "--weights PATH, or use --weights none for a random backbone (smoke runs only)"
         ) from None
 
 
-def _backbone(weights_path: str | None, backbone: str) -> Any:
-    if backbone == "vgg19":
-        base = keras.applications.VGG19(include_top=False, weights=None, input_shape=INPUT_SHAPE)
-        if weights_path:
-            try:
-                base.load_weights(weights_path)
-            except Exception as exc:
-                raise WeightsError(f"{weights_path}: cannot load VGG19 weights: {exc}") from None
-        return base
-    if backbone == "tiny":  # a small stand-in for plumbing tests, never for real use
-        inp = keras.Input(INPUT_SHAPE)
-        x = keras.layers.Conv2D(8, 5, strides=4, activation="relu")(inp)
-        x = keras.layers.MaxPooling2D(2)(x)
-        x = keras.layers.Conv2D(16, 3, strides=2, activation="relu")(x)
-        return keras.Model(inp, keras.layers.MaxPooling2D(2, name="tiny_pool")(x), name="tiny")
-    raise ValueError(f"unknown backbone {backbone!r}; choose one of {BACKBONES}")
+def _tiny() -> Any:
+    """A small stand-in for plumbing tests, never for real use."""
+    inp = keras.Input(INPUT_SHAPE)
+    x = keras.layers.Conv2D(8, 5, strides=4, activation="relu")(inp)
+    x = keras.layers.MaxPooling2D(2)(x)
+    x = keras.layers.Conv2D(16, 3, strides=2, activation="relu")(x)
+    return keras.Model(inp, keras.layers.MaxPooling2D(2, name="tiny_pool")(x), name="tiny")
+
+
+def _backbone(weights: str | os.PathLike[str] | None, backbone: str) -> Any:
+    if backbone == "tiny":
+        return _tiny()
+    entry = get_backbone(backbone)
+    return build_base(entry, resolve_weights(weights, entry))
 
 
 def build_parts(
     weights: str | os.PathLike[str] | None = "imagenet", backbone: str = "vgg19"
 ) -> ModelParts:
     """Build the full model, the feature extractor and the head (sharing layers)."""
-    base = _backbone(resolve_weights(weights) if backbone == "vgg19" else None, backbone)
+    key = backbone if backbone == "tiny" else get_backbone(backbone).key
+    base = _backbone(weights, key)
     base.trainable = False
     features = keras.layers.GlobalAveragePooling2D(name="global_pool")(base.output)
     head_layers = [
@@ -112,7 +119,7 @@ def build_parts(
     x, y = features, head_in
     for layer in head_layers:
         x, y = layer(x), layer(y)
-    model = keras.Model(base.input, x, name="anime_detector")
+    model = keras.Model(base.input, x, name=model_name(key))
     return ModelParts(model, keras.Model(base.input, features, name="extractor"),
                       keras.Model(head_in, y, name="head"))
 

@@ -26,6 +26,9 @@ def bench(
     models: Annotated[list[Path] | None, typer.Argument(
         help=".onnx files or ncnn folders (default: a cached random-weight VGG19-head "
              "reference graph).")] = None,
+    backbone: Annotated[str, typer.Option(
+        help="Backbone of the reference graph timed when no model is given: vgg19, "
+             "mobilenetv3small, mobilenetv3large, efficientnetv2b0.")] = "vgg19",
     engines: Annotated[str, typer.Option(
         help="all (every installed engine that reads the model) or e.g. onnxruntime,openvino.")]
     = "all",
@@ -50,14 +53,15 @@ def bench(
 ) -> None:
     """Latency, throughput, cold start, memory and fidelity per engine, precision and batch."""
     from anime_detector.bench.plan import plan_specs
-    from anime_detector.bench.reference_graph import cached_reference_model
     from anime_detector.bench.report import format_table
     from anime_detector.bench.runner import EngineSpec, run_bench
+    from anime_detector.export.reference_models import reference_model
     from anime_detector.fsutil import atomic_write_text
 
     with user_errors():
         sizes = _batch_sizes(batch_sizes)
-        paths = [str(m) for m in models] if models else [str(cached_reference_model())]
+        paths = [str(m) for m in models] if models else [str(reference_model(
+            backbone, log=lambda line: typer.echo(line, err=True)))]
         specs = plan_specs(paths, engines, device.value, threads)
         if keras_model is not None:
             import_train_extra("anime_detector.train.keras_engine")

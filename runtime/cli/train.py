@@ -15,8 +15,9 @@ __all__ = ["train"]
 def train(
     data_dir: Annotated[Path, typer.Argument(help="Folder with anime/ and not_anime/ inside.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Run folder to create.")],
-    weights: Annotated[str, typer.Option(help="imagenet (download), a local notop .h5 path, "
-                                         "or none (random backbone: smoke runs only).")]
+    weights: Annotated[str, typer.Option(help="imagenet (download), a local no-top .h5 path "
+                                         "for the chosen backbone, or none (random backbone: "
+                                         "smoke runs only).")]
     = "imagenet",
     epochs: Annotated[int, typer.Option(min=1)] = 10,
     batch_size: Annotated[int, typer.Option(min=1)] = 32,
@@ -31,9 +32,12 @@ def train(
     = True,
     cache_dir: Annotated[Path | None, typer.Option(help="Feature cache folder.")] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing run folder.")] = False,
-    backbone: Annotated[str, typer.Option(hidden=True)] = "vgg19",
+    backbone: Annotated[str, typer.Option(
+        help="vgg19 (default, the original), mobilenetv3small, mobilenetv3large or "
+             "efficientnetv2b0. The model file records it; predict/eval/bench need no flag.")]
+    = "vgg19",
 ) -> None:
-    """Fit the VGG19-head classifier on an image folder (needs the train extra)."""
+    """Fit the classifier (a frozen backbone + the dense head) on an image folder."""
     fit = import_train_extra("anime_detector.train.fit")
     from anime_detector.jobs.summaries import format_train_summary
 
