@@ -14,9 +14,9 @@ import warnings
 from collections.abc import Callable
 from pathlib import Path
 
+from anime_detector.bench.reference_graph import cached_reference_model
 from anime_detector.errors import AnimeDetectorError
 from anime_detector.fsutil import user_cache_dir
-from anime_detector.bench.reference_graph import cached_reference_model
 
 __all__ = ["ReferenceModelError", "reference_model"]
 

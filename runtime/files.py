@@ -11,6 +11,8 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
+from anime_detector.errors import InputError
+
 __all__ = ["IMAGE_SUFFIXES", "expand_inputs", "is_image_name", "walk_images"]
 
 IMAGE_SUFFIXES = frozenset(
@@ -39,7 +41,11 @@ def walk_images(folder: str | os.PathLike[str], recursive: bool = False) -> list
     Without ``recursive``, a sub-folder with an image name (``x.jpg/``) is listed too.
     """
     found: list[str] = []
-    for entry in sorted(Path(folder).iterdir(), key=lambda p: p.name):
+    try:
+        entries = sorted(Path(folder).iterdir(), key=lambda p: p.name)
+    except OSError as exc:
+        raise InputError(folder, f"cannot read folder: {exc.strerror or exc}") from None
+    for entry in entries:
         if entry.is_dir() and not entry.is_symlink() and recursive:
             found.extend(walk_images(entry, recursive))
         elif _listed(entry):  # a folder named like an image is listed, to be reported
@@ -53,7 +59,12 @@ def expand_inputs(inputs: Iterable[str], recursive: bool = False) -> list[str]:
     Folders give the images directly inside them (all levels with
     ``recursive``); glob patterns are expanded (``**`` too); anything else is
     kept as given, so a missing or unreadable file becomes a per-file error
-    rather than vanishing. Duplicates keep their first position.
+    rather than vanishing. A glob keeps only image names (other files it matches are not
+    inputs); a glob that matches no image is kept as given, so it is reported as an input
+    error instead of vanishing. Duplicates keep their first position.
+
+    Raises:
+        InputError: a folder cannot be read.
     """
     paths: list[str] = []
     for arg in inputs:
@@ -61,7 +72,8 @@ def expand_inputs(inputs: Iterable[str], recursive: bool = False) -> list[str]:
         if path.is_dir() and not _listed(path):
             paths.extend(walk_images(path, recursive))
         elif not os.path.lexists(arg) and _GLOB_CHARS & set(arg):
-            paths.extend(sorted(glob.glob(arg, recursive=True)))
+            matched = [p for p in sorted(glob.glob(arg, recursive=True)) if _listed(Path(p))]
+            paths.extend(matched or [arg])
         else:
             paths.append(arg)
     return list(dict.fromkeys(paths))

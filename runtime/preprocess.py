@@ -124,6 +124,8 @@ def _open(source: ImageSource) -> Image.Image:
             raise InputError(path, "is a directory, not an image")
         if not path.exists():
             reason = "broken symbolic link" if path.is_symlink() else "no such file"
+            if not path.is_symlink() and set("*?[") & set(path.name):
+                reason = "no image matches this pattern"
             raise InputError(path, reason)
         if path.suffix.lower() in (".svg", ".svgz"):
             raise InputError(path, "unsupported image type: SVG (vector images are not decoded)")

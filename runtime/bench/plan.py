@@ -26,13 +26,22 @@ def installed_engines() -> list[str]:
     return [name for name in ENGINES if importlib.util.find_spec(_PACKAGES[name]) is not None]
 
 
-def engine_precisions(engine: str) -> list[str | None]:
-    """Run-time precisions worth timing on this CPU (``None``: the model file's own)."""
+def engine_precisions(engine: str, device: str = "cpu") -> list[str | None]:
+    """Run-time precisions worth timing here (``None``: the model file's own). onnxruntime
+    on CUDA adds ``tf32`` (TF32 convolutions; fp32 files only)."""
+    if engine == "onnxruntime" and device != "cpu" and _has_cuda():
+        return [None, "tf32"]
     if engine == "openvino":
         return ["fp32", *(["bf16"] if cpu_flags() & BF16_FLAGS else [])]
     if engine == "ncnn":
         return ["fp32", "fp16"]
     return [None]
+
+
+def _has_cuda() -> bool:
+    import onnxruntime
+
+    return "CUDAExecutionProvider" in onnxruntime.get_available_providers()
 
 
 def plan_specs(models: Sequence[str], engines: str = "all", device: str = "auto",
@@ -52,7 +61,9 @@ def plan_specs(models: Sequence[str], engines: str = "all", device: str = "auto"
         native = resolve_engine(model, "auto")
         readers = ["ncnn"] if native == "ncnn" else [e for e in wanted if e != "ncnn"]
         for engine in (e for e in readers if e in wanted):
-            specs += [EngineSpec(engine, model, device if engine == "onnxruntime" else "cpu",
-                                 threads, precision) for precision in engine_precisions(engine)]
+            where = device if engine == "onnxruntime" else "cpu"
+            specs += [EngineSpec(engine, model, where, threads, precision)
+                      for precision in engine_precisions(engine, where)
+                      if not (precision == "tf32" and not model.endswith(".onnx"))]
     return specs
 

@@ -17,7 +17,7 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 
-from anime_detector.errors import AnimeDetectorError
+from anime_detector.errors import AnimeDetectorError, describe_error
 
 __all__ = [
     "EXIT_OK", "EXIT_SOME_FAILED", "EXIT_USAGE", "TRAIN_HINT", "Device", "DeviceOpt",
@@ -80,6 +80,9 @@ def user_errors() -> Iterator[None]:
         yield
     except AnimeDetectorError as exc:
         fail(str(exc))
+    except OSError as exc:  # a folder we cannot write (run folder, cache, --out), a full disk
+        where = f"{exc.filename}: " if exc.filename else ""
+        fail(f"{where}{exc.strerror or describe_error(exc)}")
     except KeyboardInterrupt:  # Ctrl-C outside ``main`` (a script calling the app)
         fail("interrupted", EXIT_INTERRUPTED)
 

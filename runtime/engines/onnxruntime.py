@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -74,7 +75,7 @@ def _session_options(threads: int | None, spin: bool = True) -> Any:
     return options
 
 
-def _create(path: Path, providers: list[str], threads: int | None, spin: bool) -> Any:
+def _create(path: Path, providers: list[Any], threads: int | None, spin: bool) -> Any:
     ort = _ort()
     try:
         return ort.InferenceSession(
@@ -89,14 +90,16 @@ def _create(path: Path, providers: list[str], threads: int | None, spin: bool) -
 
 def open_session(
     path: str | os.PathLike[str], device: str = "auto", threads: int | None = None,
-    spin: bool = True,
+    spin: bool = True, tf32: bool = False,
 ) -> Any:
     """Open an ``onnxruntime.InferenceSession`` on ``device``.
 
     ``auto`` uses CUDA when onnxruntime has the CUDA provider and the session
     really runs on it, otherwise the CPU. ``cuda`` where CUDA cannot run is a
     :class:`DeviceError`, never a silent fallback. ``session.get_providers()``
-    tells what was used.
+    tells what was used. On CUDA, fp32 convolutions stay true fp32 unless ``tf32``
+    (onnxruntime's own default is TF32, which moved probabilities by up to 6e-3 on an
+    H200: see README).
     """
     model = Path(path)
     _check_model_file(model)
@@ -112,7 +115,8 @@ def open_session(
                 "instead of [cpu], or use --device cpu"
             )
         return _create(model, [CPU], threads, spin)
-    session = _create(model, [CUDA, CPU], threads, spin)
+    cuda = (CUDA, {"use_tf32": "1" if tf32 else "0"})
+    session = _create(model, [cuda, CPU], threads, spin)
     used = session.get_providers()
     if used and used[0] == CUDA:
         log.info("using %s", used)
@@ -155,10 +159,18 @@ def load(
     path: Path, *, device: str = "auto", threads: int | None = None,
     precision: str | None = None, spin: bool = True, labels: Sequence[str] | None = None,
 ) -> OnnxRuntimeEngine:
-    """Open ``path`` on ``device``; the precision is the file's (``precision`` must match it)."""
-    session = open_session(path, device=device, threads=threads, spin=spin)
+    """Open ``path`` on ``device``; the precision is the file's (``precision`` must match
+    it), except ``tf32``: an fp32 file on CUDA with TF32 convolutions (faster, less exact)."""
+    tf32 = precision == "tf32"
+    if tf32 and resolve_device(device) == "cpu":
+        raise DeviceError("precision 'tf32' is a CUDA option; use --device cuda (or auto)")
+    session = open_session(path, device=device, threads=threads, spin=spin, tf32=tf32)
     contract = contract_from_props(path, dict(session.get_modelmeta().custom_metadata_map), labels)
-    if precision not in (None, contract.precision):
+    if tf32 and (contract.precision != "fp32" or session.get_providers()[0] != CUDA):
+        raise DeviceError(f"{path}: tf32 needs an fp32 model running on CUDA")
+    if tf32:
+        contract = replace(contract, precision="tf32")
+    elif precision not in (None, contract.precision):
         raise ModelError(path, f"is a {contract.precision} model; onnxruntime runs a file at its "
                          f"own precision (export a {precision} file with --precision {precision})")
     inputs, outputs = session.get_inputs(), session.get_outputs()

@@ -3,7 +3,7 @@
 numpy and Pillow only (no matplotlib in the runtime). The colour map is matplotlib's
 ``inferno`` sampled at 17 points and interpolated: perceptually uniform, readable in
 grey and by colour-blind readers. The label and both probabilities are written by
-:func:`anime_detector.annotate.render`, as ``predict --annotate`` writes them.
+:func:`anime_detector.jobs.annotate.render`, as ``predict --annotate`` writes them.
 """
 
 from __future__ import annotations

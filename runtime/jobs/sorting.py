@@ -65,7 +65,7 @@ def _leading(parts: tuple[str, ...]) -> Iterable[str]:
 
 
 def expand_with_roots(inputs: Iterable[str], recursive: bool = False) -> list[tuple[str, str]]:
-    """Like :func:`~anime_detector.inputs.expand_inputs`, with each path's root.
+    """Like :func:`~anime_detector.files.expand_inputs`, with each path's root.
 
     The paths and their order are exactly those of ``expand_inputs(inputs)``;
     a path named by several arguments keeps the root of the first.

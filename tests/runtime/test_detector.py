@@ -127,3 +127,8 @@ def test_spin_off_is_passed_to_onnxruntime(tiny_model: Path) -> None:
     default = open_session(tiny_model, device="cpu").get_session_options()
     with pytest.raises(RuntimeError, match="does not have configuration"):
         default.get_session_config_entry("session.intra_op.allow_spinning")  # default: spins
+
+
+def test_tf32_is_a_cuda_only_precision(tiny_model: Path) -> None:
+    with pytest.raises(DeviceError, match="tf32.*CUDA option"):
+        Detector.load(tiny_model, device="cpu", precision="tf32")
