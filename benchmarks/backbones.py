@@ -92,7 +92,7 @@ def stage_profile(files: list[Path], spec: Any) -> dict[str, float]:
     """CPU ms per image for each preprocessing stage (one thread)."""
     from PIL import Image
 
-    from anime_detector.preprocess import _RESAMPLE, load_image, normalize, preprocess
+    from anime_detector.preprocessing import _RESAMPLE, load_image, normalize, preprocess
 
     size = (spec.width, spec.height)
     for f in files:  # a warm pass: files in the page cache, allocator settled
@@ -117,7 +117,7 @@ def end_to_end(model: Path, files: list[Path], batch_size: int, threads: int,
                seconds: float) -> dict[str, Any]:
     """Images/s of ``Detector.predict`` over files vs ``run`` on the same preprocessed batches."""
     from anime_detector import Detector
-    from anime_detector.preprocess import preprocess
+    from anime_detector.preprocessing import preprocess
 
     det = Detector.load(model, device="cpu", threads=threads)
     spec = det.contract.spec

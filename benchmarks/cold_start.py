@@ -20,7 +20,7 @@ from _common import median, save, timed  # noqa: E402
 
 KERAS_ONE_IMAGE = """
 import sys, numpy as np, keras
-from anime_detector.preprocess import preprocess
+from anime_detector.preprocessing import preprocess
 model = keras.models.load_model(sys.argv[1], compile=False)
 print(model.predict(preprocess(sys.argv[2])[None], verbose=0))
 """

@@ -32,7 +32,7 @@ from _common import median, save, timed  # noqa: E402
 from anime_detector.engines.onnxruntime import open_session  # noqa: E402
 from anime_detector.explain.heatmaps import explain_batch  # noqa: E402
 from anime_detector.explain.render import write_heatmap_png  # noqa: E402
-from anime_detector.preprocess import preprocess  # noqa: E402
+from anime_detector.preprocessing import preprocess  # noqa: E402
 
 
 def _model(path: Path | None, workdir: Path) -> Path:

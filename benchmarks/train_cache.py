@@ -24,7 +24,7 @@ from images import write_class_folder  # noqa: E402
 
 def main() -> None:
     from anime_detector.dataset import discover
-    from anime_detector.preprocess import DEFAULT_SPEC
+    from anime_detector.preprocessing import DEFAULT_SPEC
     from anime_detector.train.features import FeatureCache, extract_features
     from anime_detector.train.fit import TrainConfig, train
     from anime_detector.train.model import build_parts

@@ -18,7 +18,7 @@ from anime_detector.export.loading import SourceModel, load_source_model
 from anime_detector.export.precision import PRECISIONS, resolve_int8_target, to_fp16, to_int8
 from anime_detector.export.verify import Comparison, compare, onnx_predict, verification_batch
 from anime_detector.fsutil import atomic_path, sha256_path
-from anime_detector.preprocess import PreprocessSpec
+from anime_detector.preprocessing import PreprocessSpec
 
 __all__ = ["ExportError", "ExportReport", "source_backbone", "to_onnx"]
 

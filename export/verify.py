@@ -11,7 +11,7 @@ import numpy as np
 from anime_detector.errors import SourceError
 from anime_detector.export.synthetic import synthetic_images
 from anime_detector.files import expand_inputs
-from anime_detector.preprocess import DEFAULT_SPEC, PreprocessSpec, preprocess
+from anime_detector.preprocessing import DEFAULT_SPEC, PreprocessSpec, preprocess
 
 __all__ = ["Comparison", "compare", "onnx_predict", "verification_batch"]
 

@@ -24,14 +24,14 @@ if TYPE_CHECKING:
         open_engine,
     )
     from anime_detector.errors import AnimeDetectorError, DeviceError, InputError, ModelError
-    from anime_detector.preprocess import DEFAULT_SPEC, PreprocessSpec, load_image, preprocess
+    from anime_detector.preprocessing import DEFAULT_SPEC, PreprocessSpec, load_image, preprocess
 
 _PUBLIC = {
     "anime_detector.detector": ("Detector", "Failure", "Prediction", "load_detector"),
     "anime_detector.engines": ("ENGINES", "Engine", "EngineInfo", "EngineUnavailable",
                                "open_engine"),
     "anime_detector.errors": ("AnimeDetectorError", "DeviceError", "InputError", "ModelError"),
-    "anime_detector.preprocess": ("DEFAULT_SPEC", "PreprocessSpec", "load_image", "preprocess"),
+    "anime_detector.preprocessing": ("DEFAULT_SPEC", "PreprocessSpec", "load_image", "preprocess"),
 }
 _WHERE = {name: module for module, names in _PUBLIC.items() for name in names}
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from anime_detector.errors import ModelError
-from anime_detector.preprocess import PreprocessSpec
+from anime_detector.preprocessing import PreprocessSpec
 
 __all__ = [
     "DEFAULT_LABELS",

@@ -21,7 +21,7 @@ from anime_detector.contract import ModelContract
 from anime_detector.engines import Engine, EngineInfo, open_engine
 from anime_detector.errors import InputError, describe_error
 from anime_detector.prefetch import prefetch
-from anime_detector.preprocess import ImageSource, preprocess
+from anime_detector.preprocessing import ImageSource, preprocess
 from anime_detector.system import available_cpus
 
 __all__ = ["Detector", "Failure", "Prediction", "load_detector"]
@@ -82,6 +82,7 @@ class Detector:
     def __init__(self, engine: Engine, threads: int | None = None) -> None:
         self.engine = engine
         self.threads = threads  # decoding threads follow the engine's (--threads)
+        self.max_pixels: int | None = None  # None: preprocess.MAX_IMAGE_PIXELS
         self.contract: ModelContract = engine.contract
         self.path: Path = engine.path
 
@@ -184,7 +185,8 @@ class Detector:
         pending: list[tuple[object, NDArray[np.float32] | None, str | None]] = []
         filled = 0
         stream = prefetch(
-            lambda s: preprocess(s, spec), images, workers=n_workers, depth=2 * batch_size + 4
+            lambda s: preprocess(s, spec, self.max_pixels), images, workers=n_workers,
+            depth=2 * batch_size + 4
         )
         for item in stream:
             error = None if item.error is None else describe_error(item.error)

@@ -87,7 +87,7 @@ ERRORS: dict[str, tuple[Callable[[Path], Path], str]] = {
     "text_as_jpg": (text_as_jpg, "not a recognised image"),
     "truncated_jpeg": (truncated_jpeg, "cannot decode"),
     "corrupt_png_chunk": (corrupt_png_chunk, "cannot decode"),
-    "decompression_bomb": (decompression_bomb, "decompression bomb"),
+    "decompression_bomb": (decompression_bomb, "image too large"),
     "svg": (svg_file, "unsupported image type: SVG"),
     "directory_named_jpg": (directory_named_jpg, "is a directory"),
     "broken_symlink": (broken_symlink, "broken symbolic link"),

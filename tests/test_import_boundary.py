@@ -66,3 +66,13 @@ def test_batch_and_sorting_modules_load_no_ray_until_a_job_runs() -> None:
         "assert CliRunner().invoke(app, ['batch', '--help']).exit_code == 0\n"
     )
     assert _loaded(body, HEAVY + ("pyarrow", "onnxruntime")) == []
+
+
+def test_public_names_are_the_objects_not_same_named_modules() -> None:
+    """``from anime_detector import preprocess`` is the function, also after the modules
+    behind the lazy public names were imported."""
+    code = ("import anime_detector.detector, anime_detector.engines\n"
+            "from anime_detector import Detector, preprocess\n"
+            "assert callable(preprocess) and not hasattr(preprocess, '__path__')\n"
+            "assert preprocess.__module__ == 'anime_detector.preprocessing'\n")
+    subprocess.run([sys.executable, "-c", code], check=True)

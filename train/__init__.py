@@ -2,7 +2,7 @@
 
 ``build_model`` makes the network; ``train`` fits it on an image folder with a
 feature cache and writes a run folder. Images go through the runtime's
-``anime_detector.preprocess.preprocess``, the same function the ONNX runtime uses.
+``anime_detector.preprocessing.preprocess``, the same function the ONNX runtime uses.
 
 The names below load on first use, so ``anime_detector.train.backbones`` (the
 backbone registry) can be read without importing TensorFlow.

@@ -9,7 +9,7 @@ writes into the ONNX metadata, so the runtime needs no backbone-specific code.
 VGG19 expects caffe-style input (BGR minus the ImageNet means). MobileNetV3 and
 EfficientNetV2 in ``keras.applications`` rescale inside the network
 (``include_preprocessing=True``) and expect plain 0-255 RGB; their JPEGs are also
-decoded at a reduced DCT scale (``jpeg_draft=2``, see ``anime_detector.preprocess``).
+decoded at a reduced DCT scale (``jpeg_draft=2``, see ``anime_detector.preprocessing``).
 
 This module imports Keras only inside :func:`build_base`.
 """
@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from anime_detector.errors import AnimeDetectorError
-from anime_detector.preprocess import DEFAULT_SPEC, PreprocessSpec
+from anime_detector.preprocessing import DEFAULT_SPEC, PreprocessSpec
 
 __all__ = ["BACKBONES", "DEFAULT_BACKBONE", "Backbone", "UnknownBackboneError", "WeightsError",
            "backbone_of_model", "build_base", "calibrate_batchnorm", "get_backbone", "model_name",
@@ -122,7 +122,7 @@ def calibrate_batchnorm(base: Any, spec: PreprocessSpec, images: int = 8) -> Non
     import keras
 
     from anime_detector.export.synthetic import synthetic_images
-    from anime_detector.preprocess import preprocess
+    from anime_detector.preprocessing import preprocess
 
     norms = [layer for layer in base.layers if isinstance(layer, keras.layers.BatchNormalization)]
     if not norms:

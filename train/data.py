@@ -1,6 +1,6 @@
 """Decoding training images, with seeded augmentation; re-exports the folder discovery.
 
-Every image becomes model input through ``anime_detector.preprocess.preprocess``
+Every image becomes model input through ``anime_detector.preprocessing.preprocess``
 (the runtime's function); augmentation happens on the PIL image before it.
 """
 
@@ -14,7 +14,7 @@ from numpy.typing import NDArray
 from PIL import Image, ImageOps
 
 from anime_detector.dataset import DataError, Sample, discover, stratified_split
-from anime_detector.preprocess import DEFAULT_SPEC, PreprocessSpec, load_image, preprocess
+from anime_detector.preprocessing import DEFAULT_SPEC, PreprocessSpec, load_image, preprocess
 
 __all__ = ["DataError", "Sample", "augment", "decode", "discover",
            "stratified_split"]

@@ -15,7 +15,7 @@ from anime_detector.contract import DEFAULT_LABELS
 from anime_detector.errors import SourceError
 from anime_detector.fsutil import atomic_dir
 from anime_detector.metrics import classification_report
-from anime_detector.preprocess import PreprocessSpec
+from anime_detector.preprocessing import PreprocessSpec
 from anime_detector.train.backbones import get_backbone, spec_for
 from anime_detector.train.data import Sample, discover, stratified_split
 from anime_detector.train.features import (
@@ -177,7 +177,7 @@ def _fit_on_features(parts: Any, config: TrainConfig, train_set: list[Sample],
 
 def _readable(samples: list[Sample], log: Callable[[str], None]) -> tuple[list[Sample],
                                                                            list[tuple[str, str]]]:
-    from anime_detector.preprocess import load_image
+    from anime_detector.preprocessing import load_image
 
     good, bad = [], []
     for sample in samples:

@@ -8,7 +8,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from anime_detector.preprocess import PreprocessSpec
+from anime_detector.preprocessing import PreprocessSpec
 from anime_detector.train.data import Sample, decode
 
 __all__ = ["ImageBatches"]

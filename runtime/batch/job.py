@@ -18,7 +18,7 @@ from anime_detector.detector import Detector
 from anime_detector.engines import resolve_engine
 from anime_detector.errors import AnimeDetectorError, InputError, ModelError
 from anime_detector.jobs.sorting import Sorter, SortMode
-from anime_detector.preprocess import PreprocessSpec
+from anime_detector.preprocessing import PreprocessSpec
 from anime_detector.system import available_cpus
 
 __all__ = ["BatchFailed", "BatchInterrupted", "BatchSummary", "run_batch"]

@@ -22,7 +22,7 @@ import numpy as np
 
 from anime_detector.detector import Detector, Failure
 from anime_detector.errors import AnimeDetectorError, InputError, describe_error
-from anime_detector.preprocess import PreprocessSpec, preprocess
+from anime_detector.preprocessing import PreprocessSpec, preprocess
 
 __all__ = ["PipelineConfig", "RayMissingError", "build_dataset", "import_ray", "result_rows"]
 

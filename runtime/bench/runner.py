@@ -29,7 +29,7 @@ from anime_detector.engines import Engine, open_engine
 from anime_detector.errors import SourceError, describe_error
 from anime_detector.files import walk_images
 from anime_detector.jobs.progress import track
-from anime_detector.preprocess import DEFAULT_SPEC, PreprocessSpec, preprocess
+from anime_detector.preprocessing import DEFAULT_SPEC, PreprocessSpec, preprocess
 
 __all__ = ["EngineSpec", "load_engine", "run_bench", "sample_images"]
 

@@ -60,6 +60,8 @@ def predict(
         bool | None, typer.Option("--progress/--no-progress", help="Progress bar on stderr "
                                      "(default: on a terminal, for 8+ images).")
     ] = None,
+    max_pixels: Annotated[int | None, typer.Option(
+        min=1, help="Refuse larger images before decoding (default 89478485).")] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Report what runs on stderr.")]
     = False,
 ) -> None:
@@ -72,6 +74,7 @@ def predict(
         label_list = [s.strip() for s in labels.split(",")] if labels else None
         detector = Detector.load(model, device=device.value, threads=threads, labels=label_list,
                                  engine=engine.value, precision=precision)
+        detector.max_pixels = max_pixels
         if verbose:
             typer.echo(f"model {model}: {detector.info.engine} {detector.info.version}, "
                        f"providers {detector.providers}, {detector.info.precision}", err=True)

@@ -1,7 +1,7 @@
 """The one interface every inference engine implements (onnxruntime, OpenVINO, ncnn, Keras).
 
 An engine owns a loaded model for one device and thread count. It takes a batch that
-:func:`anime_detector.preprocess.preprocess` produced (NHWC float32, exactly what training
+:func:`anime_detector.preprocessing.preprocess` produced (NHWC float32, exactly what training
 fed the Keras model) and returns class probabilities. Everything above it (``Detector``,
 ``predict``, ``eval``, ``bench``) talks to this protocol only.
 """

@@ -18,7 +18,7 @@ from PIL import Image, ImageDraw
 from anime_detector.detector import Prediction
 from anime_detector.fsutil import atomic_path
 from anime_detector.jobs.annotate import DISPLAY_MAX, font, render
-from anime_detector.preprocess import load_image
+from anime_detector.preprocessing import load_image
 
 __all__ = ["colorize", "overlay", "render_heatmap", "write_heatmap_png"]
 

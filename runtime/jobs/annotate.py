@@ -9,7 +9,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from anime_detector.detector import Prediction
 from anime_detector.fsutil import atomic_path
-from anime_detector.preprocess import load_image
+from anime_detector.preprocessing import load_image
 
 __all__ = ["annotate_image", "annotation_path", "font", "render"]
 

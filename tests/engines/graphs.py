@@ -15,7 +15,7 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from anime_detector.contract import ModelContract
-from anime_detector.preprocess import PreprocessSpec, preprocess
+from anime_detector.preprocessing import PreprocessSpec, preprocess
 
 SAMPLE = Path(__file__).resolve().parents[2] / "examples" / "sample"
 

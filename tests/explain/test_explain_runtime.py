@@ -18,7 +18,7 @@ from anime_detector.cli import app
 from anime_detector.errors import AnimeDetectorError, ModelError
 from anime_detector.explain.heatmaps import explain_batch, gradcam, load_explainer
 from anime_detector.explain.render import INFERNO, colorize, write_heatmap_png
-from anime_detector.preprocess import preprocess
+from anime_detector.preprocessing import preprocess
 
 pytest.importorskip("onnxruntime")
 

@@ -68,7 +68,7 @@ def test_runtime_gradcam_equals_tensorflow_gradient_tape(texture_run: dict[str, 
     import keras
 
     from anime_detector.explain.heatmaps import explain_batch, load_explainer
-    from anime_detector.preprocess import preprocess
+    from anime_detector.preprocessing import preprocess
 
     images = [composite(s, s % 2 == 0) for s in range(4)]
     images += [draw_flat(7), draw_noisy(7), draw_flat(8)]
@@ -109,7 +109,7 @@ def test_reduced_precision_exports_keep_explain(texture_run: dict[str, Path], tm
                                                 precision: str) -> None:
     from anime_detector.explain.heatmaps import explain_batch, load_explainer
     from anime_detector.export import to_onnx
-    from anime_detector.preprocess import preprocess
+    from anime_detector.preprocessing import preprocess
 
     out = tmp_path / f"{precision}.onnx"
     to_onnx(texture_run["keras"], out, precision=precision, log=lambda _: None,

@@ -29,7 +29,7 @@ def tiny_keras(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_vgg19_export_is_faithful(vgg_export: dict[str, object],
                                   trained_run: dict[str, Path]) -> None:
     from anime_detector import Detector
-    from anime_detector.preprocess import preprocess
+    from anime_detector.preprocessing import preprocess
 
     assert "onnx fp32 vs keras" in str(vgg_export["stdout"])
     images = sorted(trained_run["data"].rglob("*.png"))

@@ -11,7 +11,7 @@ import pytest
 from onnx import numpy_helper
 
 from anime_detector.export.precision import resolve_int8_target, to_int8
-from anime_detector.preprocess import PreprocessSpec
+from anime_detector.preprocessing import PreprocessSpec
 from anime_detector.system import parse_flags
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "engines"))

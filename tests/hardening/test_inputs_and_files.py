@@ -91,3 +91,41 @@ def test_unwritable_run_folder_or_cache_is_one_line_exit_2(tmp_path: Path, which
     assert line.startswith("error: ") and "Permission denied" in line, result.stderr[-2000:]
     assert "Traceback" not in result.stderr
     assert not out.exists()
+
+
+def test_huge_image_is_refused_before_decoding_without_touching_pillow(
+        tiny_model: Path, tmp_path: Path) -> None:
+    """120 megapixels of PNG, 0.4 MB on disk: refused from the header in one line, at a
+    small peak memory, and Pillow's global limit is the host application's own."""
+    big = tmp_path / "huge.png"
+    Image.new("L", (12_000, 10_000)).save(big, optimize=True)
+    code = (
+        "import json, resource, sys\n"
+        "from PIL import Image\n"
+        "Image.MAX_IMAGE_PIXELS = 300_000_000  # the host application's own choice\n"
+        "from anime_detector import Detector\n"
+        f"out = Detector.load({str(tiny_model)!r}).predict_iter([{str(big)!r}])\n"
+        "(row,) = [r.to_dict() for r in out]\n"
+        "print(json.dumps({'row': row, 'limit': Image.MAX_IMAGE_PIXELS,\n"
+        "  'rss_mb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            check=True)
+    report = json.loads(result.stdout)
+    assert report["row"]["error"].startswith("image too large: 12000x10000 = 120 megapixels")
+    assert report["limit"] == 300_000_000 and report["rss_mb"] < 400
+    raised = invoke("predict", tiny_model, big, "--max-pixels", "130000000", "-f", "json")
+    assert "label" in json.loads(raised.stdout)
+
+
+def test_images_are_closed_after_decoding(tmp_path: Path) -> None:
+    """No file handle stays open, also for multi-frame formats (GIF, TIFF)."""
+    from anime_detector import preprocess
+
+    frames = [Image.new("RGB", (20, 20), (i * 40, 0, 0)) for i in range(3)]
+    gif, tiff = tmp_path / "a.gif", tmp_path / "a.tiff"
+    frames[0].save(gif, save_all=True, append_images=frames[1:])
+    frames[0].save(tiff, save_all=True, append_images=frames[1:])
+    before = len(os.listdir("/proc/self/fd"))
+    for _ in range(20):
+        preprocess(gif), preprocess(tiff), preprocess(_blue(tmp_path / "b.png"))
+    assert len(os.listdir("/proc/self/fd")) == before

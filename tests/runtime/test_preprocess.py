@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from anime_detector.preprocess import (
+from anime_detector.preprocessing import (
     DEFAULT_SPEC,
     PreprocessSpec,
     load_image,

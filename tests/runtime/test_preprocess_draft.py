@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from anime_detector.preprocess import DEFAULT_SPEC, PreprocessSpec, load_image, preprocess
+from anime_detector.preprocessing import DEFAULT_SPEC, PreprocessSpec, load_image, preprocess
 from anime_detector.train.data import decode
 
 LIGHT = PreprocessSpec(channel_order="RGB", mean=(0.0, 0.0, 0.0), scale=1.0, jpeg_draft=2)

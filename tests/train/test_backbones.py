@@ -18,7 +18,7 @@ pytestmark = [pytest.mark.tf]
 keras = pytest.importorskip("keras")
 
 from anime_detector.contract import ModelContract  # noqa: E402
-from anime_detector.preprocess import DEFAULT_SPEC, preprocess  # noqa: E402
+from anime_detector.preprocessing import DEFAULT_SPEC, preprocess  # noqa: E402
 from anime_detector.train.backbones import (  # noqa: E402
     BACKBONES,
     UnknownBackboneError,

@@ -49,7 +49,7 @@ def test_head_learned_the_easy_classes(trained_run: dict[str, Path]) -> None:
 
 @pytest.mark.slow
 def test_saved_model_loads_and_predicts(trained_run: dict[str, Path]) -> None:
-    from anime_detector.preprocess import preprocess
+    from anime_detector.preprocessing import preprocess
 
     model = keras.models.load_model(trained_run["run"] / "model.keras")
     images = sorted((trained_run["data"] / "not_anime").glob("*.png"))[:2]

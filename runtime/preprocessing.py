@@ -44,8 +44,10 @@ __all__ = [
 
 ImageSource = str | os.PathLike[str] | bytes | IO[bytes] | Image.Image | NDArray[np.uint8]
 
-# Pillow's own guard against decompression bombs, made strict: above this many
-# pixels Pillow raises DecompressionBombError instead of only warning.
+# Images above this many pixels are refused from their header, before decoding (a
+# 120-megapixel PNG can be 0.4 MB on disk and 1.2 GB decoded). It equals Pillow's own
+# warning threshold; ``--max-pixels`` raises it (Pillow itself still refuses above twice
+# its global ``Image.MAX_IMAGE_PIXELS``, which this module never changes).
 MAX_IMAGE_PIXELS = 89_478_485
 
 _ORIENTATION = 0x0112  # the EXIF tag
@@ -160,8 +162,28 @@ def _draft(image: Image.Image, spec: PreprocessSpec) -> None:
         image.draft(None, (side, side))
 
 
+def _check_size(image: Image.Image, name: str, max_pixels: int) -> None:
+    """Refuse an image above ``max_pixels`` from its header, before decoding a pixel."""
+    width, height = image.size
+    if width * height > max_pixels:
+        raise InputError(name, f"image too large: {width}x{height} = "
+                         f"{width * height / 1e6:.0f} megapixels > the limit of "
+                         f"{max_pixels / 1e6:.0f} (raise it with --max-pixels)")
+
+
+def _close_source_file(image: Image.Image, result: Image.Image) -> Image.Image:
+    """Release the file Pillow still holds (multi-frame formats keep it open after load)."""
+    if getattr(image, "fp", None) is None:
+        return result
+    if result is image:
+        result = image.copy()
+    image.close()
+    return result
+
+
 def load_image(
-    source: ImageSource, spec: PreprocessSpec = DEFAULT_SPEC, *, for_model: bool = False
+    source: ImageSource, spec: PreprocessSpec = DEFAULT_SPEC, *, for_model: bool = False,
+    max_pixels: int | None = None,
 ) -> Image.Image:
     """Decode ``source`` into an upright 8-bit RGB image.
 
@@ -169,22 +191,26 @@ def load_image(
     grey, palette, CMYK and 16-bit images to RGB and composites alpha on
     ``spec.alpha_background``. With ``for_model``, JPEGs may be decoded at a
     reduced scale as ``spec.jpeg_draft`` says (model input only, never for display).
+    Images above ``max_pixels`` (default :data:`MAX_IMAGE_PIXELS`) are refused from their
+    header, before decoding; Pillow's global limit is left as the host application set it.
 
     Raises:
         InputError: the source cannot be decoded; the message names it and says why.
     """
     name = _describe(source)
-    Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
     try:
         image = _open(source)
+        _check_size(image, name, MAX_IMAGE_PIXELS if max_pixels is None else max_pixels)
         if getattr(image, "n_frames", 1) > 1:
             image.seek(0)
         if for_model:
             _draft(image, spec)
         image.load()
+        upright = image
         if image.getexif().get(_ORIENTATION, 1) != 1:  # exif_transpose copies even when upright
-            image = ImageOps.exif_transpose(image) or image
-        return _to_rgb(image, spec.alpha_background)
+            upright = ImageOps.exif_transpose(image) or image
+        rgb = _to_rgb(upright, spec.alpha_background)
+        return rgb if isinstance(source, Image.Image) else _close_source_file(image, rgb)
     except InputError:
         raise
     except Image.DecompressionBombError as exc:
@@ -197,13 +223,14 @@ def load_image(
         raise InputError(name, "image too large to decode in memory") from None
 
 
-def preprocess(source: ImageSource, spec: PreprocessSpec = DEFAULT_SPEC) -> NDArray[np.float32]:
+def preprocess(source: ImageSource, spec: PreprocessSpec = DEFAULT_SPEC,
+               max_pixels: int | None = None) -> NDArray[np.float32]:
     """Return the model input for one image: float32 ``(height, width, 3)``.
 
     Same numbers as ``keras.applications.vgg19.preprocess_input`` applied to
-    the resized RGB image (for the default spec).
+    the resized RGB image (for the default spec). ``max_pixels``: see :func:`load_image`.
     """
-    image = load_image(source, spec, for_model=True)
+    image = load_image(source, spec, for_model=True, max_pixels=max_pixels)
     if image.size != (spec.width, spec.height):
         image = image.resize((spec.width, spec.height), _RESAMPLE[spec.resample])
     return normalize(np.asarray(image, dtype=np.uint8), spec)
