@@ -5,8 +5,8 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import secrets
 import shutil
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -35,10 +35,8 @@ def sha256_path(path: str | os.PathLike[str]) -> str:
     return digest.hexdigest()
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+def _fresh_name(final: Path) -> Path:
+    return final.with_name(f".{final.name}.{secrets.token_hex(6)}.tmp")
 
 
 @contextlib.contextmanager
@@ -46,14 +44,19 @@ def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path beside ``target``; rename it over ``target`` on success.
 
     On any exception (``KeyboardInterrupt`` included) the temporary file is
-    removed and ``target`` is left as it was.
+    removed and ``target`` is left as it was. The file is created with the mode the
+    process umask gives (the kernel applies it: the umask is never read or changed,
+    which would race with other threads).
     """
     final = Path(target)
     final.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp's 0600 is for secrets, not models
+    while True:
+        tmp = _fresh_name(final)
+        try:
+            os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
+            break
+        except FileExistsError:
+            continue
     try:
         yield tmp
         os.replace(tmp, final)
@@ -64,19 +67,36 @@ def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
 
 @contextlib.contextmanager
 def atomic_dir(target: str | os.PathLike[str], overwrite: bool = False) -> Iterator[Path]:
-    """Yield a temporary folder beside ``target``; move it into place on success."""
+    """Yield a temporary folder beside ``target``; move it into place on success.
+
+    With ``overwrite``, an existing ``target`` is first renamed aside and deleted only
+    once the new folder is in place: interrupted at any moment, the old run or the new
+    one exists (the old one possibly under its ``.<name>.*.old`` name), never neither.
+    """
     final = Path(target)
     final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent))
-    os.chmod(tmp, 0o777 & ~_umask())
+    tmp = _fresh_name(final)
+    os.mkdir(tmp, 0o777)  # the umask applies, as for any new folder
     try:
         yield tmp
-        if final.exists() and overwrite:
-            shutil.rmtree(final)
-        os.replace(tmp, final)
+        _swap_in(tmp, final, overwrite)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def _swap_in(tmp: Path, final: Path, overwrite: bool) -> None:
+    if not (overwrite and final.exists()):
+        os.replace(tmp, final)  # fails on a non-empty existing folder: never clobbers
+        return
+    old = final.with_name(f".{final.name}.{secrets.token_hex(6)}.old")
+    os.replace(final, old)
+    try:
+        os.replace(tmp, final)
+    except BaseException:
+        os.replace(old, final)  # put the old run back
+        raise
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def atomic_write_bytes(target: str | os.PathLike[str], data: bytes) -> None:

@@ -22,7 +22,7 @@ from anime_detector.jobs.progress import track
 from anime_detector.prefetch import prefetch
 from anime_detector.preprocessing import PreprocessSpec
 from anime_detector.system import available_cpus
-from anime_detector.train.data import Sample, decode
+from anime_detector.train.data import Sample, decode, view_key
 
 __all__ = ["ExtractResult", "FeatureCache", "backbone_fingerprint", "extract_features",
            "default_cache_dir"]
@@ -96,9 +96,9 @@ def _job(sample: Sample, views: int, seed: int, spec: PreprocessSpec,
     digest = sha256_path(sample.path)
     results: list[ViewResult] = []
     for view in range(views):
-        cached = cache.get(digest, view)
+        cached = cache.get(view_key(digest, view, seed), view)
         results.append((cached, None) if cached is not None
-                       else (None, decode(sample.path, view, seed, spec)))
+                       else (None, decode(sample.path, view, seed, spec, digest)))
     return digest, results
 
 
@@ -119,7 +119,7 @@ def extract_features(
         out = np.asarray(extractor.predict_on_batch(np.stack([p[3] for p in pending])))
         for (index, digest, view, _), vector in zip(pending, out, strict=True):
             rows[index] = vector.astype(np.float32)
-            cache.put(digest, view, rows[index])  # type: ignore[arg-type]
+            cache.put(view_key(digest, view, seed), view, rows[index])  # type: ignore[arg-type]
             cache.misses += 1
         pending.clear()
 

@@ -39,3 +39,30 @@ def test_explicit_val_dir(class_folder: Path, tmp_path: Path) -> None:
     _, metrics = _train(class_folder, tmp_path / "run", "--val-dir", class_folder,
                         "--cache-dir", tmp_path / "cache")
     assert metrics["train_images"] == 32 and metrics["val_images"] == 32
+
+
+def test_moved_data_reuses_every_cached_view(class_folder: Path, tmp_path: Path) -> None:
+    """Views are keyed by content, view, seed and augmentation, never by path."""
+    import shutil
+
+    cache = tmp_path / "cache"
+    args = ("--augment", "1", "--cache-dir", cache, "--val-split", "0.25")
+    _, first = _train(class_folder, tmp_path / "a", *args)
+    moved = shutil.copytree(class_folder, tmp_path / "moved")
+    stdout, _ = _train(moved, tmp_path / "c", *args)
+    n_train, n_val = first["train_images"], first["val_images"]
+    assert f"{2 * n_train + n_val} hits, 0 misses" in stdout
+
+
+def test_cold_and_warm_augmented_features_are_identical(class_folder: Path,
+                                                         tmp_path: Path) -> None:
+    from anime_detector.train.data import decode, discover, view_key
+
+    sample = discover(class_folder)[0]
+    moved = tmp_path / sample.path.name
+    moved.write_bytes(sample.path.read_bytes())
+    np_equal = decode(sample.path, 1, seed=3) == decode(moved, 1, seed=3)
+    assert np_equal.all()
+    assert not (decode(sample.path, 1, seed=3) == decode(sample.path, 1, seed=4)).all()
+    assert view_key("d", 0, 3) == view_key("d", 0, 4) == "d"  # the plain image has no seed
+    assert view_key("d", 1, 3) != view_key("d", 1, 4)  # a crop's cache entry names its seed
