@@ -119,6 +119,7 @@ def train(config: TrainConfig, log: Callable[[str], None] = print) -> TrainResul
             images_used=len(train_set) + len(val_set) - len(skipped), images_skipped=len(skipped),
             skipped=[{"path": p, "error": e} for p, e in skipped], train_images=len(train_set),
             val_images=len(val_set), best_epoch=best_epoch, weights=str(config.weights),
+            evaluated_on="validation" if fit.on_validation else "training",
             backbone=config.backbone, seconds=seconds,
         )
         started = time.perf_counter()
@@ -144,6 +145,7 @@ class FitOutput:
     val_labels: np.ndarray
     skipped: list[tuple[str, str]]
     cache: FeatureCache | None = None
+    on_validation: bool = True  # False: no validation images, the figures are training ones
 
 
 def _fit_on_features(parts: Any, config: TrainConfig, train_set: list[Sample],
@@ -172,7 +174,8 @@ def _fit_on_features(parts: Any, config: TrainConfig, train_set: list[Sample],
     val_x, val_y = (va.features, va.labels) if has_val else (tr.features, tr.labels)
     history = {k: [float(v) for v in vals] for k, vals in fit.history.items()}
     probs = np.asarray(parts.head.predict_on_batch(val_x))
-    return FitOutput(history, keep.best_epoch, probs, val_y, tr.skipped + va.skipped, cache)
+    return FitOutput(history, keep.best_epoch, probs, val_y, tr.skipped + va.skipped, cache,
+                     on_validation=has_val)
 
 
 def _readable(samples: list[Sample], log: Callable[[str], None]) -> tuple[list[Sample],
@@ -208,4 +211,5 @@ def _fit_end_to_end(parts: Any, config: TrainConfig, train_set: list[Sample],
                                                         shuffle=False), verbose=0))
     labels = np.array([s.label for s in eval_set], dtype=np.int64)
     history = {k: [float(v) for v in vals] for k, vals in fit.history.items()}
-    return FitOutput(history, keep.best_epoch, probs, labels, bad_tr + bad_va)
+    return FitOutput(history, keep.best_epoch, probs, labels, bad_tr + bad_va,
+                     on_validation=bool(val_set))

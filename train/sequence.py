@@ -26,7 +26,9 @@ class ImageBatches(keras.utils.PyDataset):  # type: ignore[misc]
         self.n_classes = n_classes
         self.shuffle = shuffle
         self.rng = np.random.default_rng(seed)
-        self.order = np.arange(len(self.samples))
+        # Shuffled from the first epoch on: samples come sorted by class.
+        n = len(self.samples)
+        self.order = self.rng.permutation(n) if shuffle else np.arange(n)
 
     def __len__(self) -> int:
         return (len(self.samples) + self.batch_size - 1) // self.batch_size

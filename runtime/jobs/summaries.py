@@ -34,7 +34,9 @@ def format_train_summary(result: Any) -> str:
         f"listed), {m['images_skipped']} skipped",
         f"best epoch: {result.best_epoch}; feature cache: {result.cache_hits} hits, "
         f"{result.cache_misses} misses; time: {secs}",
-        "validation: " + format_metrics(m),
+        ("validation: " if m.get("evaluated_on", "validation") == "validation" else
+         "TRAINING-SET figures (no validation images: --val-split 0), not a held-out "
+         "estimate: ") + format_metrics(m),
     ])
 
 
@@ -70,7 +72,7 @@ def format_demo_summary(summary: dict[str, Any]) -> str:
              f"backbone weights: {summary['weights']}"
              + ("  <- random backbone: SMOKE RUN, accuracy is meaningless"
                 if summary["random_backbone"] else ""),
-             f"validation accuracy (train split): {summary['val_accuracy']:.3f}",
+             f"validation accuracy (held-out split): {summary['val_accuracy']:.3f}",
              *summary["export"],
              f"eval on {summary['keras_vs_onnx']['images']} images: onnx accuracy "
              f"{summary['eval_onnx_accuracy']:.3f}; keras vs onnx label agreement "

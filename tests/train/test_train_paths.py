@@ -66,3 +66,23 @@ def test_cold_and_warm_augmented_features_are_identical(class_folder: Path,
     assert not (decode(sample.path, 1, seed=3) == decode(sample.path, 1, seed=4)).all()
     assert view_key("d", 0, 3) == view_key("d", 0, 4) == "d"  # the plain image has no seed
     assert view_key("d", 1, 3) != view_key("d", 1, 4)  # a crop's cache entry names its seed
+
+
+def test_val_split_zero_never_calls_training_figures_validation(class_folder: Path,
+                                                                 tmp_path: Path) -> None:
+    stdout, metrics = _train(class_folder, tmp_path / "run", "--val-split", "0",
+                             "--cache-dir", tmp_path / "cache")
+    assert metrics["val_images"] == 0 and metrics["evaluated_on"] == "training"
+    assert "validation:" not in stdout and "TRAINING-SET figures" in stdout
+
+
+def test_end_to_end_batches_are_shuffled_from_the_first_epoch(class_folder: Path) -> None:
+    from anime_detector.preprocessing import DEFAULT_SPEC
+    from anime_detector.train.data import discover
+    from anime_detector.train.sequence import ImageBatches
+
+    samples = discover(class_folder)  # sorted by class: 16 anime, then 16 not_anime
+    batches = ImageBatches(samples, 8, DEFAULT_SPEC, seed=0)
+    first_epoch_labels = [samples[i].label for i in batches.order]
+    assert first_epoch_labels[:16] != sorted(first_epoch_labels)[:16]
+    assert sorted(batches.order) == list(range(32))
