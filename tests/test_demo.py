@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 from cli_helpers import run_cli
 
-pytestmark = [pytest.mark.tf, pytest.mark.slow]
+pytestmark = [pytest.mark.tf]
 
 
+@pytest.mark.slow
 def test_demo_runs_the_whole_pipeline(trained_run: dict[str, Path], tmp_path: Path) -> None:
     out = tmp_path / "demo"
     result = run_cli("demo", "--out", out, "--data", trained_run["data"], "--weights", "none",
@@ -26,3 +27,16 @@ def test_demo_runs_the_whole_pipeline(trained_run: dict[str, Path], tmp_path: Pa
     assert comparison["label_agreement"] == 1.0 and comparison["max_abs_diff"] < 1e-5
     engines = [r["engine"] for r in json.loads((out / "bench.json").read_text())["results"]]
     assert engines == ["onnxruntime", "keras-predict"]
+
+
+@pytest.mark.tf
+def test_sample_set_is_found_from_any_folder_or_named_clearly(tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch
+                                                             ) -> None:
+    from anime_detector.errors import SourceError
+    from anime_detector.train.demo import sample_set
+
+    monkeypatch.chdir(tmp_path)
+    assert (sample_set() / "anime").is_dir()  # from the checkout, whatever the cwd
+    with pytest.raises(SourceError, match="ships with the source checkout"):
+        sample_set(checkout=tmp_path)  # as from a wheel: nothing beside the package

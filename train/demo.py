@@ -52,7 +52,22 @@ def _reuse(run_dir: Path, log: Callable[[str], None]) -> tuple[Path, dict[str, A
     return keras_path, json.loads((run_dir / "metrics.json").read_text(encoding="utf-8"))
 
 
-def run_demo(data: Path, out: Path, weights: str | None = "imagenet",
+SAMPLE_SET = Path("examples") / "sample"
+
+
+def sample_set(checkout: Path | None = None) -> Path:
+    """The shipped sample set: in the source checkout this package was installed from
+    (editable installs), else in the current folder; a clear error where neither has it
+    (a wheel install ships no images)."""
+    roots = [checkout or Path(__file__).resolve().parents[1], Path.cwd()]
+    for root in roots:
+        if (root / SAMPLE_SET / "anime").is_dir():
+            return root / SAMPLE_SET
+    raise SourceError(SAMPLE_SET, "the sample set ships with the source checkout, not the "
+                      "wheel: clone the repository, or pass --data DIR (anime/, not_anime/)")
+
+
+def run_demo(data: Path | None, out: Path, weights: str | None = "imagenet",
              log: Callable[[str], None] = print, run_dir: Path | None = None) -> dict[str, Any]:
     """Run every step, write its outputs under ``out``, return a summary dict.
 
@@ -64,6 +79,7 @@ def run_demo(data: Path, out: Path, weights: str | None = "imagenet",
     from anime_detector.export import to_onnx
 
     out.mkdir(parents=True, exist_ok=True)
+    data = data or sample_set()
     if run_dir is not None:
         keras_path, metrics = _reuse(run_dir, log)
     else:

@@ -15,8 +15,8 @@ __all__ = ["demo"]
 def demo(
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder for every artifact.")]
     = Path("demo-run"),
-    data: Annotated[Path, typer.Option(help="Labelled folder (anime/, not_anime/).")]
-    = Path("examples/sample"),
+    data: Annotated[Path | None, typer.Option(
+        help="Labelled folder (anime/, not_anime/); default: the shipped sample set.")] = None,
     weights: Annotated[str, typer.Option(help="imagenet (falls back to none when offline), "
                                          "a local .h5, or none.")] = "imagenet",
     run: Annotated[Path | None, typer.Option(help="Reuse this train run folder instead of "
