@@ -20,6 +20,7 @@ from numpy.typing import NDArray
 from anime_detector.contract import ModelContract
 from anime_detector.engines import Engine, EngineInfo, open_engine
 from anime_detector.errors import InputError, describe_error
+from anime_detector.files import path_fields, printable
 from anime_detector.prefetch import prefetch
 from anime_detector.preprocessing import ImageSource, preprocess
 from anime_detector.system import available_cpus
@@ -45,7 +46,7 @@ class Prediction:
 
     def to_dict(self) -> dict[str, Any]:
         row: dict[str, Any] = {
-            "path": self.source,
+            **path_fields(self.source),
             "label": self.label,
             "score": self.score,
             "probabilities": self.probabilities,
@@ -53,7 +54,7 @@ class Prediction:
         if self.heatmap is not None:
             row["heatmap"] = [[round(float(v), 6) for v in line] for line in self.heatmap]
         if self.output_error is not None:
-            row["output_error"] = self.output_error
+            row["output_error"] = printable(self.output_error)
         return row
 
 
@@ -65,7 +66,7 @@ class Failure:
     error: str
 
     def to_dict(self) -> dict[str, Any]:
-        return {"path": self.source, "error": self.error}
+        return {**path_fields(self.source), "error": printable(self.error)}
 
 
 def _source_name(source: object) -> str | None:

@@ -6,6 +6,7 @@ takes a folder, so they all see the same files in the same order.
 
 from __future__ import annotations
 
+import base64
 import glob
 import os
 from collections.abc import Iterable
@@ -13,7 +14,8 @@ from pathlib import Path
 
 from anime_detector.errors import InputError
 
-__all__ = ["IMAGE_SUFFIXES", "expand_inputs", "is_image_name", "walk_images"]
+__all__ = ["IMAGE_SUFFIXES", "expand_inputs", "is_image_name", "path_fields", "printable",
+           "walk_images"]
 
 IMAGE_SUFFIXES = frozenset(
     {".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
@@ -77,3 +79,23 @@ def expand_inputs(inputs: Iterable[str], recursive: bool = False) -> list[str]:
         else:
             paths.append(arg)
     return list(dict.fromkeys(paths))
+
+
+def printable(text: str) -> str:
+    """``text`` as valid UTF-8: bytes of a file name that are not UTF-8 (Python keeps them
+    as lone surrogates) become ``\\xNN`` escapes."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def path_fields(path: str | None) -> dict[str, str | None]:
+    """``{"path": ...}`` for a result row, always valid UTF-8. A name that is not valid
+    UTF-8 also gets ``path_b64``: its exact bytes, base64-encoded, so the real file can be
+    found again (``os.fsdecode(base64.b64decode(row["path_b64"]))``)."""
+    if path is None:
+        return {"path": None}
+    shown = printable(path)
+    if shown == path:
+        return {"path": path}
+    raw = path.encode("utf-8", "surrogateescape")
+    return {"path": shown, "path_b64": base64.b64encode(raw).decode("ascii")}
+

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from typing import TextIO
 
 from anime_detector.detector import Failure, Prediction
+from anime_detector.files import printable
 
 __all__ = ["FORMATS", "ResultWriter", "make_writer"]
 
@@ -37,15 +38,17 @@ class CsvWriter(ResultWriter):
     def __init__(self, stream: TextIO, labels: Sequence[str]) -> None:
         super().__init__(stream, labels)
         self.csv = csv.writer(stream, lineterminator="\n")
-        self.csv.writerow(["path", "label", "score", *[f"p_{k}" for k in self.labels], "error"])
+        self.csv.writerow(["path", "label", "score", *[f"p_{k}" for k in self.labels], "error",
+                           "path_b64"])
 
     def write(self, item: Prediction | Failure) -> None:
+        row = item.to_dict()  # valid UTF-8 path (+ path_b64 for names that are not)
         if isinstance(item, Failure):
-            self.csv.writerow([item.source, "", "", *["" for _ in self.labels], item.error])
+            cells = ["", "", *["" for _ in self.labels], row["error"]]
         else:
             probs = [f"{item.probabilities[k]:.6f}" for k in self.labels]
-            self.csv.writerow([item.source, item.label, f"{item.score:.6f}", *probs,
-                               item.output_error or ""])
+            cells = [item.label, f"{item.score:.6f}", *probs, row.get("output_error", "")]
+        self.csv.writerow([row["path"], *cells, row.get("path_b64", "")])
 
 
 class TableWriter(ResultWriter):
@@ -58,16 +61,19 @@ class TableWriter(ResultWriter):
 
     def write(self, item: Prediction | Failure) -> None:
         if isinstance(item, Failure):
-            self.stream.write(f"{'ERROR':<11}{'':>{14 * len(self.labels)}}  {item.source}: "
-                              f"{item.error}\n")
+            self.stream.write(f"{'ERROR':<11}{'':>{14 * len(self.labels)}}  "
+                              f"{printable(item.source)}: {printable(item.error)}\n")
             return
         probs = "".join(f"{item.probabilities[k]:>14.4f}" for k in self.labels)
-        note = f" ({item.output_error})" if item.output_error else ""
-        self.stream.write(f"{item.label:<11}{probs}  {item.source}{note}\n")
+        note = f" ({printable(item.output_error)})" if item.output_error else ""
+        self.stream.write(f"{item.label:<11}{probs}  {printable(item.source or '')}{note}\n")
 
 
 def make_writer(fmt: str, stream: TextIO, labels: Sequence[str]) -> ResultWriter:
-    """The writer for ``fmt`` (one of :data:`FORMATS`)."""
+    """The writer for ``fmt`` (one of :data:`FORMATS`). A terminal or pipe stream is switched
+    to UTF-8 whatever the locale, so the output is valid UTF-8 everywhere."""
+    if hasattr(stream, "reconfigure") and getattr(stream, "encoding", "utf-8") != "utf-8":
+        stream.reconfigure(encoding="utf-8")
     writers: dict[str, type[ResultWriter]] = {
         "table": TableWriter, "json": JsonLinesWriter, "csv": CsvWriter
     }
