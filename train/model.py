@@ -9,8 +9,10 @@ shared by two models: the full network and a head-only model fit on cached featu
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import sys
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -72,8 +74,9 @@ def resolve_weights(weights: str | os.PathLike[str] | None,
         return str(path)
     url = backbone.weights_url + backbone.weights_file
     try:
-        return str(keras.utils.get_file(backbone.weights_file, url, cache_subdir="models",
-                                        file_hash=backbone.weights_md5))
+        with contextlib.redirect_stdout(sys.stderr):  # "Downloading data from": not a result
+            return str(keras.utils.get_file(backbone.weights_file, url, cache_subdir="models",
+                                            file_hash=backbone.weights_md5))
     except Exception as exc:
         reason = describe_error(exc)
         raise WeightsError(

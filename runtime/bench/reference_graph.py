@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from anime_detector.contract import ModelContract
+from anime_detector.errors import AnimeDetectorError
 from anime_detector.fsutil import atomic_path, user_cache_dir
 from anime_detector.preprocessing import DEFAULT_SPEC
 
@@ -112,10 +113,15 @@ def _add_explain(model: Any, head: Sequence[np.ndarray]) -> dict[str, Any]:
 
 def cached_reference_model(cache_dir: Path | None = None) -> Path:
     """Build the random-weight reference model once and keep it in the user cache."""
-    import onnx
-
     path = (cache_dir or user_cache_dir()) / "bench" / "vgg19-head-random-v1.onnx"
     if not path.exists():
+        try:
+            import onnx
+        except ImportError:
+            raise AnimeDetectorError(
+                "building the reference graph needs the onnx package: pip install "
+                "'anime-detector[bench]' (or pass a model: anime-detector bench MODEL.onnx)"
+            ) from None
         with atomic_path(path) as tmp:
             onnx.save(build_reference_graph(), str(tmp))
     return path

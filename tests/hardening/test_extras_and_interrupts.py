@@ -73,3 +73,22 @@ def test_ctrl_c_during_train_start_up_is_exit_130_one_line(tmp_path: Path, delay
     assert "Traceback" not in err and err.strip().splitlines()[-1] == "error: interrupted"
     assert not (tmp_path / "run").exists()
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".run")] == []
+
+
+def test_weights_download_line_goes_to_stderr_never_stdout(tmp_path: Path) -> None:
+    """The real download path (offline here: it fails; online it downloads 10 MB)."""
+    pytest.importorskip("tensorflow")
+    data = write_class_folder(tmp_path / "data", per_class=2)
+    exe = Path(sys.executable).with_name("anime-detector")
+    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "anime_detector"]
+    result = subprocess.run([*cmd, "train", str(data), "--out", str(tmp_path / "run"),
+                             "--backbone", "mobilenetv3small", "--epochs", "1"],
+                            capture_output=True, text=True, timeout=600,
+                            env={**os.environ, "ANIME_DETECTOR_CACHE": str(tmp_path / "c")})
+    assert "Downloading data from" not in result.stdout
+    assert "Downloading data from" in result.stderr
+    assert "Traceback" not in result.stderr
+    if result.returncode:  # offline: one error line naming the file to fetch
+        assert result.returncode == 2
+        assert "weights_mobilenet_v3_small_224_1.0_float_no_top_v2.h5" in \
+            result.stderr.strip().splitlines()[-1]
