@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 from collections.abc import Sequence
 from typing import TextIO
@@ -16,13 +17,21 @@ FORMATS = ("table", "json", "csv")
 
 
 class ResultWriter:
-    """Base writer: ``write`` each result as it arrives, then ``close``."""
+    """Base writer: ``write`` each result as it arrives, then ``close``.
+
+    Each result is one ``write`` of a whole line, flushed at once: a reader of a pipe sees
+    results as their batch finishes, and an interrupt never leaves half a line.
+    """
 
     def __init__(self, stream: TextIO, labels: Sequence[str]) -> None:
         self.stream = stream
         self.labels = list(labels)
 
     def write(self, item: Prediction | Failure) -> None:
+        self.stream.write(self.line(item))
+        self.stream.flush()
+
+    def line(self, item: Prediction | Failure) -> str:
         raise NotImplementedError
 
     def close(self) -> None:
@@ -30,25 +39,30 @@ class ResultWriter:
 
 
 class JsonLinesWriter(ResultWriter):
-    def write(self, item: Prediction | Failure) -> None:
-        self.stream.write(json.dumps(item.to_dict(), ensure_ascii=False) + "\n")
+    def line(self, item: Prediction | Failure) -> str:
+        return json.dumps(item.to_dict(), ensure_ascii=False) + "\n"
 
 
 class CsvWriter(ResultWriter):
     def __init__(self, stream: TextIO, labels: Sequence[str]) -> None:
         super().__init__(stream, labels)
-        self.csv = csv.writer(stream, lineterminator="\n")
-        self.csv.writerow(["path", "label", "score", *[f"p_{k}" for k in self.labels], "error",
-                           "path_b64"])
+        self.stream.write(self._csv_line(["path", "label", "score",
+                                          *[f"p_{k}" for k in self.labels], "error", "path_b64"]))
 
-    def write(self, item: Prediction | Failure) -> None:
+    @staticmethod
+    def _csv_line(cells: list[str]) -> str:
+        buffer = io.StringIO()
+        csv.writer(buffer, lineterminator="\n").writerow(cells)
+        return buffer.getvalue()
+
+    def line(self, item: Prediction | Failure) -> str:
         row = item.to_dict()  # valid UTF-8 path (+ path_b64 for names that are not)
         if isinstance(item, Failure):
             cells = ["", "", *["" for _ in self.labels], row["error"]]
         else:
             probs = [f"{item.probabilities[k]:.6f}" for k in self.labels]
             cells = [item.label, f"{item.score:.6f}", *probs, row.get("output_error", "")]
-        self.csv.writerow([row["path"], *cells, row.get("path_b64", "")])
+        return self._csv_line([row["path"], *cells, row.get("path_b64", "")])
 
 
 class TableWriter(ResultWriter):
@@ -59,14 +73,13 @@ class TableWriter(ResultWriter):
         probs = "".join(f"{'p(' + k + ')':>14}" for k in self.labels)
         self.stream.write(f"{'label':<11}{probs}  path\n")
 
-    def write(self, item: Prediction | Failure) -> None:
+    def line(self, item: Prediction | Failure) -> str:
         if isinstance(item, Failure):
-            self.stream.write(f"{'ERROR':<11}{'':>{14 * len(self.labels)}}  "
-                              f"{printable(item.source)}: {printable(item.error)}\n")
-            return
+            return (f"{'ERROR':<11}{'':>{14 * len(self.labels)}}  "
+                    f"{printable(item.source)}: {printable(item.error)}\n")
         probs = "".join(f"{item.probabilities[k]:>14.4f}" for k in self.labels)
         note = f" ({printable(item.output_error)})" if item.output_error else ""
-        self.stream.write(f"{item.label:<11}{probs}  {printable(item.source or '')}{note}\n")
+        return f"{item.label:<11}{probs}  {printable(item.source or '')}{note}\n"
 
 
 def make_writer(fmt: str, stream: TextIO, labels: Sequence[str]) -> ResultWriter:
