@@ -189,7 +189,7 @@ def parse_args() -> argparse.Namespace:
 
 
 def main() -> None:
-    from anime_detector.bench import machine_info
+    from anime_detector.bench.report import machine_info
     from anime_detector.export.reference_models import reference_model
     from anime_detector.flops import count_flops
     from anime_detector.train.backbones import get_backbone

@@ -1,6 +1,7 @@
 """End to end vs raw session: does decoding keep up with inference?
 
-    python benchmarks/end_to_end.py [--model M.onnx] [--data examples/sample] [--repeat 2]
+    python benchmarks/end_to_end.py [--model M.onnx|DIR] [--engine E] [--precision P]
+                                    [--data examples/sample] [--repeat 2]
 
 Times ``Detector.predict_iter`` over real image files (decode + preprocess on
 threads, overlapped with inference) against ``Detector.run`` on the same,
@@ -31,11 +32,13 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=2, help="pass over the folder N times")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--engine", default="auto")
+    parser.add_argument("--precision", default=None)
     args = parser.parse_args()
     model = args.model or cached_reference_model()
-    det = Detector.load(model, device="cpu")
+    det = Detector.load(model, device="cpu", engine=args.engine, precision=args.precision)
     paths = expand_inputs([str(args.data)], recursive=True) * args.repeat
-    arrays = np.stack([preprocess(p) for p in paths])
+    arrays = np.stack([preprocess(p, det.contract.spec) for p in paths])
     batches = [arrays[i : i + args.batch_size] for i in range(0, len(arrays), args.batch_size)]
     det.run(batches[0])
     probe = matmul_gflops()
@@ -44,12 +47,15 @@ def main() -> None:
         raw.append(timed(lambda: [det.run(b) for b in batches]))
         e2e.append(timed(lambda: list(det.predict_iter(paths, batch_size=args.batch_size))))
     raw_ips, e2e_ips = len(paths) / median(raw), len(paths) / median(e2e)
-    report = {"model": str(model), "images": len(paths), "batch_size": args.batch_size,
+    info = det.info
+    report = {"model": str(model), "engine": info.to_dict(), "images": len(paths),
+              "batch_size": args.batch_size,
               "raw_images_per_s": raw_ips, "end_to_end_images_per_s": e2e_ips,
               "ratio": e2e_ips / raw_ips, "raw_s": raw, "end_to_end_s": e2e,
               "matmul_gflops_before": probe, "matmul_gflops_after": matmul_gflops()}
     md = "\n".join([
-        f"| {len(paths)} real images ({args.data}), batch {args.batch_size} | images/s |",
+        f"| {len(paths)} real images ({args.data}), batch {args.batch_size}, {info.engine} "
+        f"{info.precision} | images/s |",
         "|---|---|",
         f"| raw session on preprocessed batches | {raw_ips:.2f} |",
         f"| predict end to end (decode overlapped) | {e2e_ips:.2f} |",

@@ -44,6 +44,17 @@ def _has_cuda() -> bool:
     return "CUDAExecutionProvider" in onnxruntime.get_available_providers()
 
 
+def _is_fp32_onnx(model: str) -> bool:
+    """TF32 is a run-time option for fp32 ``.onnx`` files only."""
+    from anime_detector.errors import ModelError
+    from anime_detector.onnx_metadata import read_contract
+
+    try:
+        return read_contract(model).precision == "fp32"
+    except ModelError:
+        return False
+
+
 def plan_specs(models: Sequence[str], engines: str = "all", device: str = "auto",
                threads: int | None = None) -> list[EngineSpec]:
     """One spec per (model, engine that can read it, precision); ``engines`` is ``all`` or a
@@ -64,6 +75,6 @@ def plan_specs(models: Sequence[str], engines: str = "all", device: str = "auto"
             where = device if engine == "onnxruntime" else "cpu"
             specs += [EngineSpec(engine, model, where, threads, precision)
                       for precision in engine_precisions(engine, where)
-                      if not (precision == "tf32" and not model.endswith(".onnx"))]
+                      if precision != "tf32" or _is_fp32_onnx(model)]
     return specs
 

@@ -115,6 +115,9 @@ def open_session(
                 "instead of [cpu], or use --device cpu"
             )
         return _create(model, [CPU], threads, spin)
+    # cuDNN's plan search logs "No execution plans support the graph" as errors while it
+    # falls back to a plan that works: noise for a user, and real failures still raise.
+    _ort().set_default_logger_severity(4)
     cuda = (CUDA, {"use_tf32": "1" if tf32 else "0"})
     session = _create(model, [cuda, CPU], threads, spin)
     used = session.get_providers()
