@@ -42,10 +42,14 @@ def entries(data):
 
 if __name__ == '__main__':
     data = bytearray(open(sys.argv[1], 'rb').read())
-    stats = collections.Counter(); counts = collections.Counter(); flg = collections.Counter()
+    stats: collections.Counter[object] = collections.Counter()
+    counts: collections.Counter[object] = collections.Counter()
+    flg: collections.Counter[object] = collections.Counter()
     for e in entries(data):
         k = ('PTX' if e['kind'] == 1 else 'ELF' if e['kind'] == 2 else e['kind'], e['arch'])
-        stats[k] += e['psize']; counts[k] += 1; flg[(k, hex(e['flags']))] += 1
+        stats[k] += e['psize']
+        counts[k] += 1
+        flg[(k, hex(e['flags']))] += 1
     for k in sorted(stats, key=str):
         print(k, counts[k], round(stats[k] / 1e6, 1), 'MB')
     print(flg.most_common(12))
@@ -54,6 +58,7 @@ if __name__ == '__main__':
         z = 0
         for e in entries(data):
             if e['arch'] not in keep:
-                data[e['payload']:e['payload'] + e['psize']] = bytes(e['psize']); z += e['psize']
+                data[e['payload']:e['payload'] + e['psize']] = bytes(e['psize'])
+                z += e['psize']
         open(sys.argv[2], 'wb').write(data)
         print('zeroed', round(z / 1e6, 1), 'MB')
