@@ -73,6 +73,52 @@ def _write_metadata(model: Any, contract: ModelContract) -> None:
         model.metadata_props.add(key=key, value=value)
 
 
+def _checked_target(precision: str, calibration_dir: Path | None, int8_target: str) -> str:
+    """Refuse impossible options before any work; the resolved int8 target."""
+    if precision not in PRECISIONS:
+        raise ExportError(f"unknown precision {precision!r}; choose one of {PRECISIONS}")
+    if precision == "int8" and calibration_dir is None:
+        raise ExportError("int8 needs --calibration-dir DIR of real images (representative of "
+                          "what you will predict on)")
+    try:
+        return resolve_int8_target(int8_target)
+    except ValueError as exc:
+        raise ExportError(str(exc)) from None
+
+
+def _verify_fp32(source: SourceModel, fp32: Any, batch: Any, described: str, atol: float,
+                 report: ExportReport, log: Callable[[str], None]) -> Any:
+    """Keras vs onnxruntime on the batch; beyond ``atol`` nothing is written."""
+    fp32_probs = onnx_predict(fp32.SerializeToString(), batch)
+    check = compare(source.predict(batch), fp32_probs, "keras", "onnx fp32")
+    report.verification.append(check)
+    log(f"verification on {described}: {check.line()}")
+    if check.max_abs_diff > atol:
+        raise ExportError(f"fp32 export differs from Keras by {check.max_abs_diff:.2e} > "
+                          f"--atol {atol:g}; nothing written")
+    return fp32_probs
+
+
+def _check_reduced(final: Any, fp32_probs: Any, batch: Any, precision: str,
+                   limits: tuple[float, float], strict: bool, report: ExportReport,
+                   log: Callable[[str], None]) -> None:
+    """fp16/int8 vs fp32: warn (or with ``strict`` fail) beyond ``limits``."""
+    max_delta, min_agreement = limits
+    check = compare(fp32_probs, onnx_predict(final.SerializeToString(), batch), "onnx fp32",
+                    f"onnx {precision}")
+    report.verification.append(check)
+    log(check.line())
+    problems = []
+    if check.label_agreement < min_agreement:
+        problems.append(f"label agreement {check.label_agreement:.1%} < {min_agreement:.0%}")
+    if check.max_abs_diff > max_delta:
+        problems.append(f"max |dp| {check.max_abs_diff:.3f} > --max-delta {max_delta}")
+    if problems and strict:
+        raise ExportError(f"{precision} export: {'; '.join(problems)} (--strict); "
+                          "nothing written")
+    report.warnings.extend(f"{precision}: {p}" for p in problems)
+
+
 def to_onnx(
     model_path: str | Path,
     out_path: str | Path,
@@ -99,15 +145,7 @@ def to_onnx(
     """
     import onnx
 
-    if precision not in PRECISIONS:
-        raise ExportError(f"unknown precision {precision!r}; choose one of {PRECISIONS}")
-    if precision == "int8" and calibration_dir is None:
-        raise ExportError("int8 needs --calibration-dir DIR of real images (representative of "
-                          "what you will predict on)")
-    try:
-        target = resolve_int8_target(int8_target)
-    except ValueError as exc:
-        raise ExportError(str(exc)) from None
+    target = _checked_target(precision, calibration_dir, int8_target)
     model_path, out_path = Path(model_path), Path(out_path)
     source = load_source_model(model_path, unsafe=unsafe)
     backbone, spec = source_backbone(source)
@@ -118,38 +156,18 @@ def to_onnx(
     report = ExportReport(out_path, precision)
     fp32, explain = convert_explainable(source, opset, report.warnings.append)
     batch, described = verification_batch(verify_dir, spec=spec) if verify else (None, "")
+    fp32_probs = None if batch is None else _verify_fp32(source, fp32, batch, described, atol,
+                                                         report, log)
     final = fp32
-    if batch is not None:
-        reference = source.predict(batch)
-        fp32_probs = onnx_predict(fp32.SerializeToString(), batch)
-        check = compare(reference, fp32_probs, "keras", "onnx fp32")
-        report.verification.append(check)
-        log(f"verification on {described}: {check.line()}")
-        if check.max_abs_diff > atol:
-            raise ExportError(f"fp32 export differs from Keras by {check.max_abs_diff:.2e} > "
-                              f"--atol {atol:g}; nothing written")
     if precision != "fp32":
         final = to_fp16(fp32) if precision == "fp16" else to_int8(fp32, calibration, target)
         if batch is not None:
-            reduced = onnx_predict(final.SerializeToString(), batch)
-            check = compare(fp32_probs, reduced, "onnx fp32", f"onnx {precision}")
-            report.verification.append(check)
-            log(check.line())
-            problems = []
-            if check.label_agreement < min_agreement:
-                problems.append(f"label agreement {check.label_agreement:.1%} < "
-                                f"{min_agreement:.0%}")
-            if check.max_abs_diff > max_delta:
-                problems.append(f"max |dp| {check.max_abs_diff:.3f} > --max-delta {max_delta}")
-            if problems and strict:
-                raise ExportError(f"{precision} export: {'; '.join(problems)} (--strict); "
-                                  "nothing written")
-            report.warnings.extend(f"{precision}: {p}" for p in problems)
+            _check_reduced(final, fp32_probs, batch, precision, (max_delta, min_agreement),
+                           strict, report, log)
     contract = ModelContract(
         labels=DEFAULT_LABELS, spec=spec, threshold=threshold, precision=precision,
         extra={"backbone": backbone, "source_sha256": sha256_path(model_path),
-               "source_file": model_path.name,
-               "versions": _versions(), "opset": str(opset),
+               "source_file": model_path.name, "versions": _versions(), "opset": str(opset),
                **({"explain": json.dumps(explain)} if explain else {}),
                "verification": json.dumps({"images": described,
                                            "checks": [c.to_dict() for c in report.verification]}),

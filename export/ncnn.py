@@ -69,13 +69,30 @@ def find_pnnx() -> Path:
                       "(--no-deps keeps torch out)")
 
 
+def _probabilities_only(onnx_path: Path, target: Path) -> bool:
+    """Write the graph that computes ``output`` alone to ``target`` when the export has more
+    outputs (the Grad-CAM ones: their ops have no ncnn layers); False when it has not."""
+    import onnx
+    from onnx.utils import Extractor
+
+    model = onnx.load(str(onnx_path), load_external_data=False)
+    if [o.name for o in model.graph.output] == ["output"]:
+        return False
+    pruned = Extractor(model).extract_model(["input"], ["output"])
+    del pruned.metadata_props[:]
+    pruned.metadata_props.extend(model.metadata_props)
+    onnx.save(pruned, str(target))
+    return True
+
+
 def _convert(onnx_path: Path, work: Path, height: int, width: int) -> None:
     """Run pnnx in ``work`` (it writes intermediate files beside its input)."""
     source = work / "model.onnx"
-    try:
-        source.symlink_to(onnx_path.resolve())
-    except OSError:
-        shutil.copyfile(onnx_path, source)
+    if not _probabilities_only(onnx_path, source):
+        try:
+            source.symlink_to(onnx_path.resolve())
+        except OSError:
+            shutil.copyfile(onnx_path, source)
     names = {"pnnxparam": "model.pnnx.param", "pnnxbin": "model.pnnx.bin",
              "pnnxpy": "model_pnnx.py", "pnnxonnx": "model.pnnx.onnx",
              "ncnnparam": PARAM, "ncnnbin": BIN, "ncnnpy": "model_ncnn.py"}
@@ -107,10 +124,13 @@ def _param_io(param: Path) -> tuple[str, str]:
         if fields[0] == "Input":
             inputs.extend(tops)
     outputs = [blob for blob in produced if blob not in consumed]
-    if len(inputs) != 1 or len(outputs) != 1:
-        raise ExportError(f"{param}: expected one input and one output blob, got {inputs} -> "
-                          f"{outputs}")
-    return inputs[0], outputs[0]
+    # pnnx numbers graph outputs in order: out0 is ``output``; the Grad-CAM outputs of an
+    # explain-capable export (out1, out2) stay in the graph but are never extracted.
+    output = "out0" if "out0" in outputs else (outputs[0] if len(outputs) == 1 else None)
+    if len(inputs) != 1 or output is None:
+        raise ExportError(f"{param}: expected one input and the probabilities output, got "
+                          f"{inputs} -> {outputs}")
+    return inputs[0], output
 
 
 def _manifest(onnx_path: Path, io: tuple[str, str], shape: list[int]) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -45,17 +46,20 @@ def verification_batch(folder: Path | None, limit: int = 64, seed: int = 0,
         return np.stack([preprocess(img, spec) for img in images]), "16 generated images"
     from anime_detector.export.sampling import stratified_order
 
-    arrays = []
+    arrays, classes = [], Counter[str]()
     for path in stratified_order(expand_inputs([str(folder)], recursive=True), folder, seed):
         try:
             arrays.append(preprocess(path, spec))
         except SourceError:
             continue
+        parts = Path(path).relative_to(folder).parts
+        classes[parts[0] if len(parts) > 1 else "."] += 1
         if len(arrays) >= limit:
             break
     if not arrays:
         raise SourceError(folder, "no readable images to verify or calibrate with")
-    return np.stack(arrays), f"{len(arrays)} images from {folder}"
+    mix = ", ".join(f"{n} {name}" for name, n in sorted(classes.items()))
+    return np.stack(arrays), f"{len(arrays)} images from {folder} ({mix})"
 
 
 def onnx_predict(model_bytes: bytes, batch: np.ndarray, chunk: int = 8) -> np.ndarray:

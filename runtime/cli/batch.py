@@ -18,11 +18,16 @@ from anime_detector.cli.common import (
     EXIT_OK,
     EXIT_SOME_FAILED,
     EXIT_USAGE,
+    BatchSizeOpt,
     Device,
     DeviceOpt,
     EngineName,
     EngineOpt,
+    RecursiveOpt,
+    SortIntoOpt,
     SortMode,
+    SortModeOpt,
+    ThresholdOpt,
     fail,
 )
 
@@ -53,8 +58,7 @@ def batch(
     fmt: Annotated[ResultFormat | None, typer.Option(
         "--format", "-f", help="parquet, or json (JSON Lines); default from --out's suffix "
                                "(.jsonl/.json: json, else parquet).")] = None,
-    recursive: Annotated[bool, typer.Option("--recursive", "-r", help="Descend into "
-                                            "sub-folders.")] = False,
+    recursive: RecursiveOpt = False,
     address: Annotated[str | None, typer.Option(help="Attach to this Ray cluster (e.g. auto, "
                                                 "ray://head:10001); default: start a local one "
                                                 "with this process's CPUs.")] = None,
@@ -68,20 +72,15 @@ def batch(
                                                "(0: decoding shares the actors' CPUs).")] = 0.0,
     decode_tasks: Annotated[int | None, typer.Option(min=1, help="Decode tasks running at "
                                                      "once (default: one per actor).")] = None,
-    batch_size: Annotated[int, typer.Option(min=1, help="Images per inference call.")] = 16,
-    threshold: Annotated[float | None, typer.Option(min=0.0, max=1.0, help="P(anime) needed "
-                                                    "for 'anime' (default: the model's).")]
-    = None,
+    batch_size: BatchSizeOpt = 16,
+    threshold: ThresholdOpt = None,
     device: DeviceOpt = Device.auto,
     engine: EngineOpt = EngineName.auto,
     resume: Annotated[bool, typer.Option("--resume", help="Skip inputs that already have a "
                                          "row in RESULTS (or its .partial/ checkpoints).")]
     = False,
-    sort_into: Annotated[Path | None, typer.Option(help="Also put each predicted image into "
-                                                   "DIR/<label>/ (sub-folders kept).")] = None,
-    sort_mode: Annotated[SortMode, typer.Option(help="copy, link (hard, else symbolic) or "
-                                                "move (never loses a file).")]
-    = SortMode.copy,
+    sort_into: SortIntoOpt = None,
+    sort_mode: SortModeOpt = SortMode.copy,
     progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Ray Data's "
                                            "progress on stderr.")] = True,
 ) -> None:
@@ -92,8 +91,7 @@ def batch(
     config = PipelineConfig(actors=actors, cpus_per_actor=cpus_per_actor,
                             gpus_per_actor=gpus_per_actor, batch_size=batch_size,
                             threshold=threshold, device=device.value, engine=engine.value,
-                            decode_cpus=decode_cpus,
-                            decode_tasks=decode_tasks)
+                            decode_cpus=decode_cpus, decode_tasks=decode_tasks)
     try:
         summary = run_batch(model, inputs, out, fmt=_format_for(out, fmt), recursive=recursive,
                             config=config, address=address, resume=resume, sort_into=sort_into,

@@ -13,6 +13,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from enum import Enum
+from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
 import typer
@@ -21,7 +22,9 @@ from anime_detector.errors import AnimeDetectorError, describe_error
 
 __all__ = [
     "EXIT_OK", "EXIT_SOME_FAILED", "EXIT_USAGE", "TRAIN_HINT", "Device", "DeviceOpt",
-    "EngineName", "EngineOpt", "OutputFormat", "SortMode", "TableOrJson", "ThreadsOpt", "fail",
+    "EngineName", "EngineOpt", "OutputFormat", "SortMode", "InputsArg", "RecursiveOpt",
+    "BatchSizeOpt", "ThresholdOpt", "PrecisionOpt", "SortIntoOpt", "SortModeOpt",
+    "TableOrJson", "ThreadsOpt", "fail",
     "import_train_extra", "require_modules", "user_errors",
 ]
 
@@ -65,6 +68,18 @@ ThreadsOpt = Annotated[
 ]
 EngineOpt = Annotated[EngineName, typer.Option(
     help="auto follows the model: an ncnn folder runs on ncnn, an .onnx on onnxruntime.")]
+InputsArg = Annotated[list[str], typer.Argument(help="Image files, folders or glob patterns.")]
+RecursiveOpt = Annotated[bool, typer.Option("--recursive", "-r", help="Descend into sub-folders.")]
+BatchSizeOpt = Annotated[int, typer.Option(min=1, help="Images per inference call.")]
+ThresholdOpt = Annotated[float | None, typer.Option(
+    min=0.0, max=1.0, help="P(anime) needed for 'anime' (default: the model's, 0.5).")]
+PrecisionOpt = Annotated[str | None, typer.Option(
+    help="Engine precision: openvino fp32|bf16, ncnn fp32|fp16, onnxruntime tf32 on CUDA "
+         "(default: the model's).")]
+SortIntoOpt = Annotated[Path | None, typer.Option(
+    help="Also put each predicted image into DIR/<label>/ (sub-folders kept).")]
+SortModeOpt = Annotated[SortMode, typer.Option(
+    help="copy, link (hard, else symbolic) or move (never loses a file).")]
 
 
 def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:

@@ -15,8 +15,11 @@ import typer
 from anime_detector.cli.common import (
     EXIT_OK,
     EXIT_SOME_FAILED,
+    BatchSizeOpt,
     Device,
     DeviceOpt,
+    InputsArg,
+    RecursiveOpt,
     ThreadsOpt,
     user_errors,
 )
@@ -32,13 +35,12 @@ class ExplainFormat(str, Enum):
 def explain(
     model: Annotated[Path, typer.Argument(help="An .onnx model exported by `anime-detector "
                                           "export`.")],
-    inputs: Annotated[list[str], typer.Argument(help="Image files, folders or glob patterns.")],
+    inputs: InputsArg,
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the heatmap PNGs.")],
     fmt: Annotated[ExplainFormat, typer.Option("--format", "-f", help="table, or json with "
                                                "the heatmap grid.")] = ExplainFormat.table,
-    recursive: Annotated[bool, typer.Option("--recursive", "-r", help="Descend into "
-                                            "sub-folders.")] = False,
-    batch_size: Annotated[int, typer.Option(min=1, help="Images per inference call.")] = 8,
+    recursive: RecursiveOpt = False,
+    batch_size: BatchSizeOpt = 8,
     device: DeviceOpt = Device.auto,
     threads: ThreadsOpt = None,
     engine: Annotated[str, typer.Option(help="Inference engine (only onnxruntime can "

@@ -56,7 +56,7 @@ def test_folder_carries_the_onnx_contract(small: Path, converted: tuple[Path, li
             assert props[key] == value, key
     assert set(json.loads(props["anime_detector.versions"])) >= {"test", "pnnx", "ncnn"}
     checks = json.loads(props["anime_detector.ncnn_verification"])
-    assert checks["images"] == f"50 images from {SAMPLE}"
+    assert checks["images"] == f"50 images from {SAMPLE} (25 anime, 25 not_anime)"
     assert checks["checks"][0]["candidate"] == "ncnn fp32"
     assert checks["checks"][0]["max_abs_diff"] <= 1e-5
     engine = ncnn_engine.load(folder)
@@ -177,3 +177,22 @@ def test_cli_export_format_ncnn_then_predict_and_bench_pick_ncnn(small: Path,
     ncnn = [r for r in rows if r["engine"] == "ncnn"]
     assert [r["precision"] for r in ncnn][:1] == ["fp32"] and len(ncnn) == 2
     assert all(r["max_abs_dp"] < 1e-3 for r in ncnn)
+
+
+def test_explain_capable_export_converts_and_keeps_its_probabilities(tmp_path: Path) -> None:
+    """An export with the Grad-CAM outputs (output, feature_map, cam_weights) converts: ncnn
+    serves ``output``; the extra outputs stay unextracted."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "explain"))
+    from explain_model import save_explain_model
+
+    _need_pnnx()
+    model = save_explain_model(tmp_path / "explain.onnx")
+    out = tmp_path / "explain-ncnn"
+    to_ncnn(model, out, verify_dir=SAMPLE, threads=1, log=lambda _: None)
+    manifest = json.loads((out / "anime_detector.json").read_text())
+    assert manifest["output"] == "out0"
+    batch = sample_batch(read_contract(model).spec)
+    got = ncnn_engine.load(out, threads=1).run(batch)
+    assert np.abs(got - onnxruntime_fp32(model, batch)).max() < 1e-4

@@ -29,6 +29,6 @@ def test_verification_batch_sees_both_classes(tmp_path: Path) -> None:
         for i in range(8):
             solid(colour).save(tmp_path / label / f"{i}.png")
     batch, described = verification_batch(tmp_path, limit=4)
-    assert described == f"4 images from {tmp_path}"
+    assert described == f"4 images from {tmp_path} (2 anime, 2 not_anime)"
     blue = batch[..., 0].mean(axis=(1, 2)) > batch[..., 2].mean(axis=(1, 2))  # BGR order
     assert sorted(blue.tolist()) == [False, False, True, True]

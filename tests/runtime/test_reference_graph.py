@@ -27,7 +27,7 @@ def test_cached_model_is_built_once(tmp_path: Path) -> None:
 @pytest.mark.tf
 @pytest.mark.slow
 def test_same_outputs_as_keras_with_the_same_weights() -> None:
-    keras = pytest.importorskip("keras")
+    pytest.importorskip("keras")
     from anime_detector.train.model import build_model
 
     model = build_model(weights=None)
@@ -39,4 +39,6 @@ def test_same_outputs_as_keras_with_the_same_weights() -> None:
     expected = np.asarray(model(batch, training=False))
     got = _run(build_reference_graph(weights).SerializeToString(), batch)
     assert np.abs(got - expected).max() < 1e-4
-    assert keras.__version__
+    broken = [*weights[:-1], weights[-1] + np.float32(1.0)]  # one bias off: must be seen
+    assert np.abs(_run(build_reference_graph(broken).SerializeToString(), batch)
+                  - expected).max() > 1e-3
