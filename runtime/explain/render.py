@@ -55,11 +55,11 @@ def upsample(heat: NDArray[np.floating], size: tuple[int, int]) -> NDArray[np.fl
 def overlay(image: Image.Image, heat: NDArray[np.floating], low: float = 0.35,
             high: float = 0.75) -> Image.Image:
     """The picture with the coloured heat blended in: opacity ``low`` at 0 to ``high`` at 1."""
-    picture = np.asarray(image.convert("RGB"), dtype=np.float32)
     full = np.clip(upsample(heat, image.size), 0.0, 1.0)
-    alpha = (low + (high - low) * full)[..., None]
-    blended = picture * (1.0 - alpha) + colorize(full).astype(np.float32) * alpha
-    return Image.fromarray(np.clip(blended, 0, 255).round().astype(np.uint8))
+    alpha = ((low + (high - low) * full) * 255.0).round().astype(np.uint8)
+    # Pillow's composite blends in C: colour * alpha + picture * (1 - alpha).
+    return Image.composite(Image.fromarray(colorize(full)), image.convert("RGB"),
+                           Image.fromarray(alpha, mode="L"))
 
 
 def _legend(width: int) -> Image.Image:
@@ -92,5 +92,5 @@ def write_heatmap_png(source: str | os.PathLike[str], prediction: Prediction,
     """Render the heatmap of the image at ``source`` and save it atomically as PNG."""
     canvas = render_heatmap(load_image(source), prediction, heat)
     with atomic_path(target) as tmp:
-        canvas.save(tmp, format="PNG")
+        canvas.save(tmp, format="PNG", compress_level=1)  # 4x faster to write than level 6
     return target
