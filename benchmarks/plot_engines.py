@@ -21,16 +21,19 @@ def main() -> None:
     report = json.loads((RESULTS / "engines.json").read_text())
     series: dict[str, list[tuple[int, float]]] = defaultdict(list)
     for row in report["results"]:
-        name = row["engine"] if row["engine"] != "onnxruntime" else f"onnx {row['precision']}"
+        if not row["p50_ms"]:
+            continue
+        target = " (avx2 file)" if "avx2" in Path(row["model"]).name else ""
+        name = f"{row['engine']} {row['precision']}{target}"
         series[name].append((row["batch_size"], row["p50_ms"] / row["batch_size"]))
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, ax = plt.subplots(figsize=(8, 5))
     for name, points in series.items():
         xs, ys = zip(*sorted(points), strict=True)
         ax.plot(xs, ys, "-o", label=name)
     ax.set_xlabel("batch size")
     ax.set_ylabel("p50 ms per image")
     ax.set_title(f"VGG19 head on {report['machine']['cpu']}, {report['machine']['threads']} thr")
-    ax.legend()
+    ax.legend(fontsize=7, ncol=2)
     fig.tight_layout()
     fig.savefig(RESULTS / "engines.png", dpi=90)
     print(RESULTS / "engines.png")

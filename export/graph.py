@@ -9,6 +9,7 @@ from typing import Any
 
 from anime_detector.errors import ModelError, one_line
 from anime_detector.export.loading import SourceModel
+from anime_detector.preprocessing import DEFAULT_SPEC
 
 __all__ = ["DEFAULT_OPSET", "convert_to_onnx", "rename_io"]
 
@@ -62,13 +63,14 @@ def convert_to_onnx(source: SourceModel, opset: int = DEFAULT_OPSET,
     import tensorflow as tf
     import tf2onnx
 
-    signature = (tf.TensorSpec((None, 224, 224, 3), tf.float32, name="input"),)
+    shape_in = (DEFAULT_SPEC.height, DEFAULT_SPEC.width, 3)
+    signature = (tf.TensorSpec((None, *shape_in), tf.float32, name="input"),)
     with _quiet_optimizer_failures():
         try:
             if source.keras_model is not None:
                 shape = tuple(source.keras_model.inputs[0].shape[1:])
-                if shape != (224, 224, 3) or len(source.keras_model.outputs) != 1:
-                    raise ModelError(source.path, f"model takes {shape}, expected (224, 224, 3) "
+                if shape != shape_in or len(source.keras_model.outputs) != 1:
+                    raise ModelError(source.path, f"model takes {shape}, expected {shape_in} "
                                      "with one output")
                 model = source.keras_model
                 if extra_outputs:

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from anime_detector.errors import ModelError, one_line
+from anime_detector.preprocessing import DEFAULT_SPEC
 
 __all__ = ["SourceModel", "load_source_model"]
 
@@ -59,7 +60,9 @@ def _load_saved_model(path: Path) -> SourceModel:
     fn = signatures["serving_default"]
     (input_name,) = fn.structured_input_signature[1].keys()
 
-    @tf.function(input_signature=[tf.TensorSpec((None, 224, 224, 3), tf.float32, name="input")])
+    size = (None, DEFAULT_SPEC.height, DEFAULT_SPEC.width, 3)
+
+    @tf.function(input_signature=[tf.TensorSpec(size, tf.float32, name="input")])
     def call(x: Any) -> Any:
         out = fn(**{input_name: x})
         return next(iter(out.values()))

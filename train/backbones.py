@@ -30,7 +30,7 @@ __all__ = ["BACKBONES", "DEFAULT_BACKBONE", "Backbone", "UnknownBackboneError", 
 
 DEFAULT_BACKBONE = "vgg19"
 MODEL_NAME = "anime_detector"  # the full model's name; other backbones append "_<key>"
-INPUT_SHAPE = (224, 224, 3)
+INPUT_SHAPE = (DEFAULT_SPEC.height, DEFAULT_SPEC.width, 3)  # the one size: the spec's
 _APPS = "https://storage.googleapis.com/tensorflow/keras-applications/"
 
 RGB_0_255 = PreprocessSpec(channel_order="RGB", mean=(0.0, 0.0, 0.0), scale=1.0, jpeg_draft=2)

@@ -24,6 +24,7 @@ from anime_detector.contract import DEFAULT_LABELS
 from anime_detector.errors import describe_error
 from anime_detector.train.backbones import BACKBONES as REGISTRY
 from anime_detector.train.backbones import (
+    INPUT_SHAPE,
     Backbone,
     WeightsError,
     build_base,
@@ -35,7 +36,6 @@ __all__ = ["ModelParts", "WeightsError", "build_model", "build_parts", "resolve_
 
 log = logging.getLogger(__name__)
 
-INPUT_SHAPE = (224, 224, 3)
 DROPOUT_RATES = (0.5, 0.3, 0.2)
 WEIGHTS_FILE = REGISTRY["vgg19"].weights_file
 WEIGHTS_URL = REGISTRY["vgg19"].weights_url + WEIGHTS_FILE
