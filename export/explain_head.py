@@ -1,6 +1,7 @@
 """Export side of ``explain``: find the feature map and the dense head in the Keras model.
 
-The feature map is the input of the model's one ``GlobalAveragePooling2D`` layer, found
+The feature map is the input of the model's last ``GlobalAveragePooling2D`` layer (the
+head's; pools that keep their dims, as squeeze-and-excite blocks do, are skipped), found
 by type (``block5_pool`` for VGG19, whatever the backbone). The head is what follows it:
 ``Dropout`` (the identity at inference), ``Dense`` layers with ReLU or no activation and
 a last ``Dense`` giving the two class scores (softmax or linear). tf2onnx converts the
@@ -66,14 +67,17 @@ def find_explain_head(model: Any) -> ExplainHead:
     import keras
 
     layers = list(_flat_layers(model))
+    # The head's pooling is the last one that drops the spatial axes: squeeze-and-excite
+    # blocks inside MobileNetV3 / EfficientNetV2 pool too, but keep their dims.
     pools = [i for i, layer in enumerate(layers)
-             if isinstance(layer, keras.layers.GlobalAveragePooling2D)]
-    if len(pools) != 1:
-        raise NotExplainable(f"expected one GlobalAveragePooling2D layer, found {len(pools)}")
-    pool = layers[pools[0]]
+             if isinstance(layer, keras.layers.GlobalAveragePooling2D)
+             and not getattr(layer, "keepdims", False)]
+    if not pools:
+        raise NotExplainable("no GlobalAveragePooling2D layer feeding the head")
+    pool = layers[pools[-1]]
     if getattr(pool, "data_format", "channels_last") != "channels_last":
         raise NotExplainable("global pooling is not channels_last")
-    after = layers[pools[0] + 1:]
+    after = layers[pools[-1] + 1:]
     unknown = [x.name for x in after if not isinstance(x, (keras.layers.Dense,
                                                            keras.layers.Dropout))]
     if unknown:

@@ -122,3 +122,36 @@ def test_reduced_precision_exports_keep_explain(texture_run: dict[str, Path], tm
     _, full = explain_batch(load_explainer(texture_run["onnx"], device="cpu").engine.session, batch)
     assert maps.shape == full.shape
     assert np.corrcoef(maps.ravel(), full.ravel())[0, 1] > 0.9
+
+
+def test_light_backbone_explains_like_tensorflow(tmp_path: Path) -> None:
+    """MobileNetV3's squeeze-and-excite blocks pool too: the head's pooling is still found,
+    and the runtime's Grad-CAM equals GradientTape's on that backbone."""
+    import keras
+
+    from anime_detector.explain.heatmaps import explain_batch, load_explainer
+    from anime_detector.export import to_onnx
+    from anime_detector.preprocessing import preprocess
+    from anime_detector.train.backbones import spec_for
+    from anime_detector.train.model import build_model
+
+    model = build_model(weights=None, backbone="mobilenetv3small")
+    model.save(tmp_path / "m.keras")
+    to_onnx(tmp_path / "m.keras", tmp_path / "m.onnx", log=lambda _: None)
+    spec = spec_for("mobilenetv3small")
+    batch = np.stack([preprocess(draw_flat(s), spec) for s in range(3)]
+                     + [preprocess(draw_noisy(s), spec) for s in range(3)])
+    pool = model.get_layer("global_pool")  # the head's, by name: not the export's search
+    last = model.layers[-1]
+    probe = keras.Model(model.inputs, [pool.input, last.input])
+    with tf.GradientTape() as tape:
+        feature_map, penultimate = probe(tf.constant(batch), training=False)
+        logits = tf.matmul(penultimate, last.kernel) + last.bias
+        score = logits[:, 0] - logits[:, 1]
+    ref_weights = tape.gradient(score, feature_map).numpy().mean(axis=(1, 2))
+    session = load_explainer(tmp_path / "m.onnx", device="cpu").engine.session
+    raw = session.run(["cam_weights"], {"input": batch})[0]
+    assert raw.shape == ref_weights.shape == (6, 576)
+    assert np.allclose(raw, ref_weights, rtol=1e-3, atol=1e-5 * np.abs(ref_weights).max())
+    _, maps = explain_batch(session, batch)
+    assert maps.shape == (6, 7, 7) and maps.max() > 0

@@ -39,6 +39,7 @@ def test_same_outputs_as_keras_with_the_same_weights() -> None:
     expected = np.asarray(model(batch, training=False))
     got = _run(build_reference_graph(weights).SerializeToString(), batch)
     assert np.abs(got - expected).max() < 1e-4
-    broken = [*weights[:-1], weights[-1] + np.float32(1.0)]  # one bias off: must be seen
+    shift = np.array([1.0, 0.0], np.float32)  # one class's bias off (a shift of both is not)
+    broken = [*weights[:-1], weights[-1] + shift]
     assert np.abs(_run(build_reference_graph(broken).SerializeToString(), batch)
                   - expected).max() > 1e-3
