@@ -69,30 +69,33 @@ def find_pnnx() -> Path:
                       "(--no-deps keeps torch out)")
 
 
-def _probabilities_only(onnx_path: Path, target: Path) -> bool:
-    """Write the graph that computes ``output`` alone to ``target`` when the export has more
-    outputs (the Grad-CAM ones: their ops have no ncnn layers); False when it has not."""
+def _prepare(onnx_path: Path, target: Path) -> None:
+    """Write what pnnx converts to ``target``: the graph that computes ``output`` alone (the
+    Grad-CAM outputs' ops have no ncnn layers), simplified by onnxruntime's basic, standard-op
+    optimisations (explicit ``Pad`` folded into convolutions, NHWC/NCHW transposes removed:
+    ncnn has no ``Pad`` layer, and MobileNetV3 exports have them)."""
     import onnx
     from onnx.utils import Extractor
 
-    model = onnx.load(str(onnx_path), load_external_data=False)
-    if [o.name for o in model.graph.output] == ["output"]:
-        return False
-    pruned = Extractor(model).extract_model(["input"], ["output"])
-    del pruned.metadata_props[:]
-    pruned.metadata_props.extend(model.metadata_props)
-    onnx.save(pruned, str(target))
-    return True
+    from anime_detector.engines.onnxruntime import _ort
+
+    model = onnx.load(str(onnx_path))
+    if [o.name for o in model.graph.output] != ["output"]:
+        model = Extractor(model).extract_model(["input"], ["output"])
+    pruned = target.with_name("pruned.onnx")
+    onnx.save(model, str(pruned))
+    ort = _ort()
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
+    options.optimized_model_filepath = str(target)
+    options.log_severity_level = 3
+    ort.InferenceSession(str(pruned), options, providers=["CPUExecutionProvider"])
 
 
 def _convert(onnx_path: Path, work: Path, height: int, width: int) -> None:
     """Run pnnx in ``work`` (it writes intermediate files beside its input)."""
     source = work / "model.onnx"
-    if not _probabilities_only(onnx_path, source):
-        try:
-            source.symlink_to(onnx_path.resolve())
-        except OSError:
-            shutil.copyfile(onnx_path, source)
+    _prepare(onnx_path, source)
     names = {"pnnxparam": "model.pnnx.param", "pnnxbin": "model.pnnx.bin",
              "pnnxpy": "model_pnnx.py", "pnnxonnx": "model.pnnx.onnx",
              "ncnnparam": PARAM, "ncnnbin": BIN, "ncnnpy": "model_ncnn.py"}

@@ -132,7 +132,9 @@ class NcnnEngine:
         rows = []
         for image in np.ascontiguousarray(batch, dtype=np.float32):
             extractor = self._net.create_extractor()
-            extractor.input(self._input, self._mat(image))
+            # clone: ncnn then owns the input; a first layer that works in place (the
+            # rescaling of MobileNetV3/EfficientNetV2) must not write into numpy's memory
+            extractor.input(self._input, self._mat(image).clone())
             status, out = extractor.extract(self._output)
             if status != 0:
                 raise RuntimeError(f"{self.path}: ncnn extract failed ({status})")

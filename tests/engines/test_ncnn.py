@@ -196,3 +196,53 @@ def test_explain_capable_export_converts_and_keeps_its_probabilities(tmp_path: P
     batch = sample_batch(read_contract(model).spec)
     got = ncnn_engine.load(out, threads=1).run(batch)
     assert np.abs(got - onnxruntime_fp32(model, batch)).max() < 1e-4
+
+
+def _rescale_pad_model(path: Path) -> Path:
+    """Like a MobileNetV3 export's start: rescaling in place on the input (x/127.5 - 1) and an
+    explicit Pad before a strided convolution (Keras ZeroPadding2D)."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    from anime_detector.contract import ModelContract
+    from anime_detector.preprocessing import PreprocessSpec
+
+    rng = np.random.default_rng(0)
+    init = [numpy_helper.from_array(np.array(1 / 127.5, np.float32), "scale"),
+            numpy_helper.from_array(np.array(-1.0, np.float32), "shift"),
+            numpy_helper.from_array(np.array([0, 0, 1, 1, 0, 0, 1, 1], np.int64), "pads"),
+            numpy_helper.from_array(rng.normal(0, 0.3, (8, 3, 3, 3)).astype(np.float32), "W"),
+            numpy_helper.from_array(rng.normal(0, 0.3, (8, 2)).astype(np.float32), "D")]
+    nodes = [helper.make_node("Mul", ["input", "scale"], ["m"]),
+             helper.make_node("Add", ["m", "shift"], ["a"]),
+             helper.make_node("Transpose", ["a"], ["t"], perm=[0, 3, 1, 2]),
+             helper.make_node("Pad", ["t", "pads"], ["p"]),
+             helper.make_node("Conv", ["p", "W"], ["c"], kernel_shape=[3, 3], strides=[2, 2]),
+             helper.make_node("GlobalAveragePool", ["c"], ["g"]),
+             helper.make_node("Flatten", ["g"], ["f"]),
+             helper.make_node("MatMul", ["f", "D"], ["l"]),
+             helper.make_node("Softmax", ["l"], ["output"], axis=-1)]
+    graph = helper.make_graph(
+        nodes, "rescale_pad", [helper.make_tensor_value_info("input", TensorProto.FLOAT,
+                                                             ["batch", 224, 224, 3])],
+        [helper.make_tensor_value_info("output", TensorProto.FLOAT, ["batch", 2])], init)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    spec = PreprocessSpec(channel_order="RGB", mean=(0.0, 0.0, 0.0))
+    for key, value in ModelContract(spec=spec).to_metadata().items():
+        model.metadata_props.add(key=key, value=value)
+    onnx.save(model, str(path))
+    return path
+
+
+def test_in_place_rescaling_and_explicit_pad_convert_and_run(tmp_path: Path) -> None:
+    """MobileNetV3/EfficientNetV2 exports: ncnn has no Pad layer (folded before pnnx), and
+    the first layer rescales its input in place (ncnn must own that input)."""
+    _need_pnnx()
+    model = _rescale_pad_model(tmp_path / "rescale.onnx")
+    out = tmp_path / "rescale-ncnn"
+    to_ncnn(model, out, verify_dir=SAMPLE, threads=1, log=lambda _: None)
+    assert "Pad " not in (out / "model.ncnn.param").read_text()
+    batch = sample_batch(read_contract(model).spec)
+    got = ncnn_engine.load(out, threads=1).run(batch)
+    assert np.abs(got - onnxruntime_fp32(model, batch)).max() < 1e-4
