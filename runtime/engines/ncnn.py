@@ -24,9 +24,14 @@ from numpy.typing import NDArray
 
 from anime_detector.contract import ModelContract, contract_from_props
 from anime_detector.engines import NCNN_MANIFEST
-from anime_detector.engines.base import EngineInfo, EngineUnavailable
-from anime_detector.engines.cpu import check_cpu_device, thread_count
-from anime_detector.errors import DeviceError, ModelError
+from anime_detector.engines.base import EngineInfo
+from anime_detector.engines.cpu import (
+    check_cpu_device,
+    checked_precision,
+    import_engine,
+    thread_count,
+)
+from anime_detector.errors import ModelError
 
 __all__ = ["FORMAT", "MANIFEST", "PRECISIONS", "NcnnEngine", "is_ncnn_model", "load",
            "read_manifest"]
@@ -63,19 +68,11 @@ def read_manifest(folder: Path) -> dict[str, Any]:
 
 
 def _ncnn() -> Any:
-    try:
-        import ncnn
-    except ImportError:
-        raise EngineUnavailable(ENGINE, "ncnn") from None
-    return ncnn
+    return import_engine(ENGINE)
 
 
 def _precision(precision: str | None) -> str:
-    chosen = (precision or "fp32").lower()
-    if chosen not in PRECISIONS:
-        raise DeviceError(f"engine {ENGINE!r} has no precision {chosen!r}; "
-                          f"choose one of {', '.join(PRECISIONS)}")
-    return chosen
+    return checked_precision(ENGINE, precision, PRECISIONS)
 
 
 def _effective(ncnn: Any, precision: str) -> str:

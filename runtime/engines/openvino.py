@@ -19,8 +19,13 @@ import numpy as np
 from numpy.typing import NDArray
 
 from anime_detector.contract import ModelContract
-from anime_detector.engines.base import EngineInfo, EngineUnavailable
-from anime_detector.engines.cpu import check_cpu_device, thread_count
+from anime_detector.engines.base import EngineInfo
+from anime_detector.engines.cpu import (
+    check_cpu_device,
+    checked_precision,
+    import_engine,
+    thread_count,
+)
 from anime_detector.errors import DeviceError, ModelError
 from anime_detector.onnx_metadata import read_contract
 from anime_detector.system import cpu_flags, cpu_model
@@ -41,18 +46,11 @@ def has_bf16(flags: Iterable[str]) -> bool:
 
 
 def _openvino() -> Any:
-    try:
-        import openvino
-    except ImportError:
-        raise EngineUnavailable(ENGINE, "openvino") from None
-    return openvino
+    return import_engine(ENGINE)
 
 
 def _hint(precision: str | None) -> str:
-    chosen = (precision or "fp32").lower()
-    if chosen not in PRECISIONS:
-        raise DeviceError(f"engine {ENGINE!r} has no precision {chosen!r}; "
-                          f"choose one of {', '.join(PRECISIONS)}")
+    chosen = checked_precision(ENGINE, precision, PRECISIONS)
     if chosen == "bf16" and not has_bf16(cpu_flags()):
         raise DeviceError(f"this CPU ({cpu_model()}) lacks native bf16 "
                           f"({' or '.join(BF16_FLAGS)}); use --precision fp32")

@@ -50,7 +50,7 @@ def reference_gradcam(model: Any, batch: np.ndarray) -> tuple[np.ndarray, np.nda
     """Grad-CAM of z_anime - z_not_anime with GradientTape: (weights (N, C), maps (N, H, W))."""
     import keras
 
-    pool = next(x for x in model.layers if isinstance(x, keras.layers.GlobalAveragePooling2D))
+    pool = model.get_layer("global_pool")  # the head's, by name: not the export's search
     last = model.layers[-1]
     probe = keras.Model(model.inputs, [pool.input, last.input])
     with tf.GradientTape() as tape:
@@ -127,7 +127,6 @@ def test_reduced_precision_exports_keep_explain(texture_run: dict[str, Path], tm
 def test_light_backbone_explains_like_tensorflow(tmp_path: Path) -> None:
     """MobileNetV3's squeeze-and-excite blocks pool too: the head's pooling is still found,
     and the runtime's Grad-CAM equals GradientTape's on that backbone."""
-    import keras
 
     from anime_detector.explain.heatmaps import explain_batch, load_explainer
     from anime_detector.export import to_onnx
@@ -141,17 +140,11 @@ def test_light_backbone_explains_like_tensorflow(tmp_path: Path) -> None:
     spec = spec_for("mobilenetv3small")
     batch = np.stack([preprocess(draw_flat(s), spec) for s in range(3)]
                      + [preprocess(draw_noisy(s), spec) for s in range(3)])
-    pool = model.get_layer("global_pool")  # the head's, by name: not the export's search
-    last = model.layers[-1]
-    probe = keras.Model(model.inputs, [pool.input, last.input])
-    with tf.GradientTape() as tape:
-        feature_map, penultimate = probe(tf.constant(batch), training=False)
-        logits = tf.matmul(penultimate, last.kernel) + last.bias
-        score = logits[:, 0] - logits[:, 1]
-    ref_weights = tape.gradient(score, feature_map).numpy().mean(axis=(1, 2))
+    ref_weights, ref_maps = reference_gradcam(model, batch)
     session = load_explainer(tmp_path / "m.onnx", device="cpu").engine.session
     raw = session.run(["cam_weights"], {"input": batch})[0]
     assert raw.shape == ref_weights.shape == (6, 576)
     assert np.allclose(raw, ref_weights, rtol=1e-3, atol=1e-5 * np.abs(ref_weights).max())
     _, maps = explain_batch(session, batch)
-    assert maps.shape == (6, 7, 7) and maps.max() > 0
+    assert maps.shape == ref_maps.shape == (6, 7, 7) and maps.max() > 0
+    assert np.abs(maps - ref_maps).max() < 1e-3
