@@ -18,7 +18,6 @@ Target (issue 13): explain within 15% of predict at batch 1. Run on a quiet mach
 from __future__ import annotations
 
 import argparse
-import platform
 import sys
 import tempfile
 from pathlib import Path
@@ -75,17 +74,9 @@ def _calls(session: Any, image: Path, png: Path) -> dict[str, Any]:
     }
 
 
-def _cpu() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def main() -> None:
+    from anime_detector.system import cpu_summary
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", type=Path)
     parser.add_argument("--image", type=Path)
@@ -111,7 +102,7 @@ def main() -> None:
                            "overhead": e / p - 1.0}
     report = {"model": str(args.model or "reference graph (random weights) + explain outputs"),
               "runs": args.runs, "warmup": args.warmup, "threads": args.threads,
-              "cpu": _cpu(), "results": rows}
+              "cpu": cpu_summary(), "results": rows}
     lines = ["| level | predict p50 (ms) | predict --explain p50 (ms) | overhead |",
              "|---|---:|---:|---:|"]
     lines += [f"| {k} | {v['predict_ms']:.1f} | {v['explain_ms']:.1f} | {v['overhead']:+.1%} |"

@@ -53,12 +53,10 @@ def compare(a: list[dict[str, Any]], b: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo") as handle:
-            return next(line.split(":", 1)[1].strip() for line in handle
-                        if line.startswith("model name"))
-    except (OSError, StopIteration):
-        return "unknown"
+    """The CPU model and the flags that change the figures (``anime_detector.system``)."""
+    from anime_detector.system import cpu_summary
+
+    return cpu_summary()
 
 
 def parse() -> argparse.Namespace:

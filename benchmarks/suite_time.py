@@ -45,6 +45,8 @@ def run(tree: Path, python: Path, selection: list[str]) -> dict[str, object]:
 
 
 def main() -> None:
+    from anime_detector.system import available_cpus, cpu_summary
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--before-tree", type=Path, required=True)
     parser.add_argument("--before-python", type=Path, required=True)
@@ -55,7 +57,7 @@ def main() -> None:
     full = run(ROOT, args.after_python, [])
     ratio = float(today["seconds"]) / float(before["seconds"])  # type: ignore[arg-type]
     report = {"before": before, "after_today_tests": today, "after_full_suite": full,
-              "ratio": ratio, "cpu": os.popen("grep -m1 'model name' /proc/cpuinfo").read()}
+              "ratio": ratio, "cpu": cpu_summary()}
     md = "\n".join([
         "| suite | wall s | result |", "|---|---|---|",
         f"| before ({args.before_tree.name}) | {before['seconds']:.0f} | {before['summary']} |",
@@ -63,7 +65,7 @@ def main() -> None:
         f"| after, whole suite (new issues' tests on top) | {full['seconds']:.0f} | "
         f"{full['summary']} |", "",
         f"today's tests now / before = {ratio:.0%} (target <= 60%); "
-        f"{report['cpu'].split(':')[-1].strip()}, 2 cores"])
+        f"{report['cpu']}, {available_cpus()} CPUs"])
     save("suite", report, md)
 
 

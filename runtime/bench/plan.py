@@ -17,13 +17,12 @@ from anime_detector.system import cpu_flags
 
 __all__ = ["engine_precisions", "installed_engines", "plan_specs"]
 
-_PACKAGES = {"onnxruntime": "onnxruntime", "openvino": "openvino", "ncnn": "ncnn"}
 BF16_FLAGS = frozenset({"avx512_bf16", "amx_bf16"})
 
 
 def installed_engines() -> list[str]:
     """Engines whose Python package can be imported here (none is imported to find out)."""
-    return [name for name in ENGINES if importlib.util.find_spec(_PACKAGES[name]) is not None]
+    return [name for name in ENGINES if importlib.util.find_spec(name) is not None]  # = package
 
 
 def engine_precisions(engine: str, device: str = "cpu") -> list[str | None]:

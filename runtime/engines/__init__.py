@@ -16,21 +16,25 @@ from pathlib import Path
 from anime_detector.engines.base import Engine, EngineInfo, EngineUnavailable
 from anime_detector.errors import AnimeDetectorError
 
-__all__ = ["ENGINES", "Engine", "EngineInfo", "EngineUnavailable", "open_engine",
-           "resolve_engine"]
+__all__ = ["ENGINES", "Engine", "EngineInfo", "EngineUnavailable", "is_ncnn_model",
+           "open_engine", "resolve_engine"]
 
 ENGINES = ("onnxruntime", "openvino", "ncnn")
 NCNN_MANIFEST = "anime_detector.json"  # see engines.ncnn: what makes a folder an ncnn model
 _MODULES = {name: f"anime_detector.engines.{name}" for name in ENGINES}
 
 
+def is_ncnn_model(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` is an ncnn model folder (or its manifest): ``--engine auto`` uses it."""
+    model = Path(path)
+    return (model / NCNN_MANIFEST).is_file() or (model.name == NCNN_MANIFEST and model.is_file())
+
+
 def resolve_engine(path: str | os.PathLike[str], engine: str = "auto") -> str:
     """The engine that will run ``path``: ``engine`` itself, or the model format's default."""
     chosen = (engine or "auto").lower()
     if chosen == "auto":
-        model = Path(path)
-        ncnn = (model / NCNN_MANIFEST).is_file() or model.name == NCNN_MANIFEST
-        return "ncnn" if ncnn else "onnxruntime"
+        return "ncnn" if is_ncnn_model(path) else "onnxruntime"
     if chosen not in ENGINES:
         raise AnimeDetectorError(f"unknown engine {engine!r}; choose auto or one of "
                                  f"{', '.join(ENGINES)}")

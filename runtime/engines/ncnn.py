@@ -23,7 +23,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from anime_detector.contract import ModelContract, contract_from_props
-from anime_detector.engines import NCNN_MANIFEST
+from anime_detector.engines import NCNN_MANIFEST, is_ncnn_model
 from anime_detector.engines.base import EngineInfo
 from anime_detector.engines.cpu import (
     check_cpu_device,
@@ -40,12 +40,6 @@ ENGINE = "ncnn"
 FORMAT = "anime-detector-ncnn"
 MANIFEST = NCNN_MANIFEST
 PRECISIONS = ("fp32", "fp16")
-
-
-def is_ncnn_model(path: str | Path) -> bool:
-    """Whether ``path`` is an ncnn model folder (or its manifest): ``--engine auto`` uses it."""
-    path = Path(path)
-    return (path / MANIFEST).is_file() or (path.name == MANIFEST and path.is_file())
 
 
 def read_manifest(folder: Path) -> dict[str, Any]:

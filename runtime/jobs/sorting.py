@@ -180,15 +180,10 @@ def _copy(src: Path, target: Path) -> Path:
 
 def _publish(tmp: Path, target: Path) -> Path:
     """Give the complete file ``tmp`` a free name beside it, never replacing a file."""
+    placed = _hard_link(tmp, target)
+    if placed is not None:
+        return placed
     for candidate in _candidates(target):
-        try:
-            os.link(tmp, candidate)
-            return candidate
-        except FileExistsError:
-            continue
-        except OSError as exc:
-            if exc.errno not in _NO_HARD_LINK:
-                raise
         try:  # no hard links here: claim the name, then replace the claim
             os.close(os.open(candidate, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
         except FileExistsError:
