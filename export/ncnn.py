@@ -5,6 +5,8 @@ Python module imports torch, but the ``pnnx`` executable inside the package fold
 converts ONNX on its own: it is located with ``importlib.util.find_spec`` (which does
 not run the package) and run as a subprocess. Install it with ``PNNX_INSTALL``.
 
+After pnnx, 3x3 convolutions over an RGB-thin input run as GEMM instead of Winograd
+(``ncnn_param.gemm_for_thin_inputs``; the manifest lists them under ``layer_options``).
 The folder (``model.ncnn.param``, ``model.ncnn.bin``, ``anime_detector.json``) is
 built beside its destination, verified against onnxruntime fp32 and only then moved
 into place: a failure at any step leaves nothing behind.
@@ -29,6 +31,7 @@ from anime_detector.contract import KEYS
 from anime_detector.engines.ncnn import FORMAT, MANIFEST, load, read_manifest
 from anime_detector.errors import ModelError
 from anime_detector.export.convert import ExportError
+from anime_detector.export.ncnn_param import gemm_for_thin_inputs, read_layers
 from anime_detector.export.verify import Comparison, compare, onnx_predict, verification_batch
 from anime_detector.fsutil import atomic_dir, sha256_path
 from anime_detector.onnx_metadata import read_contract, read_metadata
@@ -113,19 +116,10 @@ def _convert(onnx_path: Path, work: Path, height: int, width: int) -> None:
 
 def _param_io(param: Path) -> tuple[str, str]:
     """The graph's one input blob and one output blob, read from the ncnn ``.param``."""
-    produced: list[str] = []
-    consumed: set[str] = set()
-    inputs: list[str] = []
-    for line in param.read_text(encoding="utf-8").splitlines()[2:]:
-        fields = line.split()
-        if len(fields) < 4:
-            continue
-        n_in, n_out = int(fields[2]), int(fields[3])
-        bottoms, tops = fields[4 : 4 + n_in], fields[4 + n_in : 4 + n_in + n_out]
-        consumed.update(bottoms)
-        produced.extend(tops)
-        if fields[0] == "Input":
-            inputs.extend(tops)
+    layers = read_layers(param)
+    consumed = {blob for layer in layers for blob in layer.bottoms}
+    produced = [blob for layer in layers for blob in layer.tops]
+    inputs = [blob for layer in layers if layer.kind == "Input" for blob in layer.tops]
     outputs = [blob for blob in produced if blob not in consumed]
     # pnnx numbers graph outputs in order: out0 is ``output``; the Grad-CAM outputs of an
     # explain-capable export (out1, out2) stay in the graph but are never extracted.
@@ -136,8 +130,10 @@ def _param_io(param: Path) -> tuple[str, str]:
     return inputs[0], output
 
 
-def _manifest(onnx_path: Path, io: tuple[str, str], shape: list[int]) -> dict[str, Any]:
-    """The manifest with the ONNX contract, key for key, plus conversion provenance."""
+def _manifest(onnx_path: Path, io: tuple[str, str], shape: list[int],
+              layer_options: dict[str, str]) -> dict[str, Any]:
+    """The manifest with the ONNX contract, key for key, plus conversion provenance and
+    the per-layer options set in the ``.param`` after pnnx (``layer_options``)."""
     props = read_metadata(onnx_path)
     versions = json.loads(props.get(KEYS.versions, "{}"))
     versions.update(pnnx=_version("pnnx"), ncnn=_version("ncnn"))
@@ -146,7 +142,7 @@ def _manifest(onnx_path: Path, io: tuple[str, str], shape: list[int]) -> dict[st
         {"file": onnx_path.name, "sha256": sha256_path(onnx_path), "converter": "pnnx"})
     return {"format": FORMAT, "format_version": 1, "param": PARAM, "bin": BIN,
             "input": io[0], "output": io[1], "input_layout": "NHWC", "input_shape": shape,
-            "metadata": props}
+            "layer_options": layer_options, "metadata": props}
 
 
 def _write_manifest(folder: Path, manifest: dict[str, Any]) -> None:
@@ -219,7 +215,9 @@ def to_ncnn(onnx_path: str | Path, out_dir: str | Path, *, verify_dir: Path | No
             _convert(onnx_path, Path(work), spec.height, spec.width)
             for name in (PARAM, BIN):
                 shutil.move(str(Path(work, name)), tmp / name)
-        manifest = _manifest(onnx_path, _param_io(tmp / PARAM), [spec.height, spec.width, 3])
+        layer_options = gemm_for_thin_inputs(tmp / PARAM)
+        manifest = _manifest(onnx_path, _param_io(tmp / PARAM), [spec.height, spec.width, 3],
+                             layer_options)
         _write_manifest(tmp, manifest)
         log(f"verifying on {described}")
         report.verification = _verify(tmp, reference, batch, atol, threads, log)

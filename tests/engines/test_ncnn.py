@@ -67,6 +67,21 @@ def test_folder_carries_the_onnx_contract(small: Path, converted: tuple[Path, li
     assert any("ncnn fp32 vs onnx fp32 on 50 images" in line for line in logged)
 
 
+def test_thin_input_convolutions_run_as_gemm(converted: tuple[Path, list[str]]) -> None:
+    """The 3x3 convolution from 8 to 16 channels carries featmask 64 (Winograd off) and is
+    listed in the manifest; the others keep ncnn's choice. Parity is checked below."""
+    folder, _ = converted
+    manifest = json.loads((folder / "anime_detector.json").read_text())
+    assert list(manifest["layer_options"].values()) == [
+        "Winograd off (featmask 64): 8 input channels"]
+    convs = [line.split() for line in (folder / "model.ncnn.param").read_text().splitlines()
+             if line.startswith("Convolution")]
+    outputs = [int(c[6].removeprefix("0=")) for c in convs]
+    assert outputs == [8, 8, 16, 16]
+    assert [c[1] for c in convs if "31=64" in c] == list(manifest["layer_options"]) == [
+        convs[2][1]]
+
+
 def test_parity_with_onnxruntime(small: Path, converted: tuple[Path, list[str]]) -> None:
     folder, _ = converted
     batch = sample_batch(read_contract(small).spec)

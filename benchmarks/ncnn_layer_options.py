@@ -1,0 +1,90 @@
+"""ncnn with and without the conversion's per-layer options, beside onnxruntime fp32.
+
+Usage (FOLDER from ``anime-detector export --format ncnn``, ONNX the fp32 file it was
+converted from):
+
+    python benchmarks/ncnn_layer_options.py --onnx ONNX --ncnn FOLDER --images examples/sample
+
+Builds the same folder without its ``layer_options`` (the featmask bits written after
+pnnx: plain pnnx output, every 3x3 convolution on Winograd) in a temporary folder that
+shares the weights file, then times onnxruntime fp32, ncnn as pnnx wrote it and ncnn as
+converted, interleaved (``anime_detector.bench.runner.run_bench``), with max |dp| on real
+images. Writes ``results/ncnn_layer_options.json`` and ``.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import save  # noqa: E402
+
+
+def without_layer_options(folder: Path, out: Path) -> list[str]:
+    """Copy ``folder`` to ``out`` with the featmask bits of its ``layer_options`` cleared."""
+    from anime_detector.export.ncnn_param import FEATMASK, NO_WINOGRAD, ParamLayer
+
+    manifest = json.loads((folder / "anime_detector.json").read_text(encoding="utf-8"))
+    names = set(manifest.get("layer_options", {}))
+    out.mkdir(parents=True)
+    lines = (folder / manifest["param"]).read_text(encoding="utf-8").splitlines()
+    for i, line in enumerate(lines):
+        layer = ParamLayer.parse(line) if i >= 2 else None
+        if layer is not None and layer.name in names:
+            fields = [f for f in line.split() if not f.startswith(f"{FEATMASK}=")]
+            left = int(layer.params[FEATMASK]) & ~NO_WINOGRAD
+            lines[i] = " ".join(fields + ([f"{FEATMASK}={left}"] if left else []))
+    (out / manifest["param"]).write_text("\n".join(lines) + "\n", encoding="utf-8")
+    try:
+        os.link(folder / manifest["bin"], out / manifest["bin"])
+    except OSError:
+        shutil.copyfile(folder / manifest["bin"], out / manifest["bin"])
+    manifest["layer_options"] = {}
+    (out / "anime_detector.json").write_text(json.dumps(manifest, indent=1), encoding="utf-8")
+    return sorted(names)
+
+
+def main() -> None:
+    from anime_detector.bench.report import format_table
+    from anime_detector.bench.runner import EngineSpec, run_bench
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--onnx", type=Path, required=True)
+    parser.add_argument("--ncnn", type=Path, required=True)
+    parser.add_argument("--images", type=Path, default=Path("examples/sample"))
+    parser.add_argument("--runs", type=int, default=30)
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=None)
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="ncnn-plain-") as tmp:
+        plain = Path(tmp) / "plain"
+        changed = without_layer_options(args.ncnn, plain)
+        specs = [EngineSpec("onnxruntime", str(args.onnx), "cpu", args.threads),
+                 EngineSpec("ncnn", str(plain), "cpu", args.threads, "fp32"),
+                 EngineSpec("ncnn", str(args.ncnn), "cpu", args.threads, "fp32")]
+        report: dict[str, Any] = run_bench(specs, [1], args.warmup, args.runs,
+                                           cold_start=False, images_dir=args.images)
+    rows = report["results"]
+    base, before, after = (r["p50_ms"] for r in rows)
+    report["layer_options"] = changed
+    report["ratios"] = {"plain_vs_onnxruntime_fp32": base / before,
+                        "converted_vs_onnxruntime_fp32": base / after,
+                        "converted_vs_plain": before / after}
+    rows[1]["model"] = "pnnx output (no layer options)"
+    lines = [format_table(report), "",
+             f"layer options: {', '.join(changed) or 'none'}",
+             f"ncnn fp32 vs onnxruntime fp32: {base / before:.2f}x as pnnx wrote it, "
+             f"{base / after:.2f}x as converted ({before / after:.3f}x)"]
+    save("ncnn_layer_options", report, "\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
