@@ -15,8 +15,8 @@ from anime_detector.batch.pipeline import PipelineConfig, build_dataset, import_
 from anime_detector.batch.results import ResultStore
 from anime_detector.batch.sources import Source, expand_sources, is_uri
 from anime_detector.detector import Detector
-from anime_detector.engines import resolve_engine
-from anime_detector.errors import AnimeDetectorError, InputError, ModelError
+from anime_detector.engines import model_files
+from anime_detector.errors import AnimeDetectorError, InputError
 from anime_detector.jobs.sorting import Sorter, SortMode
 from anime_detector.preprocessing import PreprocessSpec
 from anime_detector.system import available_cpus
@@ -93,14 +93,12 @@ def ray_session(address: str | None, progress: bool) -> Iterator[Any]:
             ray.shutdown()
 
 
-def _check_model(model: Path, device: str, engine: str = "auto"
+def _check_model(model: Path, device: str, engine: str = "auto", precision: str | None = None
                  ) -> tuple[tuple[str, ...], PreprocessSpec]:
-    """Load the model once here, so a bad file or device fails in one line before Ray starts.
-    The actors get the model as the bytes of one ``.onnx`` file: an ncnn folder cannot go."""
-    if resolve_engine(model, engine) == "ncnn":
-        raise ModelError(model, "batch ships one .onnx file to its workers; run the exported "
-                         ".onnx with --engine onnxruntime or openvino")
-    detector = Detector.load(model, device=device, threads=1, engine=engine)
+    """Load the model once here, so a bad file, device or precision fails in one line
+    before Ray starts."""
+    detector = Detector.load(model, device=device, threads=1, engine=engine,
+                             precision=precision)
     return detector.labels, detector.contract.spec
 
 
@@ -188,7 +186,8 @@ def run_batch(
     import_ray()  # the [ray] extra (pyarrow comes with it) before any work
     sources = _sources(inputs, recursive, sort_into is not None)
     cfg = config or PipelineConfig()
-    labels, spec = _check_model(model, "cpu" if address else cfg.device, cfg.engine)
+    labels, spec = _check_model(model, "cpu" if address else cfg.device, cfg.engine,
+                                cfg.precision)
     store = ResultStore(out, fmt, labels, resume=resume)
     done = store.done_paths()
     todo = [s.path for s in sources if s.path not in done]
@@ -197,7 +196,8 @@ def run_batch(
     started = time.perf_counter()
     if todo:
         with _checkpointed(store), ray_session(address, progress):
-            dataset, summary.actors = build_dataset(todo, model.read_bytes(), spec, cfg)
+            files = {name: path.read_bytes() for name, path in model_files(model).items()}
+            dataset, summary.actors = build_dataset(todo, files, spec, cfg)
             _collect(dataset, store, summary, sorter, {s.path: s.root for s in sources}, on_row)
     summary.seconds = time.perf_counter() - started
     store.finish([s.path for s in sources])

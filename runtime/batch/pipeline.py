@@ -2,9 +2,10 @@
 
 ``ray`` is imported inside the functions: importing this module costs nothing
 and needs no Ray. Each actor builds one :class:`~anime_detector.detector.Detector`
-in its constructor, with as many onnxruntime threads as CPUs Ray gave it. The
-model file travels once through Ray's object store, so worker nodes need not
-see the driver's model path. Each output row is the JSON of exactly
+in its constructor, with as many engine threads as CPUs Ray gave it. The
+model's files (one ``.onnx``, or an ncnn folder's three: ``engines.model_files``)
+travel once through Ray's object store, so worker nodes need not see the
+driver's model path. Each output row is the JSON of exactly
 ``Prediction.to_dict()`` or ``Failure.to_dict()`` plus the node that made it.
 """
 
@@ -21,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from anime_detector.detector import Detector, Failure
+from anime_detector.engines import ONNX_FILE
 from anime_detector.errors import AnimeDetectorError, InputError, describe_error
 from anime_detector.preprocessing import PreprocessSpec, preprocess
 
@@ -63,6 +65,7 @@ class PipelineConfig:
     threshold: float | None = None
     device: str = "auto"
     engine: str = "auto"
+    precision: str | None = None
     decode_cpus: float = 0.0
     decode_tasks: int | None = None
 
@@ -112,16 +115,19 @@ class InferenceActor:
     """One Detector per actor, created once; ``__call__`` turns a batch into result rows."""
 
     def __init__(self, model: list[Any], device: str, threshold: float | None,
-                 engine: str = "auto") -> None:
+                 engine: str = "auto", precision: str | None = None) -> None:
         ray = import_ray()
         context = ray.get_runtime_context()
         threads = max(1, int(context.get_assigned_resources().get("CPU", 1)))
         self.node = context.get_node_id()
+        files: dict[str, bytes] = ray.get(model[0])
         with tempfile.TemporaryDirectory(prefix="anime-detector-") as folder:
-            path = os.path.join(folder, "model.onnx")
-            with open(path, "wb") as handle:
-                handle.write(ray.get(model[0]))
-            self.detector = Detector.load(path, device=device, threads=threads, engine=engine)
+            for name, data in files.items():
+                with open(os.path.join(folder, name), "wb") as handle:
+                    handle.write(data)
+            path = os.path.join(folder, ONNX_FILE) if ONNX_FILE in files else folder
+            self.detector = Detector.load(path, device=device, threads=threads, engine=engine,
+                                          precision=precision)
         self.threshold = threshold
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:
@@ -148,9 +154,10 @@ def default_actors(config: PipelineConfig, cluster_cpus: float) -> int:
     return max(1, math.floor(cluster_cpus / max(config.cpus_per_actor, 1e-9)))
 
 
-def build_dataset(paths: list[str], model_bytes: bytes, spec: PreprocessSpec,
+def build_dataset(paths: list[str], model_files: dict[str, bytes], spec: PreprocessSpec,
                   config: PipelineConfig) -> tuple[Any, int]:
-    """The lazy Ray Dataset of result rows, and the number of actors it uses."""
+    """The lazy Ray Dataset of result rows, and the number of actors it uses;
+    ``model_files`` maps file names to contents (see ``engines.model_files``)."""
     ray = import_ray()
     actors = default_actors(config, ray.cluster_resources().get("CPU", 1.0))
     blocks = max(1, min(len(paths), math.ceil(len(paths) / config.batch_size)))
@@ -161,8 +168,9 @@ def build_dataset(paths: list[str], model_bytes: bytes, spec: PreprocessSpec,
         concurrency=config.decode_tasks or actors)
     rows = decoded.map_batches(
         InferenceActor, batch_size=config.batch_size, batch_format="numpy",
-        fn_constructor_kwargs={"model": [ray.put(model_bytes)], "device": config.device,
-                               "threshold": config.threshold, "engine": config.engine},
+        fn_constructor_kwargs={"model": [ray.put(model_files)], "device": config.device,
+                               "threshold": config.threshold, "engine": config.engine,
+                               "precision": config.precision},
         compute=ray.data.ActorPoolStrategy(size=actors),
         num_cpus=config.cpus_per_actor, num_gpus=config.gpus_per_actor or None)
     return rows, actors

@@ -23,6 +23,7 @@ from anime_detector.cli.common import (
     DeviceOpt,
     EngineName,
     EngineOpt,
+    PrecisionOpt,
     RecursiveOpt,
     SortIntoOpt,
     SortMode,
@@ -48,8 +49,9 @@ def _format_for(out: Path, fmt: ResultFormat | None) -> str:
 
 
 def batch(
-    model: Annotated[Path, typer.Argument(help="An exported .onnx model (read by the driver "
-                                          "and shipped to the workers).")],
+    model: Annotated[Path, typer.Argument(help="An exported .onnx model or an ncnn model "
+                                          "folder (read by the driver and shipped to the "
+                                          "workers).")],
     inputs: Annotated[list[str], typer.Argument(
         help="Image files, folders, globs, URIs (s3://..., file://...) or .txt/.lst files "
              "listing them, one per line.")],
@@ -65,7 +67,7 @@ def batch(
     actors: Annotated[int | None, typer.Option(min=1, help="Inference actors (default: as "
                                                "many as the cluster's CPUs allow).")] = None,
     cpus_per_actor: Annotated[float, typer.Option(min=0.5, help="CPUs per actor; also its "
-                                                  "onnxruntime threads.")] = 2.0,
+                                                  "engine threads.")] = 2.0,
     gpus_per_actor: Annotated[float, typer.Option(min=0.0, help="GPUs per actor (use with "
                                                   "--device cuda).")] = 0.0,
     decode_cpus: Annotated[float, typer.Option(min=0.0, help="CPUs reserved per decode task "
@@ -76,6 +78,7 @@ def batch(
     threshold: ThresholdOpt = None,
     device: DeviceOpt = Device.auto,
     engine: EngineOpt = EngineName.auto,
+    precision: PrecisionOpt = None,
     resume: Annotated[bool, typer.Option("--resume", help="Skip inputs that already have a "
                                          "row in RESULTS (or its .partial/ checkpoints).")]
     = False,
@@ -91,7 +94,7 @@ def batch(
     config = PipelineConfig(actors=actors, cpus_per_actor=cpus_per_actor,
                             gpus_per_actor=gpus_per_actor, batch_size=batch_size,
                             threshold=threshold, device=device.value, engine=engine.value,
-                            decode_cpus=decode_cpus, decode_tasks=decode_tasks)
+                            precision=precision, decode_cpus=decode_cpus, decode_tasks=decode_tasks)
     try:
         summary = run_batch(model, inputs, out, fmt=_format_for(out, fmt), recursive=recursive,
                             config=config, address=address, resume=resume, sort_into=sort_into,

@@ -16,18 +16,32 @@ from pathlib import Path
 from anime_detector.engines.base import Engine, EngineInfo, EngineUnavailable
 from anime_detector.errors import AnimeDetectorError
 
-__all__ = ["ENGINES", "Engine", "EngineInfo", "EngineUnavailable", "is_ncnn_model",
-           "open_engine", "resolve_engine"]
+__all__ = ["ENGINES", "ONNX_FILE", "Engine", "EngineInfo", "EngineUnavailable",
+           "is_ncnn_model", "model_files", "open_engine", "resolve_engine"]
 
 ENGINES = ("onnxruntime", "openvino", "ncnn")
 NCNN_MANIFEST = "anime_detector.json"  # see engines.ncnn: what makes a folder an ncnn model
 _MODULES = {name: f"anime_detector.engines.{name}" for name in ENGINES}
+ONNX_FILE = "model.onnx"  # the name an .onnx gets in model_files
 
 
 def is_ncnn_model(path: str | os.PathLike[str]) -> bool:
     """Whether ``path`` is an ncnn model folder (or its manifest): ``--engine auto`` uses it."""
     model = Path(path)
     return (model / NCNN_MANIFEST).is_file() or (model.name == NCNN_MANIFEST and model.is_file())
+
+
+def model_files(path: str | os.PathLike[str]) -> dict[str, Path]:
+    """The files that make up the model at ``path``, each under the name it needs beside
+    the others: an ncnn folder's manifest, param and bin, or an ``.onnx`` as
+    :data:`ONNX_FILE`. Written into one folder, they load again from that folder (ncnn)
+    or from its :data:`ONNX_FILE`; ``batch`` ships models to its workers this way."""
+    if is_ncnn_model(path):
+        from anime_detector.engines.ncnn import folder_files
+
+        model = Path(path)
+        return folder_files(model.parent if model.name == NCNN_MANIFEST else model)
+    return {ONNX_FILE: Path(path)}
 
 
 def resolve_engine(path: str | os.PathLike[str], engine: str = "auto") -> str:

@@ -33,8 +33,8 @@ from anime_detector.engines.cpu import (
 )
 from anime_detector.errors import ModelError
 
-__all__ = ["FORMAT", "MANIFEST", "PRECISIONS", "NcnnEngine", "is_ncnn_model", "load",
-           "read_manifest"]
+__all__ = ["FORMAT", "MANIFEST", "PRECISIONS", "NcnnEngine", "folder_files", "is_ncnn_model",
+           "load", "read_manifest"]
 
 ENGINE = "ncnn"
 FORMAT = "anime-detector-ncnn"
@@ -59,6 +59,13 @@ def read_manifest(folder: Path) -> dict[str, Any]:
             k not in data for k in keys):
         raise ModelError(manifest, f"not an {FORMAT} manifest (needs {', '.join(keys)})")
     return data
+
+
+def folder_files(folder: Path) -> dict[str, Path]:
+    """The manifest, param and bin of an ncnn model folder, by file name."""
+    manifest = read_manifest(folder)
+    names = (MANIFEST, str(manifest["param"]), str(manifest["bin"]))
+    return {name: folder / name for name in names}
 
 
 def _ncnn() -> Any:

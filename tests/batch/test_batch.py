@@ -147,3 +147,33 @@ def test_an_actor_that_cannot_start_fails_the_job_in_one_line(
                   progress=False, config=PipelineConfig(actors=1, cpus_per_actor=1,
                                                         device="cuda"))
     assert "\n" not in str(caught.value) and not out.exists()
+
+
+def test_an_ncnn_folder_runs_on_the_actors_with_its_precision(
+        tiny_model: Path, folder: Path, tmp_path: Path) -> None:
+    """The folder's three files travel to the actors; rows equal predict's on ncnn fp16."""
+    pytest.importorskip("ncnn")
+    from anime_detector.errors import DeviceError
+    from anime_detector.export.convert import ExportError
+    from anime_detector.export.ncnn import find_pnnx, to_ncnn
+
+    try:
+        find_pnnx()
+    except ExportError:
+        pytest.skip("pnnx is not installed (pip install --no-deps pnnx)")
+    model = tmp_path / "tiny-ncnn"
+    to_ncnn(tiny_model, model, threads=1, log=lambda _: None)
+    inputs = [str(folder / "anime"), str(folder / "not_anime")]
+    out = tmp_path / "r.jsonl"
+    with pytest.raises(DeviceError, match="bf16"):  # checked before Ray starts
+        run_batch(model, inputs, out, fmt="json", progress=False,
+                  config=PipelineConfig(precision="bf16"))
+    assert not out.exists()
+    summary = run_batch(model, inputs, out, fmt="json", progress=False,
+                        config=PipelineConfig(actors=1, cpus_per_actor=1, precision="fp16"))
+    detector = Detector.load(model, device="cpu", precision="fp16")
+    assert detector.info.engine == "ncnn" and detector.info.precision == "fp16-weights"
+    want = [p.to_dict() for p in detector.predict_iter(expand_inputs(inputs))]
+    assert read_rows(out, "json") == want and summary.images == len(want) == 6
+    fp32 = Detector.load(model, device="cpu", precision="fp32")
+    assert [p.to_dict() for p in fp32.predict_iter(expand_inputs(inputs))] != want
