@@ -9,7 +9,9 @@ Builds the same folder without its ``layer_options`` (the featmask bits written 
 pnnx: plain pnnx output, every 3x3 convolution on Winograd) in a temporary folder that
 shares the weights file, then times onnxruntime fp32, ncnn as pnnx wrote it and ncnn as
 converted, interleaved (``anime_detector.bench.runner.run_bench``), with max |dp| on real
-images. Writes ``results/ncnn_layer_options.json`` and ``.md``.
+images. ``--repeat N`` runs that N times in a row and reports every run's ratios and
+their median (this shared machine's load changes from minute to minute). Writes
+``results/ncnn_layer_options.json`` and ``.md``.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import save  # noqa: E402
+from _common import median, save  # noqa: E402
 
 
 def without_layer_options(folder: Path, out: Path) -> list[str]:
@@ -62,28 +64,39 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=30)
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--repeat", type=int, default=1)
     args = parser.parse_args()
 
+    runs: list[dict[str, float]] = []
     with tempfile.TemporaryDirectory(prefix="ncnn-plain-") as tmp:
         plain = Path(tmp) / "plain"
         changed = without_layer_options(args.ncnn, plain)
         specs = [EngineSpec("onnxruntime", str(args.onnx), "cpu", args.threads),
                  EngineSpec("ncnn", str(plain), "cpu", args.threads, "fp32"),
                  EngineSpec("ncnn", str(args.ncnn), "cpu", args.threads, "fp32")]
-        report: dict[str, Any] = run_bench(specs, [1], args.warmup, args.runs,
-                                           cold_start=False, images_dir=args.images)
-    rows = report["results"]
-    base, before, after = (r["p50_ms"] for r in rows)
+        for _ in range(args.repeat):
+            report: dict[str, Any] = run_bench(specs, [1], args.warmup, args.runs,
+                                               cold_start=False, images_dir=args.images)
+            base, before, after = (r["p50_ms"] for r in report["results"])
+            runs.append({"plain_vs_onnxruntime_fp32": base / before,
+                         "converted_vs_onnxruntime_fp32": base / after,
+                         "converted_vs_plain": before / after})
+            print(_ratio_line(runs[-1]), flush=True)
     report["layer_options"] = changed
-    report["ratios"] = {"plain_vs_onnxruntime_fp32": base / before,
-                        "converted_vs_onnxruntime_fp32": base / after,
-                        "converted_vs_plain": before / after}
-    rows[1]["model"] = "pnnx output (no layer options)"
-    lines = [format_table(report), "",
+    report["runs"] = runs
+    report["ratios"] = {key: median([r[key] for r in runs]) for key in runs[0]}
+    report["results"][1]["model"] = "pnnx output (no layer options)"
+    lines = [f"last of {len(runs)} runs:", "", format_table(report), "",
              f"layer options: {', '.join(changed) or 'none'}",
-             f"ncnn fp32 vs onnxruntime fp32: {base / before:.2f}x as pnnx wrote it, "
-             f"{base / after:.2f}x as converted ({before / after:.3f}x)"]
+             *(f"run {i}: {_ratio_line(r)}" for i, r in enumerate(runs, 1)),
+             f"median of {len(runs)}: {_ratio_line(report['ratios'])}"]
     save("ncnn_layer_options", report, "\n".join(lines))
+
+
+def _ratio_line(r: dict[str, float]) -> str:
+    return (f"ncnn fp32 vs onnxruntime fp32 {r['plain_vs_onnxruntime_fp32']:.2f}x as pnnx wrote "
+            f"it, {r['converted_vs_onnxruntime_fp32']:.2f}x as converted "
+            f"({r['converted_vs_plain']:.3f}x)")
 
 
 if __name__ == "__main__":

@@ -3,7 +3,8 @@
     python benchmarks/update_readme.py
 
 Each section names the machine its figures came from; figures from different machines
-are never put in one ratio.
+are never put in one ratio. The "Which should I deploy?" table of the Engines section
+(between the deploy markers) is made from ``results/engines.json`` too.
 """
 
 from __future__ import annotations
@@ -18,7 +19,9 @@ RESULTS = ROOT / "benchmarks" / "results"
 SECTIONS = (
     ("engines", "Engines (`python benchmarks/engines.py --run RUN --calibration-dir DATA "
                 "--images examples/sample`)"),
-    ("engines_focus", "Engines, focused rerun: onnxruntime fp32 vs ncnn only"),
+    ("ncnn_layer_options", "ncnn with and without its layer options, five runs in a row "
+                           "(`python benchmarks/ncnn_layer_options.py --onnx RUN/model-fp32.onnx "
+                           "--ncnn RUN/model-ncnn --runs 20 --repeat 5`)"),
     ("end_to_end", "End to end vs raw session, fastest engine (`python benchmarks/end_to_end.py "
                    "--model M --engine E --precision P`)"),
     ("backbones", "Backbones (`python benchmarks/backbones.py`)"),
@@ -81,13 +84,12 @@ def targets() -> str:
         t.add(f"ncnn fp32 vs onnxruntime fp32, batch 1 (max abs dp "
               f"{r['ncnn_fp32_max_abs_dp']:.1e}, goal <= 1e-5)",
               r["ncnn_fp32_vs_onnxruntime_fp32"], 2.0)
-    focus = _load("engines_focus")
-    if focus:
-        rows = {(r["engine"], r["precision"]): r for r in focus["results"] if r["p50_ms"]}
-        best = focus.get("recommendation")
-        if best and ("onnxruntime", "fp32") in rows:
-            t.add(f"the same, focused three-row rerun ({best['engine']} {best['precision']}, max "
-                  f"abs dp {best['max_abs_dp']:.1e})", best["speedup_vs_first"], 2.3)
+    layer_options = _load("ncnn_layer_options")
+    if layer_options:
+        runs = [r["converted_vs_onnxruntime_fp32"] for r in layer_options["runs"]]
+        t.add(f"the same, ncnn fp32 only, median of {len(runs)} runs in a row (each: "
+              f"{', '.join(f'{r:.2f}x' for r in runs)})",
+              layer_options["ratios"]["converted_vs_onnxruntime_fp32"], 2.3)
     if e2e:
         t.add(f"predict end to end with {e2e['engine']['engine']} {e2e['engine']['precision']}, "
               "% of its raw throughput", 100 * e2e["ratio"], 90.0, "{:.0f}%")
@@ -118,15 +120,42 @@ def targets() -> str:
         t.rows) + "\n"
 
 
+def _row_name(row: dict[str, Any]) -> str:
+    name = f"{row['engine']} {row['precision']}"
+    model = Path(row["model"]).name
+    return f"{name} ({model})" if row["precision"] in ("int8", "fp16") else name
+
+
+def deploy_table() -> str:
+    """Batch-1 rows of ``results/engines.json``: latency, speed-up and max |dp|."""
+    engines = _load("engines")
+    if not engines:
+        return "(run benchmarks/engines.py)"
+    machine = engines["machine"]
+    rows = [r for r in engines["results"] if r["batch_size"] == 1 and r["p50_ms"]]
+    lines = [f"{machine['cpu']} ({' '.join(machine['cpu_flags'])}), {machine['threads']} "
+             f"threads, batch 1, one interleaved run; max abs dp vs the first row on "
+             f"{engines['fidelity_on']}:", "",
+             "| engine, precision | p50 ms | vs onnxruntime fp32 | max abs dp |",
+             "|---|---|---|---|"]
+    lines += [f"| {_row_name(r)} | {r['p50_ms']:.1f} | {r['speedup_vs_first']:.2f}x | "
+              f"{r['max_abs_dp']:.1e} |" for r in rows]
+    return "\n".join(lines)
+
+
+def _replace(text: str, marker: str, body: str) -> str:
+    block = f"<!-- {marker}:start -->\n{body}\n<!-- {marker}:end -->"
+    new, count = re.subn(rf"<!-- {marker}:start -->.*?<!-- {marker}:end -->",
+                         lambda _: block, text, flags=re.S)
+    if count != 1:
+        raise SystemExit(f"README.md has no <!-- {marker}:start --> ... <!-- {marker}:end -->")
+    return new
+
+
 def main() -> None:
     readme = ROOT / "README.md"
-    text = readme.read_text()
-    block = f"<!-- bench:start -->\n{render()}\n<!-- bench:end -->"
-    new, count = re.subn(r"<!-- bench:start -->.*?<!-- bench:end -->", lambda _: block, text,
-                         flags=re.S)
-    if count != 1:
-        raise SystemExit("README.md has no <!-- bench:start --> ... <!-- bench:end --> block")
-    readme.write_text(new)
+    text = _replace(readme.read_text(), "bench", render())
+    readme.write_text(_replace(text, "deploy", deploy_table()))
     print(f"updated {readme}")
 
 

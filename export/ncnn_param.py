@@ -21,8 +21,8 @@ NO_WINOGRAD = 1 << 6
 # A 3x3 convolution over this few input channels (an RGB stem) gains nothing from
 # Winograd: its GEMM has K = channels, while the output transform still costs a pass
 # over every output channel. ncnn picks Winograd anyway when the layer has more than 8
-# outputs; as a GEMM VGG19's first layer ran 5.7 ms instead of 9.3 ms
-# (benchmarks/ncnn_layer_options.py, README "ncnn layer options").
+# outputs; with VGG19's first layer as a GEMM the whole network runs about 5% faster
+# (benchmarks/ncnn_layer_options.py, README "Layer options").
 THIN_INPUT_CHANNELS = 8
 
 
