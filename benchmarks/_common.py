@@ -33,8 +33,19 @@ def matmul_gflops(n: int = 2048, repeats: int = 5) -> float:
     return 2 * n**3 / min(timed(lambda: a @ b) for _ in range(repeats)) / 1e9
 
 
+def machine_line() -> str:
+    """``machine: CPU model (its relevant flags)``, for a result's Markdown."""
+    from anime_detector.system import cpu_summary
+
+    return f"machine: {cpu_summary()}"
+
+
 def save(name: str, report: dict[str, Any], markdown: str) -> None:
-    """Write ``results/NAME.json`` and ``results/NAME.md`` and print the Markdown."""
+    """Write ``results/NAME.json`` (with the CPU named, if the report does not name it)
+    and ``results/NAME.md``, and print the Markdown."""
+    from anime_detector.system import cpu_summary
+
+    report.setdefault("cpu", cpu_summary())
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / f"{name}.json").write_text(json.dumps(report, indent=2) + "\n")
     (RESULTS / f"{name}.md").write_text(markdown + "\n")

@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import median, save, timed  # noqa: E402
+from _common import machine_line, median, save, timed  # noqa: E402
 
 KERAS_ONE_IMAGE = """
 import sys, numpy as np, keras
@@ -53,7 +53,7 @@ def main() -> None:
         "| fresh process, one image | median s |", "|---|---|",
         f"| `anime-detector predict` (onnxruntime) | {median(ours):.2f} |",
         f"| python + TensorFlow: load .keras, predict | {median(theirs):.2f} |", "",
-        f"speed-up {median(theirs) / median(ours):.1f}x (target >= 5x)",
+        f"speed-up {median(theirs) / median(ours):.1f}x (target >= 5x); {machine_line()}",
     ])
     save("cold_start", report, md)
 

@@ -6,7 +6,8 @@
 Converts RUN/model.keras to TFLite (fp32, and full-integer int8 calibrated on the
 same images the ONNX int8 model used), then times LiteRT and onnxruntime
 interleaved, both with this process's CPUs. Needs RUN/model-fp32.onnx and
-RUN/model-int8.onnx (``benchmarks/engines.py`` makes them). Target (benchmarks
+RUN/model-int8-TARGET.onnx for this CPU's int8 target (``benchmarks/engines.py`` makes
+them). Target (benchmarks
 issue): ONNX int8 >= 1.5x LiteRT int8.
 """
 
@@ -21,7 +22,7 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import matmul_gflops, median, save  # noqa: E402
+from _common import machine_line, matmul_gflops, median, save  # noqa: E402
 
 
 def to_tflite(keras_path: Path, calibration: np.ndarray | None) -> bytes:
@@ -61,6 +62,7 @@ def litert_runner(content: bytes, threads: int) -> Any:
 
 def main() -> None:
     from anime_detector import Detector
+    from anime_detector.export.precision import resolve_int8_target
     from anime_detector.export.verify import verification_batch
     from anime_detector.system import available_cpus
 
@@ -76,8 +78,9 @@ def main() -> None:
         "litert fp32": litert_runner(to_tflite(args.run / "model.keras", None), threads),
         "litert int8": litert_runner(to_tflite(args.run / "model.keras", calibration), threads),
     }
-    for precision in ("fp32", "int8"):
-        det = Detector.load(args.run / f"model-{precision}.onnx", device="cpu", spin=False)
+    int8 = f"int8-{resolve_int8_target('auto')}"
+    for precision, name in (("fp32", "fp32"), ("int8", int8)):
+        det = Detector.load(args.run / f"model-{name}.onnx", device="cpu", spin=False)
         engines[f"onnxruntime {precision}"] = det.run
     real = verification_batch(args.verify_dir, limit=64)[0]
     outputs = {name: np.concatenate([run(real[i : i + 1]) for i in range(len(real))])
@@ -107,7 +110,7 @@ def main() -> None:
               f"{fidelity[n]['label_agreement_vs_onnx_fp32']:.1%} |" for n in engines]
     lines += ["", f"ONNX int8 / LiteRT int8 speed = {ratio:.2f}x (target >= 1.5x); "
               f"{threads} threads; matmul probe {before:.0f} -> {after:.0f} GFLOP/s; "
-              f"fidelity on {len(real)} images from {args.verify_dir}"]
+              f"fidelity on {len(real)} images from {args.verify_dir}; {machine_line()}"]
     save("litert", report, "\n".join(lines))
 
 

@@ -10,7 +10,9 @@ pnnx: plain pnnx output, every 3x3 convolution on Winograd) in a temporary folde
 shares the weights file, then times onnxruntime fp32, ncnn as pnnx wrote it and ncnn as
 converted, interleaved (``anime_detector.bench.runner.run_bench``), with max |dp| on real
 images. ``--repeat N`` runs that N times in a row and reports every run's ratios and
-their median (this shared machine's load changes from minute to minute). Writes
+their median (this shared machine's load changes from minute to minute); ``--append``
+keeps the runs already in the results file (same CPU only) and adds these, so that
+a later, quieter session cannot replace a noisy one. Writes
 ``results/ncnn_layer_options.json`` and ``.md``.
 """
 
@@ -22,11 +24,14 @@ import os
 import shutil
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import median, save  # noqa: E402
+from _common import RESULTS, median, save  # noqa: E402
+
+KEYS = ("plain_vs_onnxruntime_fp32", "converted_vs_onnxruntime_fp32", "converted_vs_plain")
 
 
 def without_layer_options(folder: Path, out: Path) -> list[str]:
@@ -65,9 +70,10 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument("--append", action="store_true")
     args = parser.parse_args()
 
-    runs: list[dict[str, float]] = []
+    runs: list[dict[str, Any]] = earlier_runs() if args.append else []
     with tempfile.TemporaryDirectory(prefix="ncnn-plain-") as tmp:
         plain = Path(tmp) / "plain"
         changed = without_layer_options(args.ncnn, plain)
@@ -80,17 +86,31 @@ def main() -> None:
             base, before, after = (r["p50_ms"] for r in report["results"])
             runs.append({"plain_vs_onnxruntime_fp32": base / before,
                          "converted_vs_onnxruntime_fp32": base / after,
-                         "converted_vs_plain": before / after})
+                         "converted_vs_plain": before / after,
+                         "at": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())})
             print(_ratio_line(runs[-1]), flush=True)
     report["layer_options"] = changed
     report["runs"] = runs
-    report["ratios"] = {key: median([r[key] for r in runs]) for key in runs[0]}
+    report["ratios"] = {key: median([r[key] for r in runs]) for key in KEYS}
     report["results"][1]["model"] = "pnnx output (no layer options)"
     lines = [f"last of {len(runs)} runs:", "", format_table(report), "",
              f"layer options: {', '.join(changed) or 'none'}",
-             *(f"run {i}: {_ratio_line(r)}" for i, r in enumerate(runs, 1)),
+             *(f"run {i} ({r['at']}): {_ratio_line(r)}" for i, r in enumerate(runs, 1)),
              f"median of {len(runs)}: {_ratio_line(report['ratios'])}"]
     save("ncnn_layer_options", report, "\n".join(lines))
+
+
+def earlier_runs() -> list[dict[str, Any]]:
+    """The runs in the results file, if it was written on this CPU."""
+    from anime_detector.system import cpu_summary
+
+    path = RESULTS / "ncnn_layer_options.json"
+    if not path.exists():
+        return []
+    earlier = json.loads(path.read_text())
+    if earlier.get("cpu") != cpu_summary():
+        return []
+    return [{"at": "earlier", **r} for r in earlier.get("runs", [])]
 
 
 def _ratio_line(r: dict[str, float]) -> str:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from _common import matmul_gflops, save, timed  # noqa: E402
+from _common import machine_line, matmul_gflops, save, timed  # noqa: E402
 from images import write_class_folder  # noqa: E402
 
 
@@ -68,7 +68,7 @@ def main() -> None:
         "",
         f"cached (cold) / extraction pass = {cold / extract:.2f} (target <= 1.3); "
         f"no cache / cached = {nocache / cold:.2f} (target >= 5); matmul probe "
-        f"{probe_before:.0f} -> {probe_after:.0f} GFLOP/s",
+        f"{probe_before:.0f} -> {probe_after:.0f} GFLOP/s; {machine_line()}",
     ])
     save("train_cache", report, md)
 

@@ -35,11 +35,11 @@ SECTIONS = (
     ("suite", "Test suite time (`python benchmarks/suite_time.py`)"),
     ("gpu", "GPU: onnxruntime CUDA provider on an NVIDIA H200 (device machine)"),
     ("litert", "ONNX Runtime vs LiteRT (`pip install ai-edge-litert; python benchmarks/litert.py "
-               "--run RUN --calibration-dir DATA`) - previous machine"),
-    ("cold_start", "Cold start (`python benchmarks/cold_start.py --onnx M.onnx --keras M.keras`)"
-                   " - previous machine"),
+               "--run RUN --calibration-dir DATA`)"),
+    ("cold_start", "Cold start (`python benchmarks/cold_start.py --onnx M.onnx --keras M.keras "
+                   "--rounds 5`)"),
     ("train_cache", "Training with and without the feature cache "
-                    "(`python benchmarks/train_cache.py`) - previous machine"),
+                    "(`python benchmarks/train_cache.py`)"),
 )
 
 

@@ -15,9 +15,11 @@ from anime_detector.engines import ENGINES, resolve_engine
 from anime_detector.errors import AnimeDetectorError
 from anime_detector.system import cpu_flags
 
-__all__ = ["engine_precisions", "installed_engines", "plan_specs"]
+__all__ = ["NCNN_HINT", "engine_precisions", "installed_engines", "ncnn_note", "plan_specs"]
 
 BF16_FLAGS = frozenset({"avx512_bf16", "amx_bf16"})
+NCNN_HINT = ("ncnn runs converted folders: anime-detector export MODEL.onnx --format ncnn "
+             "--out MODEL-ncnn, then bench MODEL.onnx MODEL-ncnn")
 
 
 def installed_engines() -> list[str]:
@@ -75,5 +77,20 @@ def plan_specs(models: Sequence[str], engines: str = "all", device: str = "auto"
             specs += [EngineSpec(engine, model, where, threads, precision)
                       for precision in engine_precisions(engine, where)
                       if precision != "tf32" or _is_fp32_onnx(model)]
+    unused = [name for name in wanted if engines != "all" and
+              not any(spec.engine == name for spec in specs)]
+    if unused:
+        raise AnimeDetectorError(f"no model given runs on {unused[0]}" + (
+            f"; {NCNN_HINT}" if unused[0] == "ncnn" else ""))
     return specs
+
+
+def ncnn_note(specs: Sequence[EngineSpec], engines: str = "all") -> str | None:
+    """A hint when ncnn is installed but no ncnn folder is among the models timed (often the
+    fastest near-lossless engine on x86: see README "Which should I deploy?")."""
+    if engines != "all" or "ncnn" not in installed_engines():
+        return None
+    if any(spec.engine == "ncnn" for spec in specs):
+        return None
+    return f"note: ncnn is installed but not timed; {NCNN_HINT}"
 

@@ -52,7 +52,7 @@ def bench(
                                              "fresh process per engine.")] = True,
 ) -> None:
     """Latency, throughput, cold start, memory and fidelity per engine, precision and batch."""
-    from anime_detector.bench.plan import plan_specs
+    from anime_detector.bench.plan import ncnn_note, plan_specs
     from anime_detector.bench.report import format_table
     from anime_detector.bench.runner import EngineSpec, run_bench
     from anime_detector.export.reference_models import reference_model
@@ -63,6 +63,9 @@ def bench(
         paths = [str(m) for m in models] if models else [str(reference_model(
             backbone, log=lambda line: typer.echo(line, err=True)))]
         specs = plan_specs(paths, engines, device.value, threads)
+        note = ncnn_note(specs, engines) if models else None
+        if note:
+            typer.echo(note, err=True)
         if keras_model is not None:
             import_train_extra("anime_detector.train.keras_engine")
             specs += [EngineSpec(k, str(keras_model), "cpu", threads, loader=KERAS_LOADER)

@@ -58,6 +58,10 @@ def read_manifest(folder: Path) -> dict[str, Any]:
     if not isinstance(data, dict) or data.get("format") != FORMAT or any(
             k not in data for k in keys):
         raise ModelError(manifest, f"not an {FORMAT} manifest (needs {', '.join(keys)})")
+    for key in ("param", "bin"):
+        name = data[key]
+        if not isinstance(name, str) or Path(name).name != name or name in ("", ".", ".."):
+            raise ModelError(manifest, f"{key} must name a file in the folder, got {name!r}")
     return data
 
 

@@ -162,6 +162,10 @@ def test_loading_errors(tmp_path: Path, converted: tuple[Path, list[str]]) -> No
     (tmp_path / "anime_detector.json").write_text("{\"format\": \"other\"}")
     with pytest.raises(ModelError, match="not an anime-detector-ncnn manifest"):
         ncnn_engine.load(tmp_path)
+    manifest = json.loads((converted[0] / "anime_detector.json").read_text())
+    (tmp_path / "anime_detector.json").write_text(json.dumps({**manifest, "bin": "../x.bin"}))
+    with pytest.raises(ModelError, match="bin must name a file in the folder, got '../x.bin'"):
+        ncnn_engine.folder_files(tmp_path)  # what batch ships: never a path outside
     assert ncnn_engine.is_ncnn_model(converted[0]) and not ncnn_engine.is_ncnn_model(tmp_path
                                                                                      / "x")
     with pytest.raises(DeviceError, match="CPU only"):
@@ -261,3 +265,18 @@ def test_in_place_rescaling_and_explicit_pad_convert_and_run(tmp_path: Path) -> 
     batch = sample_batch(read_contract(model).spec)
     got = ncnn_engine.load(out, threads=1).run(batch)
     assert np.abs(got - onnxruntime_fp32(model, batch)).max() < 1e-4
+
+
+def test_bench_without_an_ncnn_folder_says_how_to_make_one(small: Path) -> None:
+    from cli_helpers import invoke
+
+    refused = invoke("bench", small, "--engines", "ncnn", "--no-cold-start")
+    assert refused.returncode == 2
+    assert refused.stderr.strip() == (
+        "error: no model given runs on ncnn; ncnn runs converted folders: anime-detector "
+        "export MODEL.onnx --format ncnn --out MODEL-ncnn, then bench MODEL.onnx MODEL-ncnn")
+    timed = invoke("bench", small, "--batch-sizes", "1", "--runs", "1", "--warmup", "0",
+                   "--no-cold-start", "--format", "json")
+    assert timed.returncode == 0, timed.stderr
+    assert "note: ncnn is installed but not timed; ncnn runs converted folders" in timed.stderr
+    assert "ncnn" not in {r["engine"] for r in json.loads(timed.stdout)["results"]}
