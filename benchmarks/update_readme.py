@@ -21,7 +21,9 @@ SECTIONS = (
                 "--images examples/sample`)"),
     ("ncnn_layer_options", "ncnn with and without its layer options, five runs in a row "
                            "(`python benchmarks/ncnn_layer_options.py --onnx RUN/model-fp32.onnx "
-                           "--ncnn RUN/model-ncnn --runs 20 --repeat 5`)"),
+                           "--ncnn RUN/model-ncnn --runs 20 --repeat 5 --append`)"),
+    ("ncnn_layers", "ncnn, each 3x3 convolution alone, per algorithm "
+                    "(`python benchmarks/ncnn_layers.py --ncnn RUN/model-ncnn`)"),
     ("end_to_end", "End to end vs raw session, fastest engine (`python benchmarks/end_to_end.py "
                    "--model M --engine E --precision P`)"),
     ("backbones", "Backbones (`python benchmarks/backbones.py`)"),
