@@ -70,6 +70,8 @@ def predict(
         detector = Detector.load(model, device=device.value, threads=threads, labels=label_list,
                                  engine=engine.value, precision=precision)
         detector.max_pixels = max_pixels
+        if explain is not None:
+            detector.require_explain()  # before the table header: one error line, no output
         if verbose:
             info = detector.info
             typer.echo(f"model {model}: {info.engine} {info.version}, providers "

@@ -117,6 +117,16 @@ def test_cli_old_model_is_an_error_line(tiny_model: Path, images: list[Path],
     assert len(lines) == 1 and lines[0].startswith("error: ") and "re-export" in lines[0]
 
 
+def test_predict_explain_with_an_old_model_prints_nothing_but_the_error(
+        tiny_model: Path, images: list[Path], tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["predict", str(tiny_model), str(images[0]), "--explain",
+                                      str(tmp_path / "heat")])
+    assert result.exit_code == 2
+    assert result.stdout == ""  # type: ignore[attr-defined]
+    lines = result.stderr.strip().splitlines()  # type: ignore[attr-defined]
+    assert len(lines) == 1 and "re-export" in lines[0] and not (tmp_path / "heat").exists()
+
+
 def test_png_write_is_atomic(explain_model: Path, images: list[Path], tmp_path: Path,
                              monkeypatch: pytest.MonkeyPatch) -> None:
     detector = load_explainer(explain_model, device="cpu")
