@@ -10,18 +10,22 @@ Exports what is missing next to RUN/model.keras (fp32, fp16, int8 for this CPU's
 and for ``avx2``, and an ncnn folder), then times onnxruntime fp32 first (the fidelity
 reference), OpenVINO fp32/bf16, ncnn fp32/fp16, onnxruntime fp16/int8, OpenVINO int8 and
 Keras, interleaved (``anime_detector.bench.runner.run_bench``). numpy's matmul rate is
-probed before and after. Writes ``results/engines.json`` and ``results/engines.md``.
+probed before and after. Writes ``results/engines.json`` and ``results/engines.md``;
+the batch-1 ratios of earlier runs on this CPU stay in the JSON's ``history`` (a later
+run never hides an earlier one).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import matmul_gflops, save  # noqa: E402
+from _common import RESULTS, matmul_gflops, save  # noqa: E402
 
 KERAS = "anime_detector.train.keras_engine:load_bench_engine"
 
@@ -120,7 +124,31 @@ def main() -> None:
     for batch, values in report["ratios"].items():
         lines.append(f"{batch}: " + "; ".join(
             f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}" for k, v in values.items()))
+    report["history"] = history(report)
+    lines.append("batch-1 history on this CPU: " + "; ".join(
+        f"{h['at']}: {h['best_vs_onnxruntime_fp32']:.2f}x" for h in report["history"]))
     save("engines", report, "\n".join(lines))
+
+
+def _entry(report: dict[str, Any], at: str) -> dict[str, Any]:
+    batch1 = report["ratios"]["batch1"]
+    return {"at": at, "best_within_bound": batch1["best_within_bound"],
+            "best_vs_onnxruntime_fp32": batch1["best_vs_onnxruntime_fp32"],
+            "matmul_gflops_before": report.get("matmul_gflops", {}).get("before")}
+
+
+def history(report: dict[str, Any]) -> list[dict[str, Any]]:
+    """Earlier runs' batch-1 entries from ``results/engines.json`` (same CPU only), then this
+    run's."""
+    from anime_detector.system import cpu_summary
+
+    earlier: list[dict[str, Any]] = []
+    path = RESULTS / "engines.json"
+    if path.exists():
+        previous = json.loads(path.read_text())
+        if previous.get("cpu", cpu_summary()) == cpu_summary():
+            earlier = previous.get("history") or [_entry(previous, "earlier")]
+    return [*earlier, _entry(report, time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()))]
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ RESULTS = ROOT / "benchmarks" / "results"
 SECTIONS = (
     ("engines", "Engines (`python benchmarks/engines.py --run RUN --calibration-dir DATA "
                 "--images examples/sample`)"),
-    ("ncnn_layer_options", "ncnn with and without its layer options, five runs in a row "
+    ("ncnn_layer_options", "ncnn with and without its layer options, runs added five at a time "
                            "(`python benchmarks/ncnn_layer_options.py --onnx RUN/model-fp32.onnx "
                            "--ncnn RUN/model-ncnn --runs 20 --repeat 5 --append`)"),
     ("ncnn_layers", "ncnn, each 3x3 convolution alone, per algorithm "
@@ -80,8 +80,11 @@ def targets() -> str:
         "engines", "end_to_end", "backbones", "explain_cost", "ray_batch", "suite"))
     if engines:
         r = engines["ratios"]["batch1"]
+        runs = ", ".join(f"{h['best_vs_onnxruntime_fp32']:.2f}x"
+                         for h in engines.get("history", [])[:-1])
         t.add(f"best engine within max abs dp 1e-3 ({r['best_within_bound']}) vs onnxruntime "
-              f"fp32, batch 1 (max abs dp {r['best_max_abs_dp']:.1e})",
+              f"fp32, batch 1 (max abs dp {r['best_max_abs_dp']:.1e})"
+              + (f"; earlier runs on this CPU: {runs}" if runs else ""),
               r["best_vs_onnxruntime_fp32"], 2.3)
         t.add(f"ncnn fp32 vs onnxruntime fp32, batch 1 (max abs dp "
               f"{r['ncnn_fp32_max_abs_dp']:.1e}, goal <= 1e-5)",
@@ -89,7 +92,7 @@ def targets() -> str:
     layer_options = _load("ncnn_layer_options")
     if layer_options:
         runs = [r["converted_vs_onnxruntime_fp32"] for r in layer_options["runs"]]
-        t.add(f"the same, ncnn fp32 only, median of {len(runs)} runs in a row (each: "
+        t.add(f"the same, ncnn fp32 only, median of {len(runs)} runs, five at a time (each: "
               f"{', '.join(f'{r:.2f}x' for r in runs)})",
               layer_options["ratios"]["converted_vs_onnxruntime_fp32"], 2.3)
     if e2e:
