@@ -216,6 +216,8 @@ def to_ncnn(onnx_path: str | Path, out_dir: str | Path, *, verify_dir: Path | No
             for name in (PARAM, BIN):
                 shutil.move(str(Path(work, name)), tmp / name)
         layer_options = gemm_for_thin_inputs(tmp / PARAM)
+        for layer, why in layer_options.items():
+            log(f"layer option: {layer}: {why}")
         manifest = _manifest(onnx_path, _param_io(tmp / PARAM), [spec.height, spec.width, 3],
                              layer_options)
         _write_manifest(tmp, manifest)

@@ -108,8 +108,9 @@ class NcnnEngine:
     """A loaded ncnn ``Net``.
 
     Thread-safe: an ncnn ``Net`` may serve several extractors at once and ``run`` makes
-    a fresh extractor per image, so concurrent calls need no lock (each still uses
-    ``threads`` threads: share the CPUs accordingly).
+    a fresh extractor per image, so concurrent calls need no lock. They do not run in
+    parallel, though: ncnn's Python binding holds the GIL during ``extract`` (each call
+    uses ``threads`` threads; for more throughput on many cores, use processes).
     """
 
     def __init__(self, net: Any, contract: ModelContract, path: Path, io: tuple[str, str],

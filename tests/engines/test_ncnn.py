@@ -80,6 +80,8 @@ def test_thin_input_convolutions_run_as_gemm(converted: tuple[Path, list[str]]) 
     assert outputs == [8, 8, 16, 16]
     assert [c[1] for c in convs if "31=64" in c] == list(manifest["layer_options"]) == [
         convs[2][1]]
+    assert f"layer option: {convs[2][1]}: Winograd off (featmask 64): 8 input channels" in \
+        converted[1]
 
 
 def test_parity_with_onnxruntime(small: Path, converted: tuple[Path, list[str]]) -> None:
