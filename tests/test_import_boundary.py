@@ -2,28 +2,18 @@
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from pathlib import Path
 
+from import_probe import loaded_modules
+
 HEAVY = ("tensorflow", "keras", "tf2onnx", "ray")
 
-PROBE = """
-import json, sys
-{body}
-print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in {mods})))
-"""
-
-
-def _loaded(body: str, mods: tuple[str, ...] = HEAVY) -> list[str]:
-    code = PROBE.format(body=body, mods=set(mods))
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    return list(json.loads(out.stdout.strip().splitlines()[-1]))
 
 
 def test_importing_the_package_and_cli_loads_no_tensorflow() -> None:
-    assert _loaded("import anime_detector, anime_detector.cli") == []
+    assert loaded_modules("import anime_detector, anime_detector.cli", HEAVY) == []
 
 
 def test_predict_end_to_end_loads_no_tensorflow(tiny_model: Path, tmp_path: Path) -> None:
@@ -38,7 +28,7 @@ def test_predict_end_to_end_loads_no_tensorflow(tiny_model: Path, tmp_path: Path
         "assert r.exit_code == 0, r.output\n"
         "import onnxruntime\n"
     )
-    assert _loaded(body) == []
+    assert loaded_modules(body, HEAVY) == []
 
 
 def test_help_and_version_load_no_onnxruntime() -> None:
@@ -48,7 +38,7 @@ def test_help_and_version_load_no_onnxruntime() -> None:
         "for args in (['--version'], ['--help'], ['predict', '--help']):\n"
         "    assert CliRunner().invoke(app, args).exit_code == 0\n"
     )
-    assert _loaded(body, HEAVY + ("onnxruntime",)) == []
+    assert loaded_modules(body, HEAVY + ("onnxruntime",)) == []
 
 
 def test_public_api_names_all_resolve() -> None:
@@ -65,7 +55,7 @@ def test_batch_and_sorting_modules_load_no_ray_until_a_job_runs() -> None:
         "from anime_detector.cli import app\n"
         "assert CliRunner().invoke(app, ['batch', '--help']).exit_code == 0\n"
     )
-    assert _loaded(body, HEAVY + ("pyarrow", "onnxruntime")) == []
+    assert loaded_modules(body, HEAVY + ("pyarrow", "onnxruntime")) == []
 
 
 def test_public_names_are_the_objects_not_same_named_modules() -> None:
