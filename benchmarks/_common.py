@@ -40,6 +40,18 @@ def machine_line() -> str:
     return f"machine: {cpu_summary()}"
 
 
+def previous_report(name: str) -> dict[str, Any]:
+    """``results/NAME.json`` as last saved, if it was measured on this CPU (else empty):
+    scripts that add runs to earlier ones never mix machines."""
+    from anime_detector.system import cpu_summary
+
+    path = RESULTS / f"{name}.json"
+    if not path.exists():
+        return {}
+    report: dict[str, Any] = json.loads(path.read_text())
+    return report if report.get("cpu") == cpu_summary() else {}
+
+
 def save(name: str, report: dict[str, Any], markdown: str) -> None:
     """Write ``results/NAME.json`` (with the CPU named, if the report does not name it)
     and ``results/NAME.md``, and print the Markdown."""

@@ -18,14 +18,13 @@ run never hides an earlier one).
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import RESULTS, matmul_gflops, save  # noqa: E402
+from _common import matmul_gflops, previous_report, save  # noqa: E402
 
 KERAS = "anime_detector.train.keras_engine:load_bench_engine"
 
@@ -140,14 +139,7 @@ def _entry(report: dict[str, Any], at: str) -> dict[str, Any]:
 def history(report: dict[str, Any]) -> list[dict[str, Any]]:
     """Earlier runs' batch-1 entries from ``results/engines.json`` (same CPU only), then this
     run's."""
-    from anime_detector.system import cpu_summary
-
-    earlier: list[dict[str, Any]] = []
-    path = RESULTS / "engines.json"
-    if path.exists():
-        previous = json.loads(path.read_text())
-        if previous.get("cpu", cpu_summary()) == cpu_summary():
-            earlier = previous.get("history") or [_entry(previous, "earlier")]
+    earlier = previous_report("engines").get("history", [])
     return [*earlier, _entry(report, time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()))]
 
 

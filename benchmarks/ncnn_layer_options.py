@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import RESULTS, median, save  # noqa: E402
+from _common import median, previous_report, save  # noqa: E402
 
 KEYS = ("plain_vs_onnxruntime_fp32", "converted_vs_onnxruntime_fp32", "converted_vs_plain")
 
@@ -73,7 +73,8 @@ def main() -> None:
     parser.add_argument("--append", action="store_true")
     args = parser.parse_args()
 
-    runs: list[dict[str, Any]] = earlier_runs() if args.append else []
+    earlier = previous_report("ncnn_layer_options").get("runs", []) if args.append else []
+    runs: list[dict[str, Any]] = [{"at": "earlier", **r} for r in earlier]
     with tempfile.TemporaryDirectory(prefix="ncnn-plain-") as tmp:
         plain = Path(tmp) / "plain"
         changed = without_layer_options(args.ncnn, plain)
@@ -98,19 +99,6 @@ def main() -> None:
              *(f"run {i} ({r['at']}): {_ratio_line(r)}" for i, r in enumerate(runs, 1)),
              f"median of {len(runs)}: {_ratio_line(report['ratios'])}"]
     save("ncnn_layer_options", report, "\n".join(lines))
-
-
-def earlier_runs() -> list[dict[str, Any]]:
-    """The runs in the results file, if it was written on this CPU."""
-    from anime_detector.system import cpu_summary
-
-    path = RESULTS / "ncnn_layer_options.json"
-    if not path.exists():
-        return []
-    earlier = json.loads(path.read_text())
-    if earlier.get("cpu") != cpu_summary():
-        return []
-    return [{"at": "earlier", **r} for r in earlier.get("runs", [])]
 
 
 def _ratio_line(r: dict[str, float]) -> str:
