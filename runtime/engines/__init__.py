@@ -39,8 +39,7 @@ def model_files(path: str | os.PathLike[str]) -> dict[str, Path]:
     if is_ncnn_model(path):
         from anime_detector.engines.ncnn import folder_files
 
-        model = Path(path)
-        return folder_files(model.parent if model.name == NCNN_MANIFEST else model)
+        return folder_files(Path(path))
     return {ONNX_FILE: Path(path)}
 
 

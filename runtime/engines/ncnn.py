@@ -34,7 +34,7 @@ from anime_detector.engines.cpu import (
 from anime_detector.errors import ModelError
 
 __all__ = ["FORMAT", "MANIFEST", "PRECISIONS", "NcnnEngine", "folder_files", "is_ncnn_model",
-           "load", "read_manifest"]
+           "load", "model_folder", "read_manifest"]
 
 ENGINE = "ncnn"
 FORMAT = "anime-detector-ncnn"
@@ -65,8 +65,15 @@ def read_manifest(folder: Path) -> dict[str, Any]:
     return data
 
 
-def folder_files(folder: Path) -> dict[str, Path]:
-    """The manifest, param and bin of an ncnn model folder, by file name."""
+def model_folder(path: Path) -> Path:
+    """The model folder that ``path`` names: the folder itself or its manifest."""
+    return path.parent if path.name == MANIFEST and path.is_file() else path
+
+
+def folder_files(path: Path) -> dict[str, Path]:
+    """The manifest, param and bin of the ncnn model folder at ``path`` (the folder or its
+    manifest), by file name."""
+    folder = model_folder(path)
     manifest = read_manifest(folder)
     names = (MANIFEST, str(manifest["param"]), str(manifest["bin"]))
     return {name: folder / name for name in names}
@@ -176,8 +183,7 @@ def load(path: Path, *, device: str = "auto", threads: int | None = None,
     check_cpu_device(ENGINE, device)
     chosen = _precision(precision)
     ncnn = _ncnn()
-    folder = Path(path)
-    folder = folder.parent if folder.name == MANIFEST and folder.is_file() else folder
+    folder = model_folder(Path(path))
     manifest = read_manifest(folder)
     contract = contract_from_props(folder, dict(manifest["metadata"]), labels)
     net = _open_net(ncnn, folder, manifest, thread_count(threads), chosen)
