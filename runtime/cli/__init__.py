@@ -17,6 +17,7 @@ from anime_detector.cli.evaluate import eval_command
 from anime_detector.cli.explain import explain
 from anime_detector.cli.export import export
 from anime_detector.cli.predict import predict
+from anime_detector.cli.serve import serve
 from anime_detector.cli.train import train
 
 __all__ = ["app", "main"]
@@ -49,7 +50,7 @@ def _root(
 
 for _name, _command in (("predict", predict), ("train", train), ("export", export),
                         ("eval", eval_command), ("bench", bench), ("explain", explain),
-                        ("batch", batch), ("demo", demo)):
+                        ("batch", batch), ("demo", demo), ("serve", serve)):
     app.command(_name)(_command)
 
 

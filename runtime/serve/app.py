@@ -1,0 +1,157 @@
+"""The one app definition: routes over a :class:`~.service.Service`, built by :func:`create_app`.
+
+Both ways of serving use it: uvicorn in one process (:mod:`.server`) and, scaled out, any
+ASGI host. Every error answer is ``{"error": "<one line>"}``; nothing here ever puts a
+traceback in a response (:mod:`.middleware` turns the unexpected into a 500 with an id).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from importlib.resources import files
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.routing import Route
+
+from anime_detector.detector import Detector, Failure
+from anime_detector.serve.config import ServeConfig
+from anime_detector.serve.errors import RequestError, error_body
+from anime_detector.serve.metrics import CONTENT_TYPE, ServiceMetrics
+from anime_detector.serve.middleware import RequestContext
+from anime_detector.serve.openapi import openapi_schema
+from anime_detector.serve.service import Service, row
+from anime_detector.serve.uploads import read_uploads
+
+__all__ = ["create_app"]
+
+_TRUE = ("1", "true", "yes", "on")
+
+
+def _service(request: Request) -> Service:
+    service: Service = request.app.state.service
+    return service
+
+
+async def predict(request: Request) -> Response:
+    explain = request.query_params.get("explain", "0").lower() in _TRUE
+    service = _service(request)
+    uploads = await read_uploads(request, service.config)
+    request.scope["state"]["images"] = len(uploads)
+    items = await service.predict(uploads, explain)
+    rows = [row(item) for item in items]
+    if all(isinstance(item, Failure) for item in items):
+        first = items[0]
+        message = (f"{first.source}: {first.error}" if len(items) == 1 and
+                   isinstance(first, Failure) else f"none of the {len(items)} images could "
+                   "be read")
+        return JSONResponse(error_body(message, results=rows), status_code=422)
+    return JSONResponse({"results": rows})
+
+
+async def explain(request: Request) -> Response:
+    service = _service(request)
+    uploads = await read_uploads(request, service.config)
+    request.scope["state"]["images"] = len(uploads)
+    if len(uploads) != 1:
+        raise RequestError(400, f"explain takes one image, not {len(uploads)}", "bad_request")
+    item, png = await service.explain_png(uploads[0])
+    if isinstance(item, Failure) or png is None:
+        return JSONResponse(error_body(f"{item.source}: {getattr(item, 'error', 'failed')}",
+                                       results=[row(item)]), status_code=422)
+    return Response(png, media_type="image/png", headers={
+        "X-Label": item.label, "X-Score": f"{item.score:.6f}"})
+
+
+async def model(request: Request) -> Response:
+    return JSONResponse(_service(request).describe())
+
+
+async def healthz(request: Request) -> Response:
+    return JSONResponse({"status": "alive"})
+
+
+async def readyz(request: Request) -> Response:
+    service = _service(request)
+    if service.ready:
+        return JSONResponse({"status": "ready"})
+    reason = ("draining" if service.draining else "failed" if service.load_error else
+              "loading")
+    return JSONResponse({"status": reason}, status_code=503, headers={"Retry-After": "1"})
+
+
+async def metrics(request: Request) -> Response:
+    return Response(_service(request).metrics.render(), media_type=CONTENT_TYPE)
+
+
+async def page(request: Request) -> Response:
+    html = files("anime_detector.serve").joinpath("page.html").read_text(encoding="utf-8")
+    return HTMLResponse(html, headers={"Content-Security-Policy":
+                                       "default-src 'self'; img-src 'self' blob: data:; "
+                                       "style-src 'unsafe-inline'; script-src 'unsafe-inline'"})
+
+
+async def schema(request: Request) -> Response:
+    return JSONResponse(request.app.state.openapi)
+
+
+async def _request_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestError)
+    _service(request).metrics.errors.labels(exc.kind).inc()
+    return JSONResponse(error_body(exc.message, **exc.extra), status_code=exc.status,
+                        headers=exc.headers)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    if exc.status_code == 400:
+        _service(request).metrics.errors.labels("bad_request").inc()
+    detail = exc.detail if isinstance(exc.detail, str) else json.dumps(exc.detail)
+    return JSONResponse(error_body(detail), status_code=exc.status_code,
+                        headers=dict(exc.headers or {}))
+
+
+ROUTE_TABLE = [
+    Route("/", page, methods=["GET"]),
+    Route("/v1/predict", predict, methods=["POST"]),
+    Route("/v1/explain", explain, methods=["POST"]),
+    Route("/v1/model", model, methods=["GET"]),
+    Route("/healthz", healthz, methods=["GET"]),
+    Route("/readyz", readyz, methods=["GET"]),
+    Route("/metrics", metrics, methods=["GET"]),
+    Route("/openapi.json", schema, methods=["GET"]),
+]
+
+
+def create_app(loader: Callable[[], Detector], config: ServeConfig | None = None) -> Starlette:
+    """The ASGI app. ``loader`` opens the detector; it runs on a thread after start-up, so
+    ``/healthz`` answers at once and ``/readyz`` turns 200 once the model is warm."""
+    config = config or ServeConfig()
+    metrics = ServiceMetrics()
+    service = Service(loader, config, metrics)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        service.start()
+        yield
+        service.stop()
+
+    middleware = [Middleware(RequestContext, config=config, metrics=metrics)]
+    if config.cors_origins:
+        middleware.insert(0, Middleware(
+            CORSMiddleware, allow_origins=list(config.cors_origins), allow_credentials=False,
+            allow_methods=["GET", "POST"], expose_headers=["X-Request-ID"],
+            allow_headers=["Authorization", "X-API-Key", "Content-Type", "X-Request-ID"]))
+    handlers: dict[Any, Any] = {RequestError: _request_error, HTTPException: _http_error}
+    app = Starlette(routes=ROUTE_TABLE, middleware=middleware, lifespan=lifespan,
+                    exception_handlers=handlers)
+    app.state.service = service
+    app.state.openapi = openapi_schema(config)
+    return app

@@ -1,0 +1,157 @@
+"""Dynamic batching: a bounded queue of preprocessed images and one inference thread.
+
+Requests put each image on the queue and await its future. The inference thread takes
+what is queued, up to ``max_batch`` images, runs one batch, and resolves the futures on
+the event loop. It never waits when the queue is empty after the first image (an idle
+service answers a lone request as fast as ``Detector.predict``); ``max_wait_ms`` > 0 lets
+it wait that long for more. A full queue refuses at once (:class:`QueueFull`), so memory
+stays bounded whatever the load. Explain jobs run in batches of their own (one forward
+pass gives probabilities and heatmaps), plain jobs never pay for Grad-CAM.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from anime_detector.detector import Detector
+
+__all__ = ["Batcher", "InferenceResult", "QueueFull"]
+
+
+class QueueFull(Exception):
+    """The queue holds ``max_queue`` images already: answer 503 and let the client retry."""
+
+
+@dataclass(frozen=True)
+class InferenceResult:
+    """One image's probabilities, and its Grad-CAM grid for explain jobs."""
+
+    probabilities: NDArray[np.float32]
+    heatmap: NDArray[np.float32] | None = None
+
+
+@dataclass
+class _Job:
+    array: NDArray[np.float32]
+    explain: bool
+    loop: asyncio.AbstractEventLoop
+    future: asyncio.Future[InferenceResult]
+
+
+BatchObserver = Callable[[int, float], None]  # (images, seconds) of each batch run
+
+
+class Batcher:
+    """One inference worker for one detector (start it once, stop it on shutdown)."""
+
+    def __init__(self, detector: Detector, max_batch: int = 1, max_wait_ms: float = 0.0,
+                 max_queue: int = 64, observe: BatchObserver | None = None) -> None:
+        self.detector = detector
+        self.max_batch = max(1, max_batch)
+        self.max_wait_s = max(0.0, max_wait_ms) / 1000.0
+        self.max_queue = max(1, max_queue)
+        self._observe = observe
+        self._queue: deque[_Job] = deque()
+        self._ready = threading.Condition()
+        self._stopping = False
+        self._thread = threading.Thread(target=self._work, name="inference", daemon=True)
+
+    @property
+    def depth(self) -> int:
+        """Images waiting for inference now."""
+        return len(self._queue)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Refuse new jobs, run those already queued (requests in flight finish), end the thread."""
+        with self._ready:
+            self._stopping = True
+            self._ready.notify_all()
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+
+    def submit(self, array: NDArray[np.float32], explain: bool = False
+               ) -> asyncio.Future[InferenceResult]:
+        """Queue one preprocessed ``(H, W, 3)`` image; call from the event loop.
+
+        Raises:
+            QueueFull: ``max_queue`` images are waiting already (or the worker stopped).
+        """
+        loop = asyncio.get_running_loop()
+        job = _Job(array, explain, loop, loop.create_future())
+        with self._ready:
+            if self._stopping or len(self._queue) >= self.max_queue:
+                raise QueueFull
+            self._queue.append(job)
+            self._ready.notify()
+        return job.future
+
+    @staticmethod
+    def cancel(futures: list[asyncio.Future[InferenceResult]]) -> None:
+        """Give up on jobs (a request timed out): queued ones are skipped, not run."""
+        for future in futures:
+            future.cancel()
+
+    def _take(self) -> list[_Job] | None:
+        """Block until jobs are queued; take up to ``max_batch`` of one kind (None: stop)."""
+        with self._ready:
+            while not self._queue and not self._stopping:
+                self._ready.wait()
+            if self._stopping and not self._queue:
+                return None
+            deadline = time.monotonic() + self.max_wait_s
+            while len(self._queue) < self.max_batch and not self._stopping:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                self._ready.wait(left)
+            kind = self._queue[0].explain
+            taken: list[_Job] = []
+            while self._queue and len(taken) < self.max_batch and self._queue[0].explain == kind:
+                taken.append(self._queue.popleft())
+            return taken
+
+    def _work(self) -> None:
+        while (jobs := self._take()) is not None:
+            live = [job for job in jobs if not job.future.cancelled()]
+            if live:
+                self._run(live)
+
+    def _run(self, jobs: list[_Job]) -> None:
+        batch = np.stack([job.array for job in jobs])
+        started = time.perf_counter()
+        try:
+            if jobs[0].explain:
+                probs, heat = self.detector.run_explained(batch)
+                results = [InferenceResult(p, h) for p, h in zip(probs, heat, strict=True)]
+            else:
+                results = [InferenceResult(p) for p in self.detector.run(batch)]
+        except Exception as exc:  # an engine failure fails these jobs, not the worker
+            for job in jobs:
+                job.loop.call_soon_threadsafe(_settle, job.future, None, exc)
+            return
+        if self._observe is not None:
+            self._observe(len(jobs), time.perf_counter() - started)
+        for job, result in zip(jobs, results, strict=True):
+            job.loop.call_soon_threadsafe(_settle, job.future, result, None)
+
+
+def _settle(future: asyncio.Future[InferenceResult], result: InferenceResult | None,
+            error: BaseException | None) -> None:
+    if future.done():  # cancelled meanwhile (the request timed out)
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        assert result is not None
+        future.set_result(result)

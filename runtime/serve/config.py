@@ -1,0 +1,34 @@
+"""The service's settings: every limit and switch that ``serve`` takes on its command line."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["ServeConfig"]
+
+
+@dataclass(frozen=True)
+class ServeConfig:
+    """Limits and switches of one service; the defaults are the command's.
+
+    ``max_batch``/``max_wait_ms``: the dynamic batcher takes what is queued, up to
+    ``max_batch`` images, and waits up to ``max_wait_ms`` for more only when asked to.
+    ``max_queue``: images waiting for inference before new requests get 503.
+    """
+
+    max_body_mb: float = 20.0
+    max_files: int = 16
+    max_pixels: int | None = None
+    max_batch: int = 1
+    max_wait_ms: float = 0.0
+    max_queue: int = 64
+    timeout_s: float = 30.0
+    threshold: float | None = None
+    api_key: str | None = None
+    cors_origins: tuple[str, ...] = ()
+    grace_s: float = 10.0
+    log_format: str = "text"
+
+    @property
+    def max_body_bytes(self) -> int:
+        return int(self.max_body_mb * 1024 * 1024)

@@ -1,0 +1,92 @@
+"""Running the app under uvicorn: logging, and a shutdown that drains.
+
+On SIGTERM or SIGINT the server stops accepting, ``/readyz`` turns 503, requests in flight
+finish within ``grace_s`` seconds, and the process exits 0 (uvicorn would otherwise raise
+the signal again after its shutdown, which kills the process with the signal's code or,
+for SIGINT, prints a traceback).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import math
+import signal
+import sys
+import threading
+from collections.abc import Callable, Generator
+from types import FrameType
+
+import uvicorn
+from starlette.applications import Starlette
+
+from anime_detector.serve.service import Service
+
+__all__ = ["configure_logging", "run_server"]
+
+
+class _JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        message = record.getMessage()
+        try:
+            data = json.loads(message)
+            if not isinstance(data, dict):
+                raise ValueError
+        except ValueError:
+            data = {"message": message}
+        return json.dumps({"time": self.formatTime(record), "level": record.levelname.lower(),
+                           "logger": record.name, **data})
+
+
+def configure_logging(log_format: str = "text") -> None:
+    """One line per event on stderr, for our logger and uvicorn's (no access log twice)."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_JsonFormatter() if log_format == "json" else
+                         logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    for name in ("anime_detector.serve", "uvicorn.error"):
+        logger = logging.getLogger(name)
+        logger.handlers[:] = [handler]
+        logger.setLevel(logging.INFO)
+        logger.propagate = False
+
+
+class _DrainingServer(uvicorn.Server):
+    def __init__(self, config: uvicorn.Config, service: Service) -> None:
+        super().__init__(config)
+        self.service = service
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        self.service.draining = True
+        super().handle_exit(sig, frame)
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        handled = (signal.SIGINT, signal.SIGTERM)
+        original = {sig: signal.signal(sig, self.handle_exit) for sig in handled}
+        try:
+            yield
+        finally:
+            for sig, handler in original.items():
+                signal.signal(sig, handler)
+
+
+def run_server(app: Starlette, host: str, port: int, grace_s: float,
+               on_started: Callable[[str], None] | None = None) -> bool:
+    """Serve until a signal (or a model that fails to load); True for a clean stop."""
+    service: Service = app.state.service
+    config = uvicorn.Config(app, host=host, port=port, timeout_graceful_shutdown=math.ceil(grace_s),
+                            access_log=False, log_config=None, server_header=False,
+                            lifespan="on", timeout_keep_alive=5)
+    server = _DrainingServer(config, service)
+    service.on_load_failure = lambda reason: setattr(server, "should_exit", True)
+    if on_started is not None:
+        on_started(f"http://{'[' + host + ']' if ':' in host else host}:{port}")
+    try:
+        server.run()
+    except SystemExit:  # uvicorn could not bind (it logged why)
+        return False
+    return service.load_error is None and server.started
