@@ -37,6 +37,7 @@ __all__ = [
     "DEFAULT_SPEC",
     "ImageSource",
     "PreprocessSpec",
+    "check_image_path",
     "load_image",
     "preprocess",
     "preprocess_batch",
@@ -121,20 +122,32 @@ def _open(source: ImageSource) -> Image.Image:
     if isinstance(source, bytes):
         return Image.open(io.BytesIO(source))
     if isinstance(source, (str, os.PathLike)):
-        path = Path(source)
-        if path.is_dir():
-            raise InputError(path, "is a directory, not an image")
-        if not path.exists():
-            reason = "broken symbolic link" if path.is_symlink() else "no such file"
-            if not path.is_symlink() and set("*?[") & set(path.name):
-                reason = "no image matches this pattern"
-            raise InputError(path, reason)
-        if path.suffix.lower() in (".svg", ".svgz"):
-            raise InputError(path, "unsupported image type: SVG (vector images are not decoded)")
-        if path.stat().st_size == 0:
-            raise InputError(path, "empty file (0 bytes)")
-        return Image.open(path)
+        return Image.open(check_image_path(source))
     return Image.open(source)
+
+
+def check_image_path(source: str | os.PathLike[str]) -> Path:
+    """``source`` as a path to a non-empty file that may be an image, or the reason not.
+
+    The checks every reader of image files makes before opening one (``predict`` here,
+    the remote client before it uploads), so both report a bad path in the same words.
+
+    Raises:
+        InputError: a folder, a missing file or pattern, an SVG, an empty file.
+    """
+    path = Path(source)
+    if path.is_dir():
+        raise InputError(path, "is a directory, not an image")
+    if not path.exists():
+        reason = "broken symbolic link" if path.is_symlink() else "no such file"
+        if not path.is_symlink() and set("*?[") & set(path.name):
+            reason = "no image matches this pattern"
+        raise InputError(path, reason)
+    if path.suffix.lower() in (".svg", ".svgz"):
+        raise InputError(path, "unsupported image type: SVG (vector images are not decoded)")
+    if path.stat().st_size == 0:
+        raise InputError(path, "empty file (0 bytes)")
+    return path
 
 
 def _to_rgb(image: Image.Image, background: tuple[int, int, int]) -> Image.Image:

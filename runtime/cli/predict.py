@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 
@@ -16,7 +16,6 @@ from anime_detector.cli.common import (
     DeviceOpt,
     EngineName,
     EngineOpt,
-    InputsArg,
     OutputFormat,
     PrecisionOpt,
     RecursiveOpt,
@@ -25,6 +24,7 @@ from anime_detector.cli.common import (
     SortModeOpt,
     ThreadsOpt,
     ThresholdOpt,
+    fail,
     user_errors,
 )
 
@@ -33,8 +33,10 @@ __all__ = ["predict"]
 
 
 def predict(
-    model: Annotated[Path, typer.Argument(help="An exported .onnx model (or an ncnn folder).")],
-    inputs: InputsArg,
+    model: Annotated[Path, typer.Argument(help="An exported .onnx model (or an ncnn folder); "
+                                          "with --server, the first input.")],
+    inputs: Annotated[list[str] | None, typer.Argument(
+        help="Image files, folders or glob patterns.")] = None,
     recursive: RecursiveOpt = False,
     fmt: Annotated[OutputFormat, typer.Option("--format", "-f", help="Output format.")]
     = OutputFormat.table,
@@ -59,8 +61,21 @@ def predict(
         min=1, help="Refuse larger images before decoding (default 89478485).")] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Report what runs on stderr.")]
     = False,
+    server: Annotated[str | None, typer.Option(
+        help="Send the images to a running `anime-detector serve` at this URL instead of "
+             "loading a model (no MODEL argument then).")] = None,
+    api_key: Annotated[str | None, typer.Option(
+        envvar="ANIME_DETECTOR_API_KEY", help="The server's API key, with --server.")] = None,
 ) -> None:
     """Classify images with an exported model. Exit 1 if any input failed."""
+    if server is not None:
+        if annotate or explain or sort_into or labels:
+            fail("--annotate, --explain, --sort-into and --labels work on a local model, "
+                 "not with --server")
+        predict_remote(server, [str(model), *(inputs or [])], fmt, recursive=recursive,
+                       batch_size=batch_size, api_key=api_key, verbose=verbose)
+    if not inputs:
+        fail("missing argument INPUTS: the images to classify")
     from anime_detector.detector import Detector
     from anime_detector.jobs.predict_files import predict_files
     from anime_detector.jobs.writers import make_writer
@@ -86,3 +101,24 @@ def predict(
         typer.echo(f"{summary.total - summary.failed}/{summary.total} predicted, "
                    f"{summary.failed} failed", err=True)
     raise typer.Exit(EXIT_SOME_FAILED if summary.failed else EXIT_OK)
+
+
+def predict_remote(url: str, inputs: list[str], fmt: OutputFormat, *, recursive: bool,
+                   batch_size: int, api_key: str | None, verbose: bool) -> NoReturn:
+    """``predict --server``: the same rows and exit codes, computed by a running service."""
+    from anime_detector.jobs.writers import make_writer
+    from anime_detector.serve.client import RemoteDetector
+
+    with user_errors():
+        remote = RemoteDetector(url, api_key=api_key)
+        if verbose:
+            model = remote.model
+            typer.echo(f"server {url}: model {model.get('model')}, {model.get('engine')} "
+                       f"{model.get('precision')} on {model.get('device')}", err=True)
+        writer = make_writer(fmt.value, sys.stdout, remote.labels)
+        total, failed = remote.predict_files(inputs, writer.write, recursive=recursive,
+                                             batch_size=batch_size)
+        writer.close()
+    if verbose or (fmt is OutputFormat.table and total > 1):
+        typer.echo(f"{total - failed}/{total} predicted, {failed} failed", err=True)
+    raise typer.Exit(EXIT_SOME_FAILED if failed else EXIT_OK)

@@ -1,0 +1,169 @@
+"""The thin remote client behind ``predict --server URL``: the standard library only.
+
+A device with no onnxruntime at all classifies through a box that runs ``serve``: files
+are read here, sent in multipart requests that fit the server's limits (``GET
+/v1/model`` says them), and the rows come back as the same :class:`Prediction` and
+:class:`Failure` objects a local ``predict`` writes, so the output is the same.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from anime_detector.detector import Failure, Prediction
+from anime_detector.errors import AnimeDetectorError, InputError, one_line
+from anime_detector.files import expand_inputs
+from anime_detector.preprocessing import check_image_path
+
+__all__ = ["RemoteDetector", "ServerError"]
+
+_RETRIES = 5  # answers of 503 (busy) retried after Retry-After, at most this often
+
+
+class ServerError(AnimeDetectorError):
+    """The server cannot be used at all: unreachable, wrong key, not an anime-detector."""
+
+
+@dataclass(frozen=True)
+class _Sendable:
+    path: str
+    data: bytes
+
+
+class RemoteDetector:
+    """A running service, used like a local model by ``predict``."""
+
+    def __init__(self, url: str, api_key: str | None = None, timeout: float = 60.0) -> None:
+        self.url = url.rstrip("/")
+        self.api_key = api_key
+        self.timeout = timeout
+        self.model = self._json("GET", "/v1/model")
+        self.labels: tuple[str, ...] = tuple(self.model["labels"])
+        limits = self.model.get("limits", {})
+        self.max_files = int(limits.get("max_files", 16))
+        self.max_bytes = int(float(limits.get("max_body_mb", 20)) * 1024 * 1024)
+
+    def _request(self, method: str, route: str, body: bytes | None = None,
+                 content_type: str | None = None) -> tuple[int, dict[str, Any], dict[str, str]]:
+        headers = {"Accept": "application/json"}
+        if content_type:
+            headers["Content-Type"] = content_type
+        if self.api_key:
+            headers["Authorization"] = f"Bearer {self.api_key}"
+        request = urllib.request.Request(self.url + route, data=body, method=method,
+                                         headers=headers)
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                return response.status, _json_body(response.read()), dict(response.headers)
+        except urllib.error.HTTPError as exc:
+            return exc.code, _json_body(exc.read()), dict(exc.headers or {})
+        except (urllib.error.URLError, OSError) as exc:
+            reason = getattr(exc, "reason", exc)
+            raise ServerError(f"cannot reach {self.url}: {one_line(reason)}") from None
+
+    def _json(self, method: str, route: str) -> dict[str, Any]:
+        status, body, _ = self._request(method, route)
+        if status != 200 or "labels" not in body:
+            raise ServerError(f"{self.url}{route}: HTTP {status}: "
+                              f"{body.get('error', 'not an anime-detector service')}")
+        return body
+
+    def predict_files(self, inputs: Sequence[str], emit: Callable[[Prediction | Failure], None],
+                      recursive: bool = False, batch_size: int = 8) -> tuple[int, int]:
+        """Send every image, emit one result per image in order; (total, failed)."""
+        total = failed = 0
+        for chunk in self._chunks(expand_inputs(inputs, recursive), batch_size):
+            for item in chunk:
+                total += 1
+                failed += isinstance(item, Failure)
+                emit(item)
+        return total, failed
+
+    def _chunks(self, paths: list[str], batch_size: int
+                ) -> Iterator[list[Prediction | Failure]]:
+        """Results in input order, one request per chunk that fits the server's limits."""
+        pending: list[Prediction | Failure | _Sendable] = []
+        size = 0
+        for path in paths:
+            item = _read(path, self.max_bytes)
+            sendable = [p for p in pending if isinstance(p, _Sendable)]
+            if isinstance(item, _Sendable) and sendable and (
+                    len(sendable) >= min(batch_size, self.max_files)
+                    or size + len(item.data) > self.max_bytes * 0.95):
+                yield self._send(pending)
+                pending, size = [], 0
+            pending.append(item)
+            size += len(item.data) if isinstance(item, _Sendable) else 0
+        if pending:
+            yield self._send(pending)
+
+    def _send(self, pending: list[Prediction | Failure | _Sendable]
+              ) -> list[Prediction | Failure]:
+        sendable = [p for p in pending if isinstance(p, _Sendable)]
+        rows = self._post(sendable) if sendable else []
+        answers = iter(rows)
+        return [_to_result(p.path, next(answers)) if isinstance(p, _Sendable) else p
+                for p in pending]
+
+    def _post(self, files: list[_Sendable]) -> list[dict[str, Any]]:
+        boundary = uuid.uuid4().hex
+        body = _multipart(files, boundary)
+        for _ in range(_RETRIES + 1):
+            status, answer, headers = self._request(
+                "POST", "/v1/predict", body, f"multipart/form-data; boundary={boundary}")
+            if status != 503 or "queue is full" not in str(answer.get("error", "")):
+                break
+            time.sleep(min(5.0, float(headers.get("Retry-After", "1") or 1)))
+        if status == 401:
+            raise ServerError(f"{self.url}: HTTP 401: {answer.get('error', 'unauthorized')}")
+        rows = answer.get("results")
+        if status in (200, 422) and isinstance(rows, list) and len(rows) == len(files):
+            return rows
+        reason = f"server answered HTTP {status}: {answer.get('error', 'no usable answer')}"
+        return [{"error": reason} for _ in files]
+
+
+def _read(path: str, max_bytes: int) -> Failure | _Sendable:
+    try:
+        checked = check_image_path(path)
+        if checked.stat().st_size > max_bytes:
+            raise InputError(path, f"file of {checked.stat().st_size / 2**20:.1f} MB is over "
+                             f"the server's limit of {max_bytes / 2**20:g} MB")
+        return _Sendable(path, checked.read_bytes())
+    except InputError as exc:
+        return Failure(path, exc.reason)
+    except OSError as exc:
+        return Failure(path, f"cannot read file: {exc.strerror or exc}")
+
+
+def _multipart(files: list[_Sendable], boundary: str) -> bytes:
+    parts = []
+    for item in files:
+        name = item.path.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+        name = name.replace("\\", "\\\\").replace('"', '\\"').replace("\r", " ").replace("\n", " ")
+        head = (f'--{boundary}\r\nContent-Disposition: form-data; name="file"; '
+                f'filename="{name}"\r\nContent-Type: application/octet-stream\r\n\r\n')
+        parts.append(head.encode("utf-8") + item.data + b"\r\n")
+    return b"".join(parts) + f"--{boundary}--\r\n".encode()
+
+
+def _json_body(raw: bytes) -> dict[str, Any]:
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _to_result(path: str, row: dict[str, Any]) -> Prediction | Failure:
+    if "label" not in row:
+        return Failure(path, str(row.get("error", "no result")))
+    return Prediction(str(row["label"]), float(row["score"]),
+                      {str(k): float(v) for k, v in row["probabilities"].items()}, path)
