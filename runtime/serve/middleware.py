@@ -84,14 +84,15 @@ class RequestContext:
             if refusal is not None:
                 status, message, kind = refusal
                 self.metrics.errors.labels(kind).inc()
-                await _send_json(send_with_id, status, error_body(message), _auth_header(status))
+                await _send_json(send_with_id, status, error_body(message), _refusal_headers(status))
             else:
                 await self.app(scope, self._limited(receive), send_with_id)
         except _BodyTooLarge:
             self.metrics.errors.labels("body_too_large").inc()
             if not response["started"]:
                 await _send_json(send_with_id, 413, error_body(
-                    f"request body over the limit of {self.config.max_body_mb:g} MB"))
+                    f"request body over the limit of {self.config.max_body_mb:g} MB"),
+                    _refusal_headers(413))
         except Exception:
             log.exception("unexpected error, request id %s", rid)
             self.metrics.errors.labels("internal").inc()
@@ -154,7 +155,9 @@ def _given_key(scope: Scope) -> str | None:
     return _header(scope, b"x-api-key")
 
 
-def _auth_header(status: int) -> dict[str, str]:
+def _refusal_headers(status: int) -> dict[str, str]:
+    if status == 413:  # the body was not read: close, or the server keeps reading it
+        return {"connection": "close"}
     return {"www-authenticate": "Bearer"} if status == 401 else {}
 
 

@@ -222,6 +222,8 @@ class Service:
 
 def _prepare(upload: Upload, spec: Any, max_pixels: int | None) -> _Prepared:
     """Decode and preprocess one upload on a pool thread; a bad image gives its reason."""
+    if not upload.data:
+        return _Prepared(upload, None, "empty file (0 bytes)")
     try:
         return _Prepared(upload, preprocess(upload.data, spec, max_pixels), None)
     except Exception as exc:  # one bad image never fails the others

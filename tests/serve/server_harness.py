@@ -72,7 +72,6 @@ class ServerProcess:
         return self.proc.returncode
 
     def log_text(self) -> str:
-        self._log_file.flush()
         return self.log.read_text(errors="replace")
 
 

@@ -1,0 +1,164 @@
+"""Every refusal of the service, each against a real server: status, one-line JSON error,
+no traceback, and memory that stays flat however large the body."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from bad_inputs import ERRORS
+from server_harness import ServerProcess
+
+
+@pytest.fixture(scope="module")
+def keyed(explain_model: Path, tmp_path_factory: pytest.TempPathFactory
+          ) -> Iterator[ServerProcess]:
+    running = ServerProcess(explain_model, "--max-queue", "2", log=tmp_path_factory.mktemp(
+        "log") / "keyed.log", env={"ANIME_DETECTOR_API_KEY": "s3cret-key"})
+    yield running
+    running.stop()
+
+
+def assert_error(response: httpx.Response, status: int, fragment: str) -> None:
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert fragment in body["error"] and "\n" not in body["error"]
+    assert "Traceback" not in response.text and response.headers["x-request-id"]
+
+
+def raw_request(url: str, head: bytes, body_chunks: Iterator[bytes] = iter(()),
+                timeout: float = 10) -> bytes:
+    """Send bytes on a socket; return what the server answered (up to 64 KB)."""
+    host, port = url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=timeout) as sock:
+        sock.sendall(head)
+        try:
+            for chunk in body_chunks:
+                sock.sendall(chunk)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the server answered and closed: what a limit should do
+        answer = b""
+        try:
+            while len(answer) < 65536 and (data := sock.recv(65536)):
+                answer += data
+        except (ConnectionResetError, TimeoutError):
+            pass
+        return answer
+
+
+def test_declared_huge_body_refused_before_reading(server: ServerProcess) -> None:
+    before = server.rss_mb()
+    head = (b"POST /v1/predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\n"
+            b"Content-Length: 1073741824\r\n\r\n")
+    started = time.monotonic()
+    answer = raw_request(server.url, head, (b"\0" * 65536 for _ in range(64)))
+    assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
+    assert b"over the limit of 2 MB" in answer and time.monotonic() - started < 5
+    assert server.rss_mb() - before < 20
+
+
+def test_chunked_body_cut_off_at_the_limit(server: ServerProcess) -> None:
+    before = server.rss_mb()
+    head = (b"POST /v1/predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\n"
+            b"Transfer-Encoding: chunked\r\n\r\n")
+    chunk = b"%x\r\n%s\r\n" % (65536, b"\1" * 65536)
+    answer = raw_request(server.url, head, (chunk for _ in range(1600)))  # 100 MB offered
+    assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
+    assert server.rss_mb() - before < 30
+    assert httpx.get(server.url + "/healthz").status_code == 200
+
+
+def test_too_many_files(server: ServerProcess, image_set: list[Path]) -> None:
+    files = [("file", (f"{i}.png", image_set[0].read_bytes())) for i in range(9)]
+    assert_error(httpx.post(server.url + "/v1/predict", files=files), 400, "Too many files")
+
+
+@pytest.mark.parametrize(("content_type", "body", "status", "fragment"), [
+    ("multipart/form-data; boundary=XyZ", b"--nope\r\ngarbage", 400, "multipart"),
+    ("multipart/form-data", b"garbage", 400, "boundary"),
+    ("multipart/form-data; boundary=XyZ", b"--XyZ--\r\n", 400, "no image in the request"),
+    ("image/png", b"", 400, "empty request body"),
+    ("text/plain", b"hello", 415, "unsupported media type 'text/plain'"),
+    ("application/json", b"{}", 415, "unsupported media type"),
+    ("", b"abc", 415, "unsupported media type 'none'"),
+])
+def test_malformed_requests(server: ServerProcess, content_type: str, body: bytes, status: int,
+                            fragment: str) -> None:
+    headers = {"Content-Type": content_type} if content_type else {}
+    response = httpx.post(server.url + "/v1/predict", content=body, headers=headers)
+    assert_error(response, status, fragment)
+
+
+@pytest.mark.parametrize("case", ["zero_byte", "text_as_jpg", "truncated_jpeg",
+                                  "corrupt_png_chunk", "decompression_bomb"])
+def test_a_lone_bad_image_is_422(server: ServerProcess, tmp_path: Path, case: str) -> None:
+    build, fragment = ERRORS[case]
+    path = build(tmp_path)
+    if case == "zero_byte":
+        fragment = "empty file (0 bytes)"
+    response = httpx.post(server.url + "/v1/predict",
+                          files=[("file", (path.name, path.read_bytes()))])
+    assert_error(response, 422, f"{path.name}: ")
+    assert fragment in response.json()["error"]
+    assert response.json()["results"][0]["name"] == path.name
+
+
+def test_unknown_route_and_method(server: ServerProcess) -> None:
+    assert_error(httpx.get(server.url + "/v2/nothing"), 404, "Not Found")
+    assert_error(httpx.get(server.url + "/v1/predict"), 405, "Method Not Allowed")
+
+
+def test_key_required_except_on_probes(keyed: ServerProcess, image_set: list[Path]) -> None:
+    files = [("file", ("a.png", image_set[0].read_bytes()))]
+    assert_error(httpx.post(keyed.url + "/v1/predict", files=files), 401, "missing API key")
+    assert_error(httpx.post(keyed.url + "/v1/predict", files=files,
+                            headers={"Authorization": "Bearer wrong"}), 401, "wrong API key")
+    assert_error(httpx.get(keyed.url + "/metrics", headers={"X-API-Key": "s3cret-key0"}),
+                 401, "wrong API key")
+    ok = httpx.post(keyed.url + "/v1/predict", files=files,
+                    headers={"Authorization": "Bearer s3cret-key"})
+    assert ok.status_code == 200
+    assert httpx.get(keyed.url + "/metrics", headers={"X-API-Key": "s3cret-key"}).is_success
+    for public in ("/healthz", "/readyz", "/"):
+        assert httpx.get(keyed.url + public).status_code == 200
+
+
+def test_full_queue_answers_503_at_once(keyed: ServerProcess, image_set: list[Path]) -> None:
+    files = [("file", (f"{i}.png", image_set[i].read_bytes())) for i in range(3)]
+    started = time.monotonic()
+    response = httpx.post(keyed.url + "/v1/predict", files=files,
+                          headers={"X-API-Key": "s3cret-key"})
+    assert_error(response, 503, "queue is full")
+    assert response.headers["retry-after"] == "1" and time.monotonic() - started < 2
+
+
+def test_slow_client_does_not_hold_up_others(server: ServerProcess, image_set: list[Path]
+                                             ) -> None:
+    host, port = server.url.removeprefix("http://").split(":")
+    stop = threading.Event()
+
+    def trickle() -> None:
+        with socket.create_connection((host, int(port)), timeout=30) as sock:
+            for byte in b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"a" * 200:
+                if stop.is_set():
+                    return
+                sock.sendall(bytes([byte]))
+                time.sleep(0.05)
+
+    slow = threading.Thread(target=trickle)
+    slow.start()
+    try:
+        time.sleep(0.3)
+        files = [("file", ("a.png", image_set[0].read_bytes()))]
+        for _ in range(10):
+            started = time.monotonic()
+            assert httpx.post(server.url + "/v1/predict", files=files).status_code == 200
+            assert time.monotonic() - started < 2
+    finally:
+        stop.set()
+        slow.join()
