@@ -84,7 +84,8 @@ class RequestContext:
             if refusal is not None:
                 status, message, kind = refusal
                 self.metrics.errors.labels(kind).inc()
-                await _send_json(send_with_id, status, error_body(message), _refusal_headers(status))
+                await _send_json(send_with_id, status, error_body(message),
+                                 _refusal_headers(status))
             else:
                 await self.app(scope, self._limited(receive), send_with_id)
         except _BodyTooLarge:

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from PIL import Image
 from import_probe import loaded_modules
+from PIL import Image
 from server_harness import ServerProcess, serve_in_thread, wait_ready
 
 from anime_detector.detector import Detector

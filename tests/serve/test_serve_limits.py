@@ -6,7 +6,7 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import httpx
@@ -31,7 +31,7 @@ def assert_error(response: httpx.Response, status: int, fragment: str) -> None:
     assert "Traceback" not in response.text and response.headers["x-request-id"]
 
 
-def raw_request(url: str, head: bytes, body_chunks: Iterator[bytes] = iter(()),
+def raw_request(url: str, head: bytes, body_chunks: Iterable[bytes] = (),
                 timeout: float = 10) -> bytes:
     """Send bytes on a socket; return what the server answered (up to 64 KB)."""
     host, port = url.removeprefix("http://").split(":")

@@ -43,7 +43,7 @@ def test_images_are_told_apart_beyond_the_tolerance(
         expected: dict[str, dict[str, Any]]) -> None:
     """Else a mixed-up answer could pass for the right one."""
     scores = sorted(float(row["score"]) for row in expected.values())
-    assert min(b - a for a, b in zip(scores, scores[1:])) > 2 * TOLERANCE
+    assert min(b - a for a, b in zip(scores, scores[1:], strict=False)) > 2 * TOLERANCE
 
 
 def test_multipart_rows_equal_predict(server: ServerProcess, image_set: list[Path],
