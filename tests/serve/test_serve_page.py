@@ -1,0 +1,75 @@
+"""The web page in a real browser: Debian's Chromium, headless, driven by Playwright.
+
+It uploads sample images through the file chooser and reads the label and score the page
+shows, which must be what ``predict`` gives for the same files. Skips, saying why, where
+Chromium or Playwright is missing. Set ``ANIME_DETECTOR_SCREENSHOT=PATH`` to keep the
+screenshot (the README's comes from here).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from server_harness import ServerProcess
+
+from anime_detector.detector import Detector
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+         "--disable-component-update", "--no-first-run", "--disable-sync", "--disable-quic"]
+SAMPLE = Path(__file__).resolve().parents[2] / "examples" / "sample"
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright not installed "
+                                   "(dev extra)")
+    if not Path(CHROMIUM).exists():
+        pytest.skip("Debian's chromium is not installed (apt-get install chromium "
+                    "chromium-driver)")
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
+        yield browser
+        browser.close()
+
+
+def test_page_shows_predicts_label_and_score(browser: Any, server: ServerProcess,
+                                             explain_model: Path, tmp_path: Path) -> None:
+    anime, other = sorted((SAMPLE / "anime").iterdir()), sorted((SAMPLE / "not_anime").iterdir())
+    files = [SAMPLE / "anime" / "openclipart-chibi-girl.png", *other[:2], *anime[3:6]]
+    bad = tmp_path / "notes.jpg"
+    bad.write_text("not an image")
+    expected = {p.name: item for p, item in zip(
+        files, Detector.load(explain_model).predict(files), strict=True)}
+    page = browser.new_page(viewport={"width": 1200, "height": 900})
+    outside: list[str] = []
+    page.on("request", lambda r: None if r.url.startswith(server.url) or r.url.startswith(
+        ("blob:", "data:")) else outside.append(r.url))
+    page.goto(server.url + "/")
+    page.wait_for_function("document.getElementById('model').textContent.includes('onnxruntime')")
+    page.set_input_files("#files", [str(p) for p in files] + [str(bad)])
+    page.wait_for_selector(f".card >> nth={len(files)}")
+    page.wait_for_function("!document.getElementById('status').textContent.includes('…')")
+    for path, item in expected.items():
+        card = page.locator(f".card[data-name='{path}']")
+        assert card.locator(".label").inner_text() == item.label
+        assert abs(float(card.locator(".score-value").inner_text()) - item.score) < 1e-4
+    error = page.locator(".card[data-name='notes.jpg'] .err").inner_text()
+    assert error == "not a recognised image file"
+    summary = f"{len(files)}/{len(files) + 1} classified, 1 failed"
+    assert page.locator("#status").inner_text() == summary
+    toggle = page.locator(f".card[data-name='{files[0].name}'] .toggle input")
+    before = page.locator(f".card[data-name='{files[0].name}'] img").get_attribute("src")
+    toggle.check()
+    page.wait_for_function(
+        "([name, src]) => document.querySelector(`.card[data-name='${name}'] img`).src !== src",
+        arg=[files[0].name, before])
+    shot = Path(os.environ.get("ANIME_DETECTOR_SCREENSHOT", tmp_path / "page.png"))
+    page.screenshot(path=str(shot), full_page=True)
+    assert shot.read_bytes()[:4] == b"\x89PNG" and outside == []
+    page.close()
