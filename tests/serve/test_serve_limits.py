@@ -162,3 +162,37 @@ def test_slow_client_does_not_hold_up_others(server: ServerProcess, image_set: l
     finally:
         stop.set()
         slow.join()
+
+
+def test_timeout_answers_504(explain_model: Path, image_set: list[Path], tmp_path: Path
+                             ) -> None:
+    # The batcher waits 2 s for company; the request's budget is 0.3 s.
+    running = ServerProcess(explain_model, "--max-batch", "8", "--max-wait-ms", "2000",
+                            "--timeout", "0.3", log=tmp_path / "log")
+    try:
+        started = time.monotonic()
+        response = httpx.post(running.url + "/v1/predict",
+                              files=[("file", ("a.png", image_set[0].read_bytes()))])
+        assert_error(response, 504, "no answer within the timeout of 0.3 s")
+        assert time.monotonic() - started < 1.5
+    finally:
+        running.stop()
+
+
+def test_unexpected_error_is_500_with_the_request_id_in_the_log(
+        batch_one_model: Path, image_set: list[Path], tmp_path: Path) -> None:
+    running = ServerProcess(batch_one_model, "--max-batch", "8", "--max-wait-ms", "200",
+                            log=tmp_path / "log")
+    try:
+        files = [("file", (f"{i}.png", image_set[i].read_bytes())) for i in range(2)]
+        response = httpx.post(running.url + "/v1/predict", files=files)
+        rid = response.headers["x-request-id"]
+        assert_error(response, 500, f"internal server error (request id {rid})")
+        assert response.json()["request_id"] == rid
+        log = running.log_text()
+        assert f"unexpected error, request id {rid}" in log
+        assert "POST /v1/predict 500 images=2" in log
+        one = httpx.post(running.url + "/v1/predict", files=files[:1])
+        assert one.status_code == 200  # the worker survived the failed batch
+    finally:
+        running.stop()
