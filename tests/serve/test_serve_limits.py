@@ -196,3 +196,28 @@ def test_unexpected_error_is_500_with_the_request_id_in_the_log(
         assert one.status_code == 200  # the worker survived the failed batch
     finally:
         running.stop()
+
+
+def test_cors_is_off_unless_origins_are_named(explain_model: Path) -> None:
+    from server_harness import serve_in_thread
+
+    from anime_detector.detector import Detector
+    from anime_detector.serve.app import create_app
+    from anime_detector.serve.config import ServeConfig
+
+    preflight = {"Origin": "http://camera.local", "Access-Control-Request-Method": "POST"}
+    with serve_in_thread(create_app(lambda: Detector.load(explain_model))) as url:
+        answer = httpx.get(url + "/healthz", headers={"Origin": "http://camera.local"})
+        assert "access-control-allow-origin" not in answer.headers
+        assert "access-control-allow-origin" not in httpx.options(
+            url + "/v1/predict", headers=preflight).headers
+    config = ServeConfig(cors_origins=("http://camera.local",), api_key="k")
+    with serve_in_thread(create_app(lambda: Detector.load(explain_model), config)) as url:
+        allowed = httpx.options(url + "/v1/predict", headers=preflight)
+        assert allowed.status_code == 200  # preflight needs no key
+        assert allowed.headers["access-control-allow-origin"] == "http://camera.local"
+        assert "access-control-allow-credentials" not in allowed.headers
+        other = httpx.options(url + "/v1/predict", headers={**preflight,
+                                                            "Origin": "http://evil.example"})
+        assert other.status_code == 400
+        assert "access-control-allow-origin" not in other.headers
