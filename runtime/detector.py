@@ -25,7 +25,7 @@ from anime_detector.prefetch import prefetch
 from anime_detector.preprocessing import ImageSource, preprocess
 from anime_detector.system import available_cpus
 
-__all__ = ["Detector", "Failure", "Prediction", "load_detector"]
+__all__ = ["Detector", "Failure", "Prediction", "decide", "load_detector"]
 
 
 @dataclass(frozen=True)
@@ -67,6 +67,25 @@ class Failure:
 
     def to_dict(self) -> dict[str, Any]:
         return {**path_fields(self.source), "error": printable(self.error)}
+
+
+def decide(contract: ModelContract, probs: NDArray[np.float32], source: str | None,
+           threshold: float | None = None) -> Prediction:
+    """One image's :class:`Prediction` from its class probabilities: the decision rule.
+
+    Two labels: ``anime`` when P(anime) >= ``threshold`` (default: the model's); more
+    labels: the most probable one.
+    """
+    labels = contract.labels
+    pos = contract.positive_index
+    cut = contract.threshold if threshold is None else threshold
+    score = float(probs[pos])
+    if len(labels) == 2:
+        label = labels[pos] if score >= cut else labels[1 - pos]
+    else:
+        label = labels[int(np.argmax(probs))]
+    probabilities = {k: float(p) for k, p in zip(labels, probs, strict=True)}
+    return Prediction(label, score, probabilities, source)
 
 
 def _source_name(source: object) -> str | None:
@@ -140,16 +159,7 @@ class Detector:
     def to_prediction(
         self, probs: NDArray[np.float32], source: str | None, threshold: float | None
     ) -> Prediction:
-        labels = self.contract.labels
-        pos = self.contract.positive_index
-        cut = self.contract.threshold if threshold is None else threshold
-        score = float(probs[pos])
-        if len(labels) == 2:
-            label = labels[pos] if score >= cut else labels[1 - pos]
-        else:
-            label = labels[int(np.argmax(probs))]
-        probabilities = {k: float(p) for k, p in zip(labels, probs, strict=True)}
-        return Prediction(label, score, probabilities, source)
+        return decide(self.contract, probs, source, threshold)
 
     def predict(
         self,

@@ -22,6 +22,8 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from anime_detector.detector import Detector, Failure
+from anime_detector.serve.backend import BackendOpener
+from anime_detector.serve.batcher import local_backend
 from anime_detector.serve.config import ServeConfig
 from anime_detector.serve.errors import RequestError, error_body
 from anime_detector.serve.metrics import CONTENT_TYPE, ServiceMetrics
@@ -130,12 +132,18 @@ ROUTE_TABLE = [
 ]
 
 
-def create_app(loader: Callable[[], Detector], config: ServeConfig | None = None) -> Starlette:
-    """The ASGI app. ``loader`` opens the detector; it runs on a thread after start-up, so
-    ``/healthz`` answers at once and ``/readyz`` turns 200 once the model is warm."""
+def create_app(loader: Callable[[], Detector] | None = None, config: ServeConfig | None = None,
+               *, backend: BackendOpener | None = None) -> Starlette:
+    """The ASGI app over a detector that ``loader`` opens in this process, or over the
+    ``backend`` an opener gives (model replicas elsewhere). Either runs on a thread after
+    start-up, so ``/healthz`` answers at once and ``/readyz`` turns 200 once it is warm."""
     config = config or ServeConfig()
     metrics = ServiceMetrics()
-    service = Service(loader, config, metrics)
+    if backend is None:
+        if loader is None:
+            raise ValueError("create_app needs a loader or a backend")
+        backend = local_backend(loader)
+    service = Service(backend, config, metrics)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

@@ -17,25 +17,21 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
 from anime_detector.detector import Detector
+from anime_detector.serve.backend import (
+    BatchObserver,
+    InferenceResult,
+    ModelCard,
+    QueueFull,
+    warm_up,
+)
 
-__all__ = ["Batcher", "InferenceResult", "QueueFull"]
-
-
-class QueueFull(Exception):
-    """The queue holds ``max_queue`` images already: answer 503 and let the client retry."""
-
-
-@dataclass(frozen=True)
-class InferenceResult:
-    """One image's probabilities, and its Grad-CAM grid for explain jobs."""
-
-    probabilities: NDArray[np.float32]
-    heatmap: NDArray[np.float32] | None = None
+__all__ = ["Batcher", "local_backend"]
 
 
 @dataclass
@@ -46,15 +42,13 @@ class _Job:
     future: asyncio.Future[InferenceResult]
 
 
-BatchObserver = Callable[[int, float], None]  # (images, seconds) of each batch run
-
-
 class Batcher:
-    """One inference worker for one detector (start it once, stop it on shutdown)."""
+    """One inference worker for one detector: the service's local backend."""
 
     def __init__(self, detector: Detector, max_batch: int = 1, max_wait_ms: float = 0.0,
                  max_queue: int = 64, observe: BatchObserver | None = None) -> None:
         self.detector = detector
+        self.card = ModelCard.of(detector)
         self.max_batch = max(1, max_batch)
         self.max_wait_s = max(0.0, max_wait_ms) / 1000.0
         self.max_queue = max(1, max_queue)
@@ -80,27 +74,26 @@ class Batcher:
         if self._thread.is_alive():
             self._thread.join(timeout)
 
-    def submit(self, array: NDArray[np.float32], explain: bool = False
-               ) -> asyncio.Future[InferenceResult]:
-        """Queue one preprocessed ``(H, W, 3)`` image; call from the event loop.
+    async def infer(self, arrays: list[NDArray[np.float32]], explain: bool = False
+                    ) -> list[InferenceResult]:
+        """Queue all of ``arrays`` or none (:class:`QueueFull`), then await their results.
 
-        Raises:
-            QueueFull: ``max_queue`` images are waiting already (or the worker stopped).
+        A caller that gives up (its request timed out) cancels its jobs: queued ones are
+        skipped, not run.
         """
         loop = asyncio.get_running_loop()
-        job = _Job(array, explain, loop, loop.create_future())
+        jobs = [_Job(array, explain, loop, loop.create_future()) for array in arrays]
         with self._ready:
-            if self._stopping or len(self._queue) >= self.max_queue:
+            if self._stopping or len(self._queue) + len(jobs) > self.max_queue:
                 raise QueueFull
-            self._queue.append(job)
+            self._queue.extend(jobs)
             self._ready.notify()
-        return job.future
-
-    @staticmethod
-    def cancel(futures: list[asyncio.Future[InferenceResult]]) -> None:
-        """Give up on jobs (a request timed out): queued ones are skipped, not run."""
-        for future in futures:
-            future.cancel()
+        try:
+            return list(await asyncio.gather(*(job.future for job in jobs)))
+        except asyncio.CancelledError:
+            for job in jobs:
+                job.future.cancel()
+            raise
 
     def _take(self) -> list[_Job] | None:
         """Block until jobs are queued; take up to ``max_batch`` of one kind (None: stop)."""
@@ -155,3 +148,18 @@ def _settle(future: asyncio.Future[InferenceResult], result: InferenceResult | N
     else:
         assert result is not None
         future.set_result(result)
+
+
+def local_backend(loader: Callable[[], Detector]) -> Callable[[Any, BatchObserver], Batcher]:
+    """The opener of the in-process backend: load with ``loader``, warm up, start a batcher
+    with the service's ``max_batch``, ``max_wait_ms`` and ``max_queue``."""
+
+    def open_backend(config: Any, observe: BatchObserver) -> Batcher:
+        detector = loader()
+        warm_up(detector)
+        batcher = Batcher(detector, config.max_batch, config.max_wait_ms, config.max_queue,
+                          observe)
+        batcher.start()
+        return batcher
+
+    return open_backend

@@ -1,8 +1,9 @@
 """What the routes do, without the web framework: readiness, predict, explain, model info.
 
-One :class:`Service` owns the loaded detector, the decoding thread pool (sized to the
-CPUs: decoding never runs on the event loop) and the :class:`~.batcher.Batcher`. It is
-ready only after the model is loaded and one warm-up inference has run.
+One :class:`Service` owns the decoding thread pool (sized to the CPUs: decoding never runs
+on the event loop) and the :class:`~.backend.Backend` that runs inference (the local
+:class:`~.batcher.Batcher`, or model replicas elsewhere). It is ready only after the
+backend is open: the model loaded and one warm-up inference run.
 """
 
 from __future__ import annotations
@@ -22,10 +23,16 @@ import numpy as np
 from numpy.typing import NDArray
 
 from anime_detector._version import __version__
-from anime_detector.detector import Detector, Failure, Prediction
-from anime_detector.errors import AnimeDetectorError, describe_error
+from anime_detector.detector import Failure, Prediction, decide
+from anime_detector.errors import describe_error
 from anime_detector.preprocessing import load_image, preprocess
-from anime_detector.serve.batcher import Batcher, InferenceResult, QueueFull
+from anime_detector.serve.backend import (
+    Backend,
+    BackendOpener,
+    InferenceResult,
+    ModelCard,
+    QueueFull,
+)
 from anime_detector.serve.config import ServeConfig
 from anime_detector.serve.errors import RequestError
 from anime_detector.serve.metrics import ServiceMetrics
@@ -53,73 +60,55 @@ class _Prepared:
 
 
 class Service:
-    """The model behind the routes; ``start`` loads it on a thread, ``stop`` drains."""
+    """The model behind the routes; ``start`` opens the backend on a thread, ``stop`` drains."""
 
-    def __init__(self, loader: Callable[[], Detector], config: ServeConfig,
+    def __init__(self, open_backend: BackendOpener, config: ServeConfig,
                  metrics: ServiceMetrics) -> None:
         self.config = config
         self.metrics = metrics
-        self._loader = loader
-        self.detector: Detector | None = None
-        self.batcher: Batcher | None = None
-        self.can_explain = False
+        self._open_backend = open_backend
+        self.backend: Backend | None = None
         self.load_error: str | None = None
         self.draining = False
         self.on_load_failure: Callable[[str], None] | None = None  # the runner stops
         self.pool = ThreadPoolExecutor(max_workers=available_cpus(), thread_name_prefix="decode")
-        self._loaded = threading.Event()
 
     @property
     def ready(self) -> bool:
-        return self.batcher is not None and not self.draining
+        return self.backend is not None and not self.draining
 
     def start(self) -> None:
-        """Load and warm up in the background; ``on_load_failure`` gets the one-line reason."""
+        """Open (load, warm up) in the background; ``on_load_failure`` gets the reason."""
 
         def load() -> None:
             try:
-                self._load()
+                backend = self._open_backend(self.config, self.metrics.observe_batch)
             except Exception as exc:  # a broken model: say why, the command exits
                 self.load_error = describe_error(exc)
                 log.error("error: %s", self.load_error)
                 if self.on_load_failure is not None:
                     self.on_load_failure(self.load_error)
-            finally:
-                self._loaded.set()
+                return
+            self.metrics.track_queue(lambda: backend.depth)
+            self.backend = backend
+            log.info("ready: %s on %s, %s", backend.card.name, backend.card.info.engine,
+                     cpu_summary())
 
         threading.Thread(target=load, name="load-model", daemon=True).start()
 
-    def _load(self) -> None:
-        detector = self._loader()
-        detector.max_pixels = self.config.max_pixels
-        spec = detector.contract.spec
-        detector.run(np.zeros((1, spec.height, spec.width, 3), np.float32))  # warm-up
-        try:
-            detector.require_explain()
-            self.can_explain = True
-        except AnimeDetectorError:
-            self.can_explain = False
-        batcher = Batcher(detector, self.config.max_batch, self.config.max_wait_ms,
-                          self.config.max_queue, self.metrics.observe_batch)
-        self.metrics.track_queue(lambda: batcher.depth)
-        batcher.start()
-        self.detector = detector
-        self.batcher = batcher
-        log.info("ready: %s on %s, %s", detector.path, detector.info.engine, cpu_summary())
-
     def stop(self) -> None:
         self.draining = True
-        if self.batcher is not None:
-            self.batcher.stop()
+        if self.backend is not None:
+            self.backend.stop()
         self.pool.shutdown(wait=False, cancel_futures=True)
 
-    def _require_ready(self) -> tuple[Detector, Batcher]:
-        if self.detector is None or self.batcher is None or self.draining:
+    def _require_ready(self) -> Backend:
+        if self.backend is None or self.draining:
             reason = ("shutting down" if self.draining else
                       f"model failed to load: {self.load_error}" if self.load_error else
                       "model is loading")
             raise RequestError(503, f"not ready: {reason}", "not_ready", headers=RETRY_AFTER)
-        return self.detector, self.batcher
+        return self.backend
 
     async def predict(self, uploads: list[Upload], explain: bool = False
                       ) -> list[Prediction | Failure]:
@@ -129,55 +118,39 @@ class Service:
             RequestError: 503 when not ready or the queue is full, 504 past the timeout,
                 400 when ``explain`` is asked of a model that cannot explain.
         """
-        detector, batcher = self._require_ready()
-        if explain and not self.can_explain:
-            raise RequestError(400, f"{detector.path.name}: this model cannot explain (export "
+        backend = self._require_ready()
+        if explain and not backend.card.can_explain:
+            raise RequestError(400, f"{backend.card.name}: this model cannot explain (export "
                                "it with `anime-detector export`; onnxruntime only)", "bad_request")
         try:
-            return await asyncio.wait_for(self._predict(detector, batcher, uploads, explain),
+            return await asyncio.wait_for(self._predict(backend, uploads, explain),
                                           self.config.timeout_s)
         except asyncio.TimeoutError:
             raise RequestError(504, f"no answer within the timeout of {self.config.timeout_s:g} "
                                "s", "timeout") from None
 
-    async def _predict(self, detector: Detector, batcher: Batcher, uploads: list[Upload],
-                       explain: bool) -> list[Prediction | Failure]:
+    async def _predict(self, backend: Backend, uploads: list[Upload], explain: bool
+                       ) -> list[Prediction | Failure]:
         loop = asyncio.get_running_loop()
-        spec, max_pixels = detector.contract.spec, self.config.max_pixels
+        spec, max_pixels = backend.card.contract.spec, self.config.max_pixels
         prepared = await asyncio.gather(*(
             loop.run_in_executor(self.pool, _prepare, up, spec, max_pixels) for up in uploads))
-        good = [p for p in prepared if p.array is not None]
-        futures = self._submit(batcher, [p.array for p in good if p.array is not None], explain)
+        arrays = [p.array for p in prepared if p.array is not None]
         try:
-            results = dict(zip((id(p) for p in good), await asyncio.gather(*futures),
-                               strict=True))
-        except asyncio.CancelledError:
-            Batcher.cancel(futures)
-            raise
-        return [self._result(detector, p, results.get(id(p))) for p in prepared]
-
-    def _submit(self, batcher: Batcher, arrays: list[NDArray[np.float32]], explain: bool
-                ) -> list[asyncio.Future[InferenceResult]]:
-        if len(arrays) > batcher.max_queue - batcher.depth:
-            raise RequestError(503, f"busy: the queue is full ({batcher.max_queue} images); "
-                               "retry shortly", "queue_full", headers=RETRY_AFTER)
-        futures: list[asyncio.Future[InferenceResult]] = []
-        try:
-            for array in arrays:
-                futures.append(batcher.submit(array, explain))
+            results = iter(await backend.infer(arrays, explain) if arrays else [])
         except QueueFull:
-            Batcher.cancel(futures)
-            raise RequestError(503, "busy: the queue is full; retry shortly", "queue_full",
-                               headers=RETRY_AFTER) from None
-        return futures
+            raise RequestError(503, f"busy: the queue is full ({backend.max_queue} images); "
+                               "retry shortly", "queue_full", headers=RETRY_AFTER) from None
+        return [self._result(backend.card, p, next(results) if p.array is not None else None)
+                for p in prepared]
 
-    def _result(self, detector: Detector, prepared: _Prepared,
+    def _result(self, card: ModelCard, prepared: _Prepared,
                 result: InferenceResult | None) -> Prediction | Failure:
         name = prepared.upload.name
         if result is None:
             self.metrics.errors.labels("bad_image").inc()
             return Failure(name, prepared.error or "unknown error")
-        prediction = detector.to_prediction(result.probabilities, name, self.config.threshold)
+        prediction = decide(card.contract, result.probabilities, name, self.config.threshold)
         return replace(prediction, heatmap=result.heatmap)
 
     async def explain_png(self, upload: Upload) -> tuple[Prediction | Failure, bytes | None]:
@@ -187,35 +160,37 @@ class Service:
         item = (await self.predict([upload], explain=True))[0]
         if isinstance(item, Failure) or item.heatmap is None:
             return item, None
+        prediction, heat = item, item.heatmap
 
         def draw() -> bytes:
             image = load_image(upload.data, max_pixels=self.config.max_pixels)
             buffer = io.BytesIO()
-            render_heatmap(image, item, item.heatmap).save(buffer, "PNG", compress_level=1)
+            render_heatmap(image, prediction, heat).save(buffer, "PNG", compress_level=1)
             return buffer.getvalue()
 
         return item, await asyncio.get_running_loop().run_in_executor(self.pool, draw)
 
     def describe(self) -> dict[str, Any]:
         """``GET /v1/model``: the contract, what runs, the versions and the limits."""
-        detector, batcher = self._require_ready()
-        contract, info = detector.contract, detector.info
+        backend = self._require_ready()
+        card = backend.card
+        contract, info = card.contract, card.info
         return {
-            "model": detector.path.name,
+            "model": card.name,
             "labels": list(contract.labels),
             "threshold": (contract.threshold if self.config.threshold is None
                           else self.config.threshold),
             "preprocessing": asdict(contract.spec),
             "backbone": contract.extra.get("backbone"),
             "engine": info.engine, "precision": info.precision, "device": info.device,
-            "providers": detector.providers,
-            "can_explain": self.can_explain,
+            "providers": card.providers,
+            "can_explain": card.can_explain,
             "versions": {"anime-detector": __version__, info.engine: info.version,
                          "python": platform.python_version(), "numpy": np.__version__},
             "cpu": cpu_summary(), "platform": f"{sys.platform}-{platform.machine()}",
             "limits": {"max_body_mb": self.config.max_body_mb,
-                       "max_files": self.config.max_files, "max_batch": batcher.max_batch,
-                       "max_wait_ms": self.config.max_wait_ms, "max_queue": batcher.max_queue,
+                       "max_files": self.config.max_files, "max_batch": backend.max_batch,
+                       "max_wait_ms": self.config.max_wait_ms, "max_queue": backend.max_queue,
                        "timeout_s": self.config.timeout_s},
         }
 
