@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
@@ -18,7 +19,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from anime_detector.contract import ModelContract
-from anime_detector.engines import Engine, EngineInfo, open_engine
+from anime_detector.engines import ONNX_FILE, Engine, EngineInfo, open_engine
 from anime_detector.errors import InputError, describe_error
 from anime_detector.files import path_fields, printable
 from anime_detector.prefetch import prefetch
@@ -120,6 +121,17 @@ class Detector:
         """Open ``path`` with ``engine`` on ``device``; see ``engines.open_engine``."""
         return cls(open_engine(path, engine, device=device, threads=threads,
                                precision=precision, spin=spin, labels=labels), threads)
+
+    @classmethod
+    def from_files(cls, files: dict[str, bytes], **load_options: Any) -> Detector:
+        """Load a model shipped as bytes (``engines.model_files`` read into memory): how
+        processes on other nodes get it without a shared filesystem. The files go into a
+        temporary folder that is removed once the engine has loaded them."""
+        with tempfile.TemporaryDirectory(prefix="anime-detector-") as folder:
+            for name, data in files.items():
+                Path(folder, name).write_bytes(data)
+            path = Path(folder, ONNX_FILE) if ONNX_FILE in files else Path(folder)
+            return cls.load(path, **load_options)
 
     @property
     def info(self) -> EngineInfo:

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -22,7 +20,6 @@ from typing import Any
 import numpy as np
 
 from anime_detector.detector import Detector, Failure
-from anime_detector.engines import ONNX_FILE
 from anime_detector.errors import AnimeDetectorError, InputError, describe_error
 from anime_detector.preprocessing import PreprocessSpec, preprocess
 
@@ -120,14 +117,8 @@ class InferenceActor:
         context = ray.get_runtime_context()
         threads = max(1, int(context.get_assigned_resources().get("CPU", 1)))
         self.node = context.get_node_id()
-        files: dict[str, bytes] = ray.get(model[0])
-        with tempfile.TemporaryDirectory(prefix="anime-detector-") as folder:
-            for name, data in files.items():
-                with open(os.path.join(folder, name), "wb") as handle:
-                    handle.write(data)
-            path = os.path.join(folder, ONNX_FILE) if ONNX_FILE in files else folder
-            self.detector = Detector.load(path, device=device, threads=threads, engine=engine,
-                                          precision=precision)
+        self.detector = Detector.from_files(ray.get(model[0]), device=device, threads=threads,
+                                            engine=engine, precision=precision)
         self.threshold = threshold
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:

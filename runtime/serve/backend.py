@@ -86,7 +86,7 @@ class Backend(Protocol):
         ...
 
 
-BackendOpener = Callable[[Any, BatchObserver], Backend]  # (ServeConfig, observer) -> backend
+BackendOpener = Callable[[Any, Any], Backend]  # (ServeConfig, ServiceMetrics) -> its backend
 
 
 def warm_up(detector: Detector) -> None:

@@ -150,15 +150,15 @@ def _settle(future: asyncio.Future[InferenceResult], result: InferenceResult | N
         future.set_result(result)
 
 
-def local_backend(loader: Callable[[], Detector]) -> Callable[[Any, BatchObserver], Batcher]:
+def local_backend(loader: Callable[[], Detector]) -> Callable[[Any, Any], Batcher]:
     """The opener of the in-process backend: load with ``loader``, warm up, start a batcher
     with the service's ``max_batch``, ``max_wait_ms`` and ``max_queue``."""
 
-    def open_backend(config: Any, observe: BatchObserver) -> Batcher:
+    def open_backend(config: Any, metrics: Any) -> Batcher:
         detector = loader()
         warm_up(detector)
         batcher = Batcher(detector, config.max_batch, config.max_wait_ms, config.max_queue,
-                          observe)
+                          metrics.observe_batch)
         batcher.start()
         return batcher
 

@@ -38,6 +38,9 @@ class ServiceMetrics:
         self.images = Counter("anime_detector_images", "Images predicted.", registry=r)
         self.errors = Counter("anime_detector_errors", "Errors answered, by kind.", ["kind"],
                               registry=r)
+        self.replica_images = Counter("anime_detector_replica_images",
+                                      "Images predicted, by model replica (Ray Serve).",
+                                      ["replica"], registry=r)
 
     def track_queue(self, depth: Callable[[], int]) -> None:
         """Read the queue depth from ``depth`` at every scrape."""

@@ -82,7 +82,7 @@ class Service:
 
         def load() -> None:
             try:
-                backend = self._open_backend(self.config, self.metrics.observe_batch)
+                backend = self._open_backend(self.config, self.metrics)
             except Exception as exc:  # a broken model: say why, the command exits
                 self.load_error = describe_error(exc)
                 log.error("error: %s", self.load_error)

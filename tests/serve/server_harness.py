@@ -94,3 +94,14 @@ def serve_in_thread(app: object) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(30)
+
+
+def wait_for_log(server: ServerProcess, needle: str, within_s: float = 5.0) -> list[str]:
+    """The server's log lines holding ``needle``, once there are any (the line is written
+    just after the response is sent)."""
+    deadline = time.monotonic() + within_s
+    while True:
+        lines = [line for line in server.log_text().splitlines() if needle in line]
+        if lines or time.monotonic() > deadline:
+            return lines
+        time.sleep(0.05)

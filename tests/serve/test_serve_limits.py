@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 from bad_inputs import ERRORS
-from server_harness import ServerProcess
+from server_harness import ServerProcess, wait_for_log
 
 
 @pytest.fixture(scope="module")
@@ -189,9 +189,8 @@ def test_unexpected_error_is_500_with_the_request_id_in_the_log(
         rid = response.headers["x-request-id"]
         assert_error(response, 500, f"internal server error (request id {rid})")
         assert response.json()["request_id"] == rid
-        log = running.log_text()
-        assert f"unexpected error, request id {rid}" in log
-        assert "POST /v1/predict 500 images=2" in log
+        assert wait_for_log(running, f"unexpected error, request id {rid}")
+        assert wait_for_log(running, "POST /v1/predict 500 images=2 ")
         one = httpx.post(running.url + "/v1/predict", files=files[:1])
         assert one.status_code == 200  # the worker survived the failed batch
     finally:

@@ -13,7 +13,7 @@ import httpx
 import numpy as np
 import pytest
 from PIL import Image
-from server_harness import ServerProcess
+from server_harness import ServerProcess, wait_for_log
 
 from anime_detector.detector import Detector, Failure
 from anime_detector.explain.render import render_heatmap
@@ -161,7 +161,7 @@ def test_page_and_schema_load_nothing_from_outside(server: ServerProcess) -> Non
 def test_one_log_line_per_request(server: ServerProcess) -> None:
     rid = "test-log-line-42"
     httpx.get(server.url + "/v1/model", headers={"X-Request-ID": rid})
-    lines = [line for line in server.log_text().splitlines() if rid in line]
+    lines = wait_for_log(server, rid)
     assert len(lines) == 1 and "GET /v1/model 200" in lines[0]
 
 
@@ -169,7 +169,7 @@ def test_json_logs(explain_model: Path, tmp_path: Path) -> None:
     running = ServerProcess(explain_model, "--log-format", "json", log=tmp_path / "log")
     try:
         httpx.get(running.url + "/healthz", headers={"X-Request-ID": "json-1"})
-        line = next(line for line in running.log_text().splitlines() if "json-1" in line)
+        [line] = wait_for_log(running, "json-1")
         record = json.loads(line)
         assert record["route"] == "/healthz" and record["status"] == 200
         assert record["request_id"] == "json-1" and "ms" in record

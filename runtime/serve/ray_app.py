@@ -1,0 +1,203 @@
+"""``anime-detector serve MODEL --ray``: the same app, scaled out on Ray Serve.
+
+The HTTP app is the single-process one (:func:`~anime_detector.serve.app.create_app`),
+served by an ingress deployment; its backend is :class:`RayBackend`, a handle to
+:class:`ModelReplica` deployments, each holding one ``Detector`` created once, with its
+threads set to the replica's CPUs and Ray Serve's own ``@serve.batch``. The model file
+travels through Ray's object store (as ``batch`` ships it) or, from a config file for
+``serve deploy``, is read from a path each node has. Needs the ``[serve-ray]`` extra.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import ray
+from numpy.typing import NDArray
+from ray import serve
+from ray.exceptions import RayActorError, RayError
+
+from anime_detector.detector import Detector
+from anime_detector.engines import model_files
+from anime_detector.serve.app import create_app
+from anime_detector.serve.backend import InferenceResult, ModelCard, QueueFull, warm_up
+from anime_detector.serve.config import ServeConfig
+from anime_detector.serve.errors import RequestError
+from anime_detector.serve.metrics import ServiceMetrics
+
+__all__ = ["APP_NAME", "ModelReplica", "RayBackend", "ReplicaOptions", "app_builder",
+           "build_app", "ship_model"]
+
+APP_NAME = "anime-detector"
+RETRY = {"Retry-After": "1"}
+
+
+class ReplicaOptions(dict[str, Any]):
+    """Ray Serve options of the model deployment: ``num_replicas`` or
+    ``autoscaling_config``, ``ray_actor_options`` (CPUs, GPUs), queue bounds."""
+
+    @classmethod
+    def make(cls, replicas: int = 1, autoscale: tuple[int, int] | None = None,
+             cpus: float = 1.0, gpus: float = 0.0, max_batch: int = 8,
+             max_queue: int = 64) -> ReplicaOptions:
+        options = cls(ray_actor_options={"num_cpus": cpus, "num_gpus": gpus},
+                      max_ongoing_requests=max(16, 2 * max_batch),
+                      max_queued_requests=max_queue)
+        if autoscale is not None:
+            low, high = autoscale
+            options["autoscaling_config"] = {
+                "min_replicas": low, "max_replicas": high,
+                "target_ongoing_requests": max(2, max_batch)}
+        else:
+            options["num_replicas"] = replicas
+        return options
+
+
+@serve.deployment(name="ModelReplica")
+class ModelReplica:
+    """One ``Detector`` per replica, created once; Ray Serve batches its calls."""
+
+    def __init__(self, model: str | list[Any], engine: str = "auto",
+                 precision: str | None = None, device: str = "auto", max_batch: int = 8,
+                 max_wait_ms: float = 0.0) -> None:
+        context = ray.get_runtime_context()
+        threads = max(1, int(context.get_assigned_resources().get("CPU", 1) or 1))
+        options = {"device": device, "threads": threads, "engine": engine,
+                   "precision": precision, "spin": False}
+        if isinstance(model, list):  # [ObjectRef of engines.model_files bytes]
+            self.detector = Detector.from_files(ray.get(model[0]), **options)
+        else:
+            self.detector = Detector.load(model, **options)
+        warm_up(self.detector)
+        self._card = ModelCard.of(self.detector)
+        self.replica = serve.get_replica_context().replica_id.unique_id
+        for method in (self.plain, self.explained):
+            method.set_max_batch_size(max_batch)
+            method.set_batch_wait_timeout_s(max_wait_ms / 1000)
+
+    def card(self) -> ModelCard:
+        return self._card
+
+    def process(self) -> dict[str, Any]:
+        """Which replica, process and node this is (for operators and the tests)."""
+        return {"replica": self.replica, "pid": os.getpid(),
+                "node": ray.get_runtime_context().get_node_id()}
+
+    @serve.batch(max_batch_size=8, batch_wait_timeout_s=0.0)
+    async def plain(self, arrays: list[NDArray[np.float32]]
+                    ) -> list[tuple[InferenceResult, str]]:
+        probs = await asyncio.to_thread(self.detector.run, np.stack(arrays))
+        return [(InferenceResult(p), self.replica) for p in probs]
+
+    @serve.batch(max_batch_size=8, batch_wait_timeout_s=0.0)
+    async def explained(self, arrays: list[NDArray[np.float32]]
+                        ) -> list[tuple[InferenceResult, str]]:
+        probs, heat = await asyncio.to_thread(self.detector.run_explained, np.stack(arrays))
+        return [(InferenceResult(p, h), self.replica) for p, h in zip(probs, heat, strict=True)]
+
+    async def infer(self, array: NDArray[np.float32], explain: bool = False
+                    ) -> tuple[InferenceResult, str]:
+        return await (self.explained(array) if explain else self.plain(array))
+
+
+class RayBackend:
+    """The service's backend over model replicas: the same :class:`~.backend.Backend`."""
+
+    def __init__(self, handle: Any, max_batch: int, max_queue: int,
+                 metrics: ServiceMetrics) -> None:
+        self.handle = handle
+        self.metrics = metrics
+        self.card: ModelCard = handle.card.remote().result()
+        self.max_batch = max_batch
+        self.max_queue = max_queue
+        self._in_flight = 0
+
+    @property
+    def depth(self) -> int:
+        return self._in_flight
+
+    async def infer(self, arrays: list[NDArray[np.float32]], explain: bool = False
+                    ) -> list[InferenceResult]:
+        if self._in_flight + len(arrays) > self.max_queue:
+            raise QueueFull
+        self._in_flight += len(arrays)
+        try:
+            answers = await asyncio.gather(*(self.handle.infer.remote(a, explain)
+                                             for a in arrays))
+        except serve.exceptions.BackPressureError:
+            raise QueueFull from None
+        except (RayActorError, serve.exceptions.DeploymentUnavailableError) as exc:
+            raise RequestError(503, f"a model replica stopped ({type(exc).__name__}); retry "
+                               "shortly", "replica_lost", headers=RETRY) from None
+        except RayError as exc:
+            raise RequestError(503, f"the cluster could not run the request "
+                               f"({type(exc).__name__}); retry shortly", "replica_lost",
+                               headers=RETRY) from None
+        finally:
+            self._in_flight -= len(arrays)
+        for _, replica in answers:
+            self.metrics.replica_images.labels(replica).inc()
+        self.metrics.images.inc(len(answers))
+        return [result for result, _ in answers]
+
+    def stop(self) -> None:
+        """Replicas belong to Ray Serve; it drains and stops them."""
+
+
+@serve.deployment(name="Ingress", ray_actor_options={"num_cpus": 0})
+@serve.ingress()
+class Ingress:
+    """Ray Serve's HTTP entry: the single-process app over a :class:`RayBackend`."""
+
+    def __init__(self, model: Any, config: dict[str, Any]) -> None:
+        self.model = model
+        self.config = ServeConfig(**{**config, "cors_origins": tuple(config["cors_origins"])})
+
+    def __serve_build_asgi_app__(self) -> Any:
+        config = self.config
+
+        def open_backend(_: ServeConfig, metrics: ServiceMetrics) -> RayBackend:
+            return RayBackend(self.model, config.max_batch, config.max_queue, metrics)
+
+        return create_app(config=config, backend=open_backend)
+
+
+def ship_model(model: str | os.PathLike[str]) -> list[Any]:
+    """The model's files in Ray's object store, owned by this (driver) process."""
+    files = {name: path.read_bytes() for name, path in model_files(model).items()}
+    return [ray.put(files)]
+
+
+def build_app(model: str | list[Any], config: ServeConfig, options: ReplicaOptions,
+              engine: str = "auto", precision: str | None = None, device: str = "auto"
+              ) -> Any:
+    """The Ray Serve application: the ingress bound to the model deployment."""
+    replica = ModelReplica.options(**options).bind(
+        model, engine=engine, precision=precision, device=device,
+        max_batch=config.max_batch, max_wait_ms=config.max_wait_ms)
+    return Ingress.bind(replica, _config_dict(config))
+
+
+def _config_dict(config: ServeConfig) -> dict[str, Any]:
+    data = asdict(config)
+    data["cors_origins"] = list(config.cors_origins)
+    return data
+
+
+def app_builder(args: dict[str, Any]) -> Any:
+    """``import_path`` target of the config that ``--print-config`` writes (``serve deploy``):
+    ``args`` holds ``model`` (a path every node has), ``engine``, ``precision``,
+    ``device`` and the service settings under ``config``. Deployment options (replicas,
+    autoscaling, CPUs) come from the config's ``deployments`` section."""
+    config = ServeConfig(**{**args.get("config", {}),
+                            "cors_origins": tuple(args.get("config", {}).get("cors_origins", ()))})
+    model = str(Path(args["model"]))
+    return build_app(model, config, ReplicaOptions.make(max_batch=config.max_batch,
+                                                        max_queue=config.max_queue),
+                     engine=args.get("engine", "auto"), precision=args.get("precision"),
+                     device=args.get("device", "auto"))
