@@ -30,6 +30,8 @@ __all__ = ["serve"]
 
 SERVE_HINT = "serve needs the service extra: pip install 'anime-detector[cpu,serve]'"
 SERVE_MODULES = ("starlette", "uvicorn", "multipart", "prometheus_client")
+RAY_HINT = "serve --ray needs Ray Serve: pip install 'anime-detector[cpu,serve-ray]'"
+RAY_MODULES = ("ray", "ray.serve", "yaml")
 
 
 class LogFormat(str, Enum):
@@ -70,9 +72,27 @@ def serve(
         min=0.0, help="Seconds requests in flight get to finish on SIGTERM/Ctrl-C.")] = 10.0,
     log_format: Annotated[LogFormat, typer.Option(help="text, or json for log collectors.")]
     = LogFormat.text,
+    ray: Annotated[bool, typer.Option(
+        "--ray", help="Serve on Ray Serve: the same routes, model replicas across a cluster.")
+    ] = False,
+    replicas: Annotated[int, typer.Option(min=1, help="With --ray: model replicas.")] = 1,
+    autoscale: Annotated[str | None, typer.Option(
+        metavar="MIN,MAX", help="With --ray: autoscale replicas on ongoing requests.")] = None,
+    cpus_per_replica: Annotated[float | None, typer.Option(
+        min=0.0, help="With --ray: CPUs each replica reserves and runs threads on (default: "
+                      "this machine's CPUs divided by --replicas).")] = None,
+    gpus_per_replica: Annotated[float, typer.Option(
+        min=0.0, help="With --ray: GPUs each replica reserves.")] = 0.0,
+    address: Annotated[str | None, typer.Option(
+        help="With --ray: attach to this Ray cluster (default: start a local one).")] = None,
+    print_config: Annotated[bool, typer.Option(
+        "--print-config", help="With --ray: print the Ray Serve config for `serve deploy` "
+                               "and exit.")] = False,
 ) -> None:
     """Serve the model over HTTP: a web page, /v1/predict, /v1/explain, health and metrics."""
     require_modules(SERVE_MODULES, SERVE_HINT)
+    if ray or print_config:
+        require_modules(RAY_MODULES, RAY_HINT)
     from anime_detector.detector import Detector
     from anime_detector.serve.app import create_app
     from anime_detector.serve.config import ServeConfig
@@ -83,6 +103,24 @@ def serve(
         max_batch=max_batch, max_wait_ms=max_wait_ms, max_queue=max_queue, timeout_s=timeout,
         threshold=threshold, api_key=api_key or None, cors_origins=tuple(cors_origin or ()),
         grace_s=grace, log_format=log_format.value)
+    if ray or print_config:
+        from anime_detector.serve.ray_app import ReplicaOptions
+        from anime_detector.serve.ray_runner import deploy_config, run_on_ray
+
+        with user_errors():
+            Detector.load(model, device=device.value, threads=1, engine=engine.value,
+                          precision=precision)  # a bad model: one line, before Ray starts
+            options = ReplicaOptions.make(
+                replicas, _bounds(autoscale), _replica_cpus(cpus_per_replica, replicas),
+                gpus_per_replica, config.max_batch, config.max_queue)
+            place = {"engine": engine.value, "precision": precision, "device": device.value}
+            if print_config:
+                typer.echo(deploy_config(model, config, options, host=host, port=port, **place),
+                           nl=False)
+                return
+            configure_logging(config.log_format)
+            run_on_ray(model, config, options, host=host, port=port, address=address, **place)
+        return
     with user_errors():  # spinning threads would steal the decoding pool's cores
         detector = Detector.load(model, device=device.value, threads=threads,
                                  engine=engine.value, precision=precision, spin=False)
@@ -93,3 +131,22 @@ def serve(
     if not clean:
         fail(f"{model}: the service stopped: {app.state.service.load_error or 'see the log'}",
              EXIT_USAGE)
+
+
+def _bounds(autoscale: str | None) -> tuple[int, int] | None:
+    """``MIN,MAX`` as two whole numbers, 1 <= MIN <= MAX."""
+    if autoscale is None:
+        return None
+    parts = autoscale.split(",")
+    if len(parts) != 2 or not all(p.strip().isdigit() for p in parts):
+        fail(f"--autoscale takes MIN,MAX (two whole numbers), not {autoscale!r}")
+    low, high = (int(p) for p in parts)
+    if not 1 <= low <= high:
+        fail(f"--autoscale {autoscale}: need 1 <= MIN <= MAX")
+    return low, high
+
+
+def _replica_cpus(cpus: float | None, replicas: int) -> float:
+    from anime_detector.system import available_cpus
+
+    return cpus if cpus is not None else max(1.0, available_cpus() / replicas)

@@ -28,6 +28,7 @@ class ServeConfig:
     cors_origins: tuple[str, ...] = ()
     grace_s: float = 10.0
     log_format: str = "text"
+    echo_request_id: bool = True  # False behind a proxy that sets X-Request-ID (Ray Serve)
 
     @property
     def max_body_bytes(self) -> int:

@@ -75,8 +75,9 @@ class RequestContext:
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
                 response.update(status=message["status"], started=True)
-                message["headers"] = [*message.get("headers", []),
-                                      (b"x-request-id", rid.encode())]
+                if self.config.echo_request_id:
+                    message["headers"] = [*message.get("headers", []),
+                                          (b"x-request-id", rid.encode())]
             await send(message)
 
         try:

@@ -31,7 +31,7 @@ from anime_detector.serve.errors import RequestError
 from anime_detector.serve.metrics import ServiceMetrics
 
 __all__ = ["APP_NAME", "ModelReplica", "RayBackend", "ReplicaOptions", "app_builder",
-           "build_app", "ship_model"]
+           "build_app", "config_dict", "ship_model"]
 
 APP_NAME = "anime-detector"
 RETRY = {"Retry-After": "1"}
@@ -156,7 +156,9 @@ class Ingress:
 
     def __init__(self, model: Any, config: dict[str, Any]) -> None:
         self.model = model
-        self.config = ServeConfig(**{**config, "cors_origins": tuple(config["cors_origins"])})
+        # Ray Serve's proxy passes its X-Request-ID in and sets it on the answer itself.
+        self.config = ServeConfig(**{**config, "cors_origins": tuple(config["cors_origins"]),
+                                     "echo_request_id": False})
 
     def __serve_build_asgi_app__(self) -> Any:
         config = self.config
@@ -180,10 +182,11 @@ def build_app(model: str | list[Any], config: ServeConfig, options: ReplicaOptio
     replica = ModelReplica.options(**options).bind(
         model, engine=engine, precision=precision, device=device,
         max_batch=config.max_batch, max_wait_ms=config.max_wait_ms)
-    return Ingress.bind(replica, _config_dict(config))
+    return Ingress.bind(replica, config_dict(config))
 
 
-def _config_dict(config: ServeConfig) -> dict[str, Any]:
+def config_dict(config: ServeConfig) -> dict[str, Any]:
+    """``config`` as plain data (for a deployment's arguments and a YAML file)."""
     data = asdict(config)
     data["cors_origins"] = list(config.cors_origins)
     return data
@@ -194,8 +197,10 @@ def app_builder(args: dict[str, Any]) -> Any:
     ``args`` holds ``model`` (a path every node has), ``engine``, ``precision``,
     ``device`` and the service settings under ``config``. Deployment options (replicas,
     autoscaling, CPUs) come from the config's ``deployments`` section."""
-    config = ServeConfig(**{**args.get("config", {}),
-                            "cors_origins": tuple(args.get("config", {}).get("cors_origins", ()))})
+    settings = dict(args.get("config", {}))
+    settings["cors_origins"] = tuple(settings.get("cors_origins", ()))
+    settings.setdefault("api_key", os.environ.get("ANIME_DETECTOR_API_KEY") or None)
+    config = ServeConfig(**settings)
     model = str(Path(args["model"]))
     return build_app(model, config, ReplicaOptions.make(max_batch=config.max_batch,
                                                         max_queue=config.max_queue),

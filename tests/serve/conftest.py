@@ -36,12 +36,37 @@ def image_set(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
     return paths
 
 
+SERVER_ARGS = ("--max-batch", "8", "--max-queue", "32", "--max-files", "8", "--max-body-mb", "2")
+
+
+def _ray_serve_installed() -> bool:
+    try:
+        import ray.serve  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+@pytest.fixture(scope="module", params=["process", "ray"])
+def server(request: pytest.FixtureRequest, explain_model: Path,
+           tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """The CLI's service over the explain model (batching on, a small queue), in one process
+    and on Ray Serve: the tests that use it must pass the same in both modes."""
+    if request.param == "ray" and not _ray_serve_installed():
+        pytest.skip("Ray Serve not installed (the serve-ray extra)")
+    mode = ("--ray",) if request.param == "ray" else ()
+    running = ServerProcess(explain_model, *SERVER_ARGS, *mode,
+                            log=tmp_path_factory.mktemp("log") / "server.log")
+    yield running
+    running.stop()
+
+
 @pytest.fixture(scope="module")
-def server(explain_model: Path, tmp_path_factory: pytest.TempPathFactory
-           ) -> Iterator[ServerProcess]:
-    """The CLI's service over the explain model: batching on, a small queue."""
-    running = ServerProcess(explain_model, "--max-batch", "8", "--max-queue", "32",
-                            "--max-files", "8", "--max-body-mb", "2",
+def process_server(explain_model: Path, tmp_path_factory: pytest.TempPathFactory
+                   ) -> Iterator[ServerProcess]:
+    """The single-process service alone, for what only it has: its own log lines on stderr,
+    its memory (RSS) as one process."""
+    running = ServerProcess(explain_model, *SERVER_ARGS,
                             log=tmp_path_factory.mktemp("log") / "server.log")
     yield running
     running.stop()

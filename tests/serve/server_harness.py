@@ -16,7 +16,7 @@ from pathlib import Path
 
 import httpx
 
-STARTUP_S = 60.0
+STARTUP_S = 120.0  # a local Ray cluster takes 10-30 s to start on 2 cores
 
 
 def free_port() -> int:
@@ -43,6 +43,7 @@ class ServerProcess:
 
     def __init__(self, model: Path, *args: str, log: Path, env: dict[str, str] | None = None,
                  wait: bool = True) -> None:
+        self.mode = "ray" if "--ray" in args else "process"
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = log
