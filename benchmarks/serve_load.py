@@ -18,10 +18,6 @@ time. Results: results/serve_load.{json,md}.
 from __future__ import annotations
 
 import argparse
-import os
-import signal
-import socket
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -29,52 +25,10 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import machine_line, median, save  # noqa: E402
-from _loadgen import burst, encode_predict, run_load  # noqa: E402
+from _loadgen import Server, burst, encode_predict, run_load  # noqa: E402
 
 SETTINGS = {"batching off": ["--max-batch", "1"], "batching on": ["--max-batch", "8"]}
 MAX_REQUESTS_PER_LEVEL = 2000
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class Server:
-    """``anime-detector serve`` in a subprocess on a free loopback port."""
-
-    def __init__(self, model: Path, args: list[str]) -> None:
-        self.url = f"http://127.0.0.1:{free_port()}"
-        port = self.url.rsplit(":", 1)[1]
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "anime_detector", "serve", str(model), "--port", port,
-             "--max-queue", "256", *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        import urllib.request
-
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            try:
-                with urllib.request.urlopen(self.url + "/readyz", timeout=2) as answer:
-                    if answer.status == 200:
-                        return
-            except OSError:
-                time.sleep(0.2)
-        raise SystemExit(f"server on {self.url} not ready")
-
-    def rss_mb(self) -> float:
-        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-        return float("nan")
-
-    def cpu_s(self) -> float:
-        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-    def stop(self) -> None:
-        self.proc.send_signal(signal.SIGTERM)
-        self.proc.wait(60)
 
 
 def predict_rate(detector: Any, paths: list[str]) -> float:
