@@ -96,15 +96,20 @@ def test_a_bad_model_is_one_line_and_exit_2(tmp_path: Path) -> None:
     assert str(bad) in result.stderr
 
 
-def test_missing_extra_gives_the_install_hint() -> None:
-    code = ("import sys\nsys.modules['uvicorn'] = None\n"
+@pytest.mark.parametrize(("blocked", "args", "hint"), [
+    ("uvicorn", [], "serve needs the service extra: pip install 'anime-detector[cpu,serve]' "
+                    "(missing: uvicorn)"),
+    ("ray", ["--ray"], "serve --ray needs Ray Serve: pip install "
+                       "'anime-detector[cpu,serve-ray]' (missing: ray, ray.serve)"),
+])
+def test_missing_extra_gives_the_install_hint(blocked: str, args: list[str], hint: str) -> None:
+    code = (f"import sys\nsys.modules[{blocked!r}] = None\n"
             "from typer.testing import CliRunner\nfrom anime_detector.cli import app\n"
-            "r = CliRunner().invoke(app, ['serve', 'm.onnx'])\n"
+            f"r = CliRunner().invoke(app, ['serve', 'm.onnx', *{args!r}])\n"
             "print(r.exit_code, r.output.strip())\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          timeout=60, check=True).stdout
-    assert out.startswith("2 error: serve needs the service extra: pip install "
-                          "'anime-detector[cpu,serve]' (missing: uvicorn)")
+    assert out.startswith(f"2 error: {hint}"), out
 
 
 def test_predict_and_the_runtime_never_load_the_web_stack(tiny_model: Path,
@@ -143,3 +148,35 @@ def test_predict_server_matches_local_predict_without_onnxruntime(
         assert mine.get("label") == theirs.get("label") and mine.get("error") == theirs.get("error")
         if "score" in theirs:
             assert abs(mine["score"] - theirs["score"]) < 1e-5
+
+
+def test_the_single_process_service_never_loads_ray(explain_model: Path) -> None:
+    body = ("from anime_detector.serve.app import create_app\n"
+            "from anime_detector.serve.server import run_server\n"
+            "from anime_detector.detector import Detector\n"
+            f"create_app(lambda: Detector.load({str(explain_model)!r}))\n"
+            "from typer.testing import CliRunner\nfrom anime_detector.cli import app\n"
+            "assert CliRunner().invoke(app, ['serve', '--help']).exit_code == 0\n")
+    assert loaded_modules(body, ("ray", "tensorflow", "keras")) == []
+
+
+@pytest.mark.parametrize(("autoscale", "error"), [
+    ("1,3", None), ("3", "--autoscale takes MIN,MAX"), ("4,2", "need 1 <= MIN <= MAX"),
+    ("0,2", "need 1 <= MIN <= MAX")])
+def test_print_config_autoscale(explain_model: Path, autoscale: str, error: str | None) -> None:
+    pytest.importorskip("ray.serve")
+    yaml = pytest.importorskip("yaml")
+    result = subprocess.run([sys.executable, "-m", "anime_detector", "serve",
+                             str(explain_model), "--ray", "--print-config", "--autoscale",
+                             autoscale, "--api-key", "never-in-the-file"],
+                            capture_output=True, text=True, timeout=120)
+    if error:
+        assert result.returncode == 2 and result.stderr.startswith("error: ")
+        assert error in result.stderr and result.stdout == ""
+        return
+    assert result.returncode == 0, result.stderr
+    assert "never-in-the-file" not in result.stdout
+    [deployment] = yaml.safe_load(result.stdout)["applications"][0]["deployments"]
+    assert "num_replicas" not in deployment
+    assert deployment["autoscaling_config"]["min_replicas"] == 1
+    assert deployment["autoscaling_config"]["max_replicas"] == 3
