@@ -59,6 +59,8 @@ def serve(
     max_queue: Annotated[int, typer.Option(
         min=1, help="Images waiting for inference before requests get 503.")] = 64,
     max_body_mb: Annotated[float, typer.Option(min=0.001, help="Largest request body.")] = 20.0,
+    max_inflight_mb: Annotated[float, typer.Option(
+        min=0.001, help="Request bodies in flight at once, all together, before 503.")] = 256.0,
     max_files: Annotated[int, typer.Option(min=1, help="Most images per request.")] = 16,
     timeout: Annotated[float, typer.Option(min=0.01, help="Seconds per request before 504.")
     ] = 30.0,
@@ -99,8 +101,9 @@ def serve(
     from anime_detector.serve.server import configure_logging, run_server
 
     config = ServeConfig(
-        max_body_mb=max_body_mb, max_files=max_files, max_pixels=max_pixels,
-        max_batch=max_batch, max_wait_ms=max_wait_ms, max_queue=max_queue, timeout_s=timeout,
+        max_body_mb=max_body_mb, max_inflight_mb=max_inflight_mb, max_files=max_files,
+        max_pixels=max_pixels, max_batch=max_batch, max_wait_ms=max_wait_ms,
+        max_queue=max_queue, timeout_s=timeout,
         threshold=threshold, api_key=api_key or None, cors_origins=tuple(cors_origin or ()),
         grace_s=grace, log_format=log_format.value)
     if ray or print_config:

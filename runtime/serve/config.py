@@ -14,9 +14,14 @@ class ServeConfig:
     ``max_batch``/``max_wait_ms``: the dynamic batcher takes what is queued, up to
     ``max_batch`` images, and waits up to ``max_wait_ms`` for more only when asked to.
     ``max_queue``: images waiting for inference before new requests get 503.
+    ``max_inflight_mb``: request bodies being read or worked on at once, all requests
+    together (each counts its ``Content-Length``, or ``max_body_mb`` when chunked); past
+    it, new requests get 503 before a byte of their body is read. One request is always
+    let in.
     """
 
     max_body_mb: float = 20.0
+    max_inflight_mb: float = 256.0
     max_files: int = 16
     max_pixels: int | None = None
     max_batch: int = 1
@@ -33,3 +38,7 @@ class ServeConfig:
     @property
     def max_body_bytes(self) -> int:
         return int(self.max_body_mb * 1024 * 1024)
+
+    @property
+    def max_inflight_bytes(self) -> int:
+        return int(self.max_inflight_mb * 1024 * 1024)

@@ -62,6 +62,7 @@ class RequestContext:
         self.config = config
         self.metrics = metrics
         self._key = config.api_key.encode() if config.api_key else None
+        self._inflight = 0  # bytes of request bodies admitted and not finished
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -80,8 +81,14 @@ class RequestContext:
                                           (b"x-request-id", rid.encode())]
             await send(message)
 
+        reserved = 0
         try:
             refusal = self._refusal(scope)
+            if refusal is None and scope["method"] == "POST":
+                reserved = self._admit(scope)
+                refusal = None if reserved else (
+                    503, f"busy: over {self.config.max_inflight_mb:g} MB of requests in "
+                    "flight; retry shortly", "busy")
             if refusal is not None:
                 status, message, kind = refusal
                 self.metrics.errors.labels(kind).inc()
@@ -102,6 +109,7 @@ class RequestContext:
                 await _send_json(send_with_id, 500, error_body(
                     f"internal server error (request id {rid})", request_id=rid))
         finally:
+            self._inflight -= reserved
             self._record(scope, rid, int(response["status"]), time.perf_counter() - started)
 
     def _refusal(self, scope: Scope) -> tuple[int, str, str] | None:
@@ -121,6 +129,16 @@ class RequestContext:
                 return 413, (f"request body of {int(length) / 2**20:.1f} MB is over the limit "
                              f"of {self.config.max_body_mb:g} MB"), "body_too_large"
         return None
+
+    def _admit(self, scope: Scope) -> int:
+        """Reserve this request's body size from the in-flight budget; 0: no room."""
+        length = _header(scope, b"content-length")
+        size = max(1, min(int(length) if length else self.config.max_body_bytes,
+                          self.config.max_body_bytes))
+        if self._inflight and self._inflight + size > self.config.max_inflight_bytes:
+            return 0
+        self._inflight += size
+        return size
 
     def _limited(self, receive: Receive) -> Receive:
         limit, seen = self.config.max_body_bytes, 0
@@ -158,8 +176,8 @@ def _given_key(scope: Scope) -> str | None:
 
 
 def _refusal_headers(status: int) -> dict[str, str]:
-    if status == 413:  # the body was not read: close, or the server keeps reading it
-        return {"connection": "close"}
+    if status in (413, 503):  # the body was not read: close, or the server keeps reading it
+        return {"connection": "close", **({"retry-after": "1"} if status == 503 else {})}
     return {"www-authenticate": "Bearer"} if status == 401 else {}
 
 

@@ -222,3 +222,24 @@ def test_cors_is_off_unless_origins_are_named(explain_model: Path) -> None:
                                                             "Origin": "http://evil.example"})
         assert other.status_code == 400
         assert "access-control-allow-origin" not in other.headers
+
+
+def test_bodies_in_flight_are_bounded_before_reading(explain_model: Path, image_set: list[Path],
+                                                     tmp_path: Path) -> None:
+    running = ServerProcess(explain_model, "--max-inflight-mb", "1", "--max-body-mb", "1",
+                            log=tmp_path / "log")
+    host, port = running.url.removeprefix("http://").split(":")
+    try:
+        with socket.create_connection((host, int(port)), timeout=10) as held:
+            held.sendall(b"POST /v1/predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\n"
+                         b"Content-Length: 900000\r\n\r\n" + b"\0" * 1000)  # and no more
+            time.sleep(0.3)
+            second = httpx.post(running.url + "/v1/predict", content=b"\0" * 500_000,
+                                headers={"Content-Type": "image/png"})
+            assert_error(second, 503, "busy: over 1 MB of requests in flight")
+            assert second.headers["retry-after"] == "1"
+        time.sleep(0.3)  # the held request ended with its connection
+        files = [("file", ("a.png", image_set[0].read_bytes()))]
+        assert httpx.post(running.url + "/v1/predict", files=files).status_code == 200
+    finally:
+        running.stop()
