@@ -5,7 +5,7 @@
 Needs the [train] extra once (each light backbone's random-weight reference model is
 exported through ``anime_detector.export`` and cached; VGG19's is the onnx.helper graph).
 Per backbone: Keras parameters (total / trainable head), GFLOPs counted from the ONNX
-graph (2 x MACs of Conv/Gemm/MatMul, ``anime_detector.flops``), file size, batch-1
+graph (2 x MACs of Conv/Gemm/MatMul, ``anime_detector.graphs.flops``), file size, batch-1
 latency on onnxruntime fp32 (all models loaded, timed in interleaved rounds, idle
 threads not spinning). Then a one-image ``anime-detector predict`` in a fresh process
 for the smallest backbone vs VGG19, and ``predict`` over a folder of real images
@@ -191,7 +191,7 @@ def parse_args() -> argparse.Namespace:
 def main() -> None:
     from anime_detector.bench.report import machine_info
     from anime_detector.export.reference_models import reference_model
-    from anime_detector.flops import count_flops
+    from anime_detector.graphs.flops import count_flops
     from anime_detector.train.backbones import get_backbone
 
     args = parse_args()

@@ -23,8 +23,8 @@ from _common import matmul_gflops, median, save, timed  # noqa: E402
 
 def main() -> None:
     from anime_detector import Detector, preprocess
-    from anime_detector.bench.reference_graph import cached_reference_model
     from anime_detector.files import expand_inputs
+    from anime_detector.graphs.reference import cached_reference_model
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", type=Path, default=None)

@@ -28,7 +28,7 @@ from _common import median, save, timed  # noqa: E402
 
 from anime_detector.engines.onnxruntime import open_session  # noqa: E402
 from anime_detector.explain.heatmaps import explain_batch  # noqa: E402
-from anime_detector.explain.render import write_heatmap_png  # noqa: E402
+from anime_detector.jobs.heatmap_png import write_heatmap_png  # noqa: E402
 from anime_detector.preprocessing import preprocess  # noqa: E402
 
 
@@ -37,7 +37,7 @@ def _model(path: Path | None, workdir: Path) -> Path:
         return path
     import onnx
 
-    from anime_detector.bench.reference_graph import build_reference_graph
+    from anime_detector.graphs.reference import build_reference_graph
 
     out = workdir / "vgg19-explain.onnx"
     onnx.save(build_reference_graph(explain=True), str(out))

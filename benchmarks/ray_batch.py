@@ -78,8 +78,8 @@ def main() -> None:
     import ray
 
     from anime_detector.batch import PipelineConfig, read_rows, run_batch
-    from anime_detector.bench.reference_graph import cached_reference_model
     from anime_detector.detector import Detector
+    from anime_detector.graphs.reference import cached_reference_model
     from anime_detector.system import available_cpus
 
     args = parse()

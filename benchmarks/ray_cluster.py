@@ -62,8 +62,8 @@ def run_on_cluster(args: argparse.Namespace, model: Path, folder: Path, out: Pat
 
 def main() -> None:
     from anime_detector.batch import read_rows
-    from anime_detector.bench.reference_graph import cached_reference_model
     from anime_detector.detector import Detector
+    from anime_detector.graphs.reference import cached_reference_model
 
     args = parse()
     model = args.model or cached_reference_model()

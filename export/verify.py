@@ -10,9 +10,9 @@ from typing import Any
 import numpy as np
 
 from anime_detector.errors import SourceError
-from anime_detector.export.synthetic import synthetic_images
 from anime_detector.files import expand_inputs
 from anime_detector.preprocessing import DEFAULT_SPEC, PreprocessSpec, preprocess
+from anime_detector.train.synthetic import synthetic_images
 
 __all__ = ["Comparison", "compare", "onnx_predict", "verification_batch"]
 

@@ -16,9 +16,9 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 
-from anime_detector.bench.reference_graph import cached_reference_model
 from anime_detector.bench.runner import sample_images
 from anime_detector.contract import KEYS
+from anime_detector.graphs.reference import cached_reference_model
 from anime_detector.preprocessing import DEFAULT_SPEC
 
 device, models, out = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3])

@@ -18,17 +18,24 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 
-from anime_detector.errors import AnimeDetectorError, describe_error
+from anime_detector.errors import (
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_SOME_FAILED,
+    EXIT_USAGE,
+    AnimeDetectorError,
+    describe_error,
+)
 
 __all__ = [
-    "EXIT_OK", "EXIT_SOME_FAILED", "EXIT_USAGE", "TRAIN_HINT", "Device", "DeviceOpt",
+    "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_SOME_FAILED", "EXIT_USAGE", "TRAIN_HINT", "Device",
+    "DeviceOpt",
     "EngineName", "EngineOpt", "OutputFormat", "SortMode", "InputsArg", "RecursiveOpt",
     "BatchSizeOpt", "ThresholdOpt", "PrecisionOpt", "SortIntoOpt", "SortModeOpt",
     "TableOrJson", "ThreadsOpt", "fail",
     "import_train_extra", "require_modules", "user_errors",
 ]
 
-EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 TRAIN_HINT = "this command needs the training extra: pip install 'anime-detector[cpu,train]'"
 
 

@@ -47,7 +47,7 @@ def explain(
                                         "explain).")] = "onnxruntime",
 ) -> None:
     """Where the model sees anime: Grad-CAM heatmaps over each image. Exit 1 if any failed."""
-    from anime_detector.explain.heatmaps import load_explainer
+    from anime_detector.detector import load_explainer
     from anime_detector.jobs.predict_files import predict_files
     from anime_detector.jobs.writers import make_writer
 

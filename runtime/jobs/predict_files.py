@@ -50,7 +50,7 @@ class _Outputs:
                                annotation_path(self.annotate_dir, item.source, self.taken["a"]))
                 summary.annotated += 1
             if self.explain_dir is not None and item.heatmap is not None:
-                from anime_detector.explain.render import write_heatmap_png
+                from anime_detector.jobs.heatmap_png import write_heatmap_png
 
                 write_heatmap_png(item.source, item, item.heatmap,
                                   annotation_path(self.explain_dir, item.source, self.taken["e"]))

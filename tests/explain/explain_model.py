@@ -14,7 +14,7 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from anime_detector.contract import ModelContract
-from anime_detector.explain.graph import DenseLayer, append_explain
+from anime_detector.graphs.explain_head import DenseLayer, append_explain
 
 CHANNELS, HIDDEN = 6, 8
 

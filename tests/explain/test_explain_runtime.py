@@ -14,9 +14,10 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from anime_detector.cli import app
+from anime_detector.detector import load_explainer
 from anime_detector.errors import AnimeDetectorError, ModelError
-from anime_detector.explain.heatmaps import explain_batch, gradcam, load_explainer
-from anime_detector.explain.render import INFERNO, colorize, write_heatmap_png
+from anime_detector.explain.heatmaps import explain_batch, gradcam
+from anime_detector.jobs.heatmap_png import INFERNO, colorize, write_heatmap_png
 from anime_detector.preprocessing import preprocess
 
 pytest.importorskip("onnxruntime")
@@ -154,7 +155,7 @@ def test_colour_map_runs_from_dark_to_light() -> None:
 
 def test_explain_imports_no_tensorflow() -> None:
     body = ("import anime_detector.explain.heatmaps, anime_detector.cli.explain, "
-            "anime_detector.explain.render")
+            "anime_detector.jobs.heatmap_png")
     assert loaded_modules(body, ("tensorflow", "keras", "tf2onnx")) == []
 
 

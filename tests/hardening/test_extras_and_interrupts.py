@@ -17,7 +17,7 @@ import sys
 for name in {blocked!r}:
     sys.modules[name] = None  # import now raises ImportError, as on a runtime-only install
 sys.argv = ["anime-detector", *{args!r}]
-from anime_detector.cli import main
+from anime_detector._entry import main
 main()
 """
 

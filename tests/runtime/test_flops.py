@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from anime_detector.bench.reference_graph import HEAD, VGG19_BLOCKS, build_reference_graph
-from anime_detector.flops import count_flops
+from anime_detector.graphs.flops import count_flops
+from anime_detector.graphs.reference import HEAD, VGG19_BLOCKS, build_reference_graph
 
 
 def test_vgg19_reference_graph_matches_the_formula() -> None:

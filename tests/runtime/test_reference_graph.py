@@ -8,7 +8,7 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
-from anime_detector.bench.reference_graph import build_reference_graph, cached_reference_model
+from anime_detector.graphs.reference import build_reference_graph, cached_reference_model
 
 
 def _run(model_bytes: bytes, batch: np.ndarray) -> np.ndarray:

@@ -32,11 +32,11 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["CAM_WEIGHTS", "FEATURE_MAP", "SCORE", "DenseLayer", "append_explain",
+from anime_detector.contract import CAM_WEIGHTS, FEATURE_MAP
+
+__all__ = ["SCORE", "DenseLayer", "append_explain",
            "explain_metadata"]
 
-FEATURE_MAP = "feature_map"
-CAM_WEIGHTS = "cam_weights"
 SCORE = "z_anime - z_not_anime (pre-softmax logits)"
 
 

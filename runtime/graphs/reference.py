@@ -101,7 +101,7 @@ def build_reference_graph(weights: Sequence[np.ndarray] | None = None, seed: int
 def _add_explain(model: Any, head: Sequence[np.ndarray]) -> dict[str, Any]:
     from onnx import helper
 
-    from anime_detector.explain.graph import DenseLayer, append_explain, explain_metadata
+    from anime_detector.graphs.explain_head import DenseLayer, append_explain, explain_metadata
 
     model.graph.node.append(helper.make_node("Transpose", ["block5_pool"], ["feature_map"],
                                              perm=[0, 2, 3, 1]))

@@ -1,5 +1,8 @@
 """``demo``: the whole pipeline on a folder (the shipped sample set by default).
 
+The one runtime module that uses ``train`` and ``export`` (it needs the ``[train]``
+extra): a layer of its own between them and the command line.
+
 train -> export (verified) -> predict a few images (with annotated copies) ->
 eval the .keras and the .onnx side by side -> bench, all in one run folder.
 """
