@@ -15,8 +15,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import machine_line, median, save, timed  # noqa: E402
+from _common import machine_line, median, save, timed
 
 KERAS_ONE_IMAGE = """
 import sys, numpy as np, keras

@@ -12,13 +12,10 @@ reported. Target (benchmarks issue): end-to-end >= 90% of raw throughput.
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 import numpy as np
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import matmul_gflops, median, save, timed  # noqa: E402
+from _common import matmul_gflops, median, save, timed
 
 
 def main() -> None:

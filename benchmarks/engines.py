@@ -2,7 +2,7 @@
 
 Usage (RUN from ``anime-detector train ... --out RUN``; a ``--weights none`` model trained
 on two easily separated generated classes has scores that spread, so max |dp| means
-something, see README):
+something, see docs/benchmarks.md):
 
     python benchmarks/engines.py --run RUN --calibration-dir DATA --images examples/sample
 
@@ -18,13 +18,11 @@ run never hides an earlier one).
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import matmul_gflops, previous_report, save  # noqa: E402
+from _common import matmul_gflops, previous_report, save
 
 KERAS = "anime_detector.train.keras_engine:load_bench_engine"
 

@@ -15,14 +15,12 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import matmul_gflops, median, save  # noqa: E402
+from _common import matmul_gflops, median, save
 
 
 def make_images(n: int, data: Path, folder: Path) -> list[str]:

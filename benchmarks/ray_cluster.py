@@ -7,21 +7,19 @@ Starts ``ray.cluster_utils.Cluster`` with NODES nodes of CPUS_PER_NODE CPUs each
 (separate raylets and object stores, all on this machine), runs one actor per
 node, and compares the rows with ``predict`` on the same images. The nodes
 share this machine's cores, so images/s shows overhead, not speed-up; what a
-real cluster needs is in the README (``batch`` section).
+real cluster needs is in docs/batch-and-ray.md.
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import save  # noqa: E402
-from ray_batch import compare, cpu_name, make_images  # noqa: E402
+from _common import save
+from ray_batch import compare, cpu_name, make_images
 
 
 def parse() -> argparse.Namespace:

@@ -19,8 +19,7 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import save  # noqa: E402
+from _common import save
 
 ROOT = Path(__file__).resolve().parent.parent
 TODAY = ["tests/export/test_export.py", "tests/runtime/test_bad_inputs.py",
@@ -62,7 +61,7 @@ def main() -> None:
         "| suite | wall s | result |", "|---|---|---|",
         f"| before ({args.before_tree.name}) | {before['seconds']:.0f} | {before['summary']} |",
         f"| after, the tests that existed before | {today['seconds']:.0f} | {today['summary']} |",
-        f"| after, whole suite (new issues' tests on top) | {full['seconds']:.0f} | "
+        f"| after, whole suite (tests added since on top) | {full['seconds']:.0f} | "
         f"{full['summary']} |", "",
         f"today's tests now / before = {ratio:.0%} (target <= 60%); "
         f"{report['cpu']}, {available_cpus()} CPUs"])
