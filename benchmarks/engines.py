@@ -24,8 +24,6 @@ from typing import Any
 
 from _common import matmul_gflops, previous_report, save
 
-KERAS = "anime_detector.train.keras_engine:load_bench_engine"
-
 
 def ensure_exports(run: Path, calibration: Path, verify: Path) -> dict[str, Path]:
     from anime_detector.export import to_onnx
@@ -108,7 +106,7 @@ def main() -> None:
     paths = ensure_exports(args.run, args.calibration_dir, args.images)
     specs = specs_for(paths, args.threads)
     if not args.no_keras:
-        specs += [EngineSpec(k, str(args.run / "model.keras"), "cpu", args.threads, loader=KERAS)
+        specs += [EngineSpec(k, str(args.run / "model.keras"), "cpu", args.threads)
                   for k in ("keras-predict", "keras-function")]
     before = matmul_gflops()
     report = run_bench(specs, [int(b) for b in args.batch_sizes.split(",")], args.warmup,

@@ -21,7 +21,6 @@ from anime_detector.files import walk_images
 from anime_detector.fsutil import atomic_write_text
 from anime_detector.jobs.predict_files import predict_files
 from anime_detector.train.fit import TrainConfig, train
-from anime_detector.train.keras_engine import load_keras_engine
 from anime_detector.train.model import WeightsError
 
 __all__ = ["run_demo"]
@@ -101,14 +100,13 @@ def run_demo(data: Path | None, out: Path, weights: str | None = "imagenet",
                   annotate_dir=out / "annotated")
     atomic_write_text(out / "predictions.jsonl", "\n".join(rows) + "\n")
     log("4/5 eval (.keras and .onnx on the same images)")
-    reports = [evaluate(Detector(load_keras_engine(keras_path)), data), evaluate(detector, data)]
+    reports = [evaluate(Detector.load(keras_path), data), evaluate(detector, data)]
     comparison = compare_models(*reports)
     atomic_write_text(out / "eval.json", json.dumps(
         {"keras": reports[0], "onnx": reports[1], "comparison": comparison}, indent=2))
     log("5/5 bench (batch 1)")
-    keras_loader = "anime_detector.train.keras_engine:load_bench_engine"
     bench = run_bench([EngineSpec("onnxruntime", str(onnx_path), "auto"),
-                       EngineSpec("keras-predict", str(keras_path), "cpu", loader=keras_loader)],
+                       EngineSpec("keras-predict", str(keras_path), "cpu")],
                       [1], warmup=2, runs=5,
                       cold_start=False)
     atomic_write_text(out / "bench.json", json.dumps(bench, indent=2))

@@ -13,6 +13,7 @@ __all__ = [
     "EXIT_OK",
     "EXIT_SOME_FAILED",
     "EXIT_USAGE",
+    "TRAIN_HINT",
     "AnimeDetectorError",
     "DeviceError",
     "InputError",
@@ -23,6 +24,7 @@ __all__ = [
 ]
 
 EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+TRAIN_HINT = "this command needs the training extra: pip install 'anime-detector[cpu,train]'"
 
 
 class AnimeDetectorError(Exception):

@@ -9,7 +9,6 @@ engine that fails to load or run is a row with ``null`` figures and an ``error``
 
 from __future__ import annotations
 
-import importlib
 import json
 import math
 import os
@@ -25,7 +24,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from anime_detector.bench.report import add_recommendation, add_speedups, machine_info
-from anime_detector.engines import Engine, open_engine
+from anime_detector.engines import ENGINES, Engine, open_engine
 from anime_detector.errors import SourceError, describe_error
 from anime_detector.files import walk_images
 from anime_detector.jobs.progress import track
@@ -36,8 +35,8 @@ __all__ = ["EngineSpec", "load_engine", "run_bench", "sample_images"]
 
 @dataclass(frozen=True)
 class EngineSpec:
-    """What to load. ``loader`` (``"module:function"``) loads engines the runtime does not
-    own, such as Keras (``fn(engine, model, threads)``); otherwise ``open_engine`` does."""
+    """What to load: ``open_engine(model, engine, ...)``; ``engine`` may also name a Keras
+    engine (``keras-predict``, ``keras-function``: the ``[train]`` extra)."""
 
     engine: str
     model: str
@@ -45,19 +44,13 @@ class EngineSpec:
     threads: int | None = None
     precision: str | None = None
     spin: bool = True
-    loader: str | None = None
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
 
 
 def load_engine(spec: EngineSpec) -> Engine:
-    """Load ``spec`` (through its ``loader`` when it has one)."""
-    if spec.loader:
-        module, _, function = spec.loader.partition(":")
-        loaded: Engine = getattr(importlib.import_module(module), function)(
-            spec.engine, spec.model, spec.threads)
-        return loaded
+    """Load ``spec``."""
     return open_engine(spec.model, spec.engine, device=spec.device, threads=spec.threads,
                        precision=spec.precision, spin=spec.spin)
 
@@ -240,7 +233,7 @@ def sample_images(folder: Path, spec: PreprocessSpec, limit: int = 64
 
 def _flags(spec: EngineSpec) -> str:
     """The ``predict`` options that select this engine and precision."""
-    if spec.loader:
+    if spec.engine not in ENGINES:  # Keras: not a predict engine
         return ""
     flags = f"--engine {spec.engine}"
     return flags + (f" --precision {spec.precision}" if spec.precision else "")

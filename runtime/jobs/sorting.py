@@ -25,21 +25,15 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterable
-from enum import Enum
 from pathlib import Path
 
+from anime_detector.choices import SortMode
 from anime_detector.files import expand_inputs
 
-__all__ = ["SortMode", "Sorter", "expand_with_roots", "input_root"]
+__all__ = ["Sorter", "expand_with_roots", "input_root"]
 
 _GLOB_CHARS = set("*?[")
 _NO_HARD_LINK = {errno.EXDEV, errno.EPERM, errno.ENOTSUP, errno.EMLINK, errno.EACCES}
-
-
-class SortMode(str, Enum):
-    copy = "copy"
-    link = "link"
-    move = "move"
 
 
 def input_root(arg: str) -> str:
