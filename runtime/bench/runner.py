@@ -25,12 +25,12 @@ from numpy.typing import NDArray
 
 from anime_detector.bench.report import add_recommendation, add_speedups, machine_info
 from anime_detector.engines import ENGINES, Engine, open_engine
-from anime_detector.errors import SourceError, describe_error
-from anime_detector.files import walk_images
+from anime_detector.errors import describe_error
 from anime_detector.jobs.progress import track
-from anime_detector.preprocessing import DEFAULT_SPEC, PreprocessSpec, preprocess
+from anime_detector.preprocessing import DEFAULT_SPEC, PreprocessSpec
+from anime_detector.sampling import sample_images
 
-__all__ = ["EngineSpec", "load_engine", "run_bench", "sample_images"]
+__all__ = ["EngineSpec", "load_engine", "run_bench"]
 
 
 @dataclass(frozen=True)
@@ -167,7 +167,8 @@ def run_bench(
     spec_shape = _input_shape(loaded)
     rng = np.random.default_rng(seed)
     if images_dir is not None:
-        fidelity_inputs, images_label = sample_images(images_dir, _input_spec(loaded))
+        fidelity_inputs, images_label = sample_images(
+            images_dir, _input_spec(loaded), purpose="for the fidelity column")
     else:
         fidelity_inputs = rng.uniform(-120, 130, (8, *spec_shape)).astype(np.float32)
         images_label = "random inputs"
@@ -213,22 +214,6 @@ def _input_spec(loaded: list[_Loaded]) -> PreprocessSpec:
 def _input_shape(loaded: list[_Loaded]) -> tuple[int, int, int]:
     spec = _input_spec(loaded)
     return (spec.height, spec.width, 3)
-
-
-def sample_images(folder: Path, spec: PreprocessSpec, limit: int = 64
-                  ) -> tuple[NDArray[np.float32], str]:
-    """Up to ``limit`` readable images spread evenly over ``folder`` (all levels), preprocessed."""
-    paths = walk_images(folder, recursive=True)
-    step = max(1, len(paths) // limit)
-    arrays = []
-    for path in paths[::step][:limit]:
-        try:
-            arrays.append(preprocess(path, spec))
-        except SourceError:
-            continue
-    if not arrays:
-        raise SourceError(folder, "no readable images for the fidelity column")
-    return np.stack(arrays), f"{len(arrays)} images from {folder}"
 
 
 def _flags(spec: EngineSpec) -> str:

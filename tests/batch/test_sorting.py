@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from anime_detector.files import expand_inputs
-from anime_detector.jobs.sorting import Sorter, expand_with_roots, input_root
+from anime_detector.files import expand_inputs, expand_with_roots, input_root
+from anime_detector.jobs.sorting import Sorter
 
 
 def _tree(root: Path) -> dict[str, Path]:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from images import solid
 
-from anime_detector.export.sampling import stratified_order
+from anime_detector.sampling import stratified_order
 
 
 def test_classes_interleave_and_the_seed_decides_the_order() -> None:
