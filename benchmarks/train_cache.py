@@ -18,7 +18,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from _common import machine_line, matmul_gflops, save, timed
-from images import write_class_folder
+
+from helpers.images import write_class_folder
 
 
 def main() -> None:

@@ -6,7 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
-from cli_helpers import run_cli
+
+from helpers.cli import run_cli
 
 pytestmark = [pytest.mark.tf]
 

@@ -7,9 +7,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from explain_model import CHANNELS, head_layers, save_explain_model
-from images import draw_flat, draw_noisy
-from import_probe import loaded_modules
 from PIL import Image
 from typer.testing import CliRunner
 
@@ -19,6 +16,11 @@ from anime_detector.errors import AnimeDetectorError, ModelError
 from anime_detector.explain.heatmaps import explain_batch, gradcam
 from anime_detector.jobs.heatmap_png import INFERNO, colorize, write_heatmap_png
 from anime_detector.preprocessing import preprocess
+
+from helpers.images import draw_flat, draw_noisy
+from helpers.import_probe import loaded_modules
+from helpers.onnx_models import EXPLAIN_CHANNELS as CHANNELS
+from helpers.onnx_models import head_layers, save_explain_model
 
 pytest.importorskip("onnxruntime")
 

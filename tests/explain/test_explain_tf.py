@@ -13,8 +13,9 @@ from typing import Any
 import numpy as np
 import onnx
 import pytest
-from images import draw_flat, draw_noisy, write_class_folder
 from PIL import Image
+
+from helpers.images import draw_flat, draw_noisy, write_class_folder
 
 pytestmark = [pytest.mark.tf]
 tf = pytest.importorskip("tensorflow")

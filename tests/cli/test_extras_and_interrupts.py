@@ -10,7 +10,8 @@ import time
 from pathlib import Path
 
 import pytest
-from images import write_class_folder
+
+from helpers.images import write_class_folder
 
 BLOCKED_RUN = """
 import sys

@@ -15,8 +15,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from cli_helpers import invoke
 from PIL import Image
+
+from helpers.cli import invoke
 
 SETPRIV = shutil.which("setpriv")
 
@@ -73,7 +74,7 @@ def test_unreadable_input_folder_is_one_line_exit_2(tiny_model: Path, tmp_path: 
 @pytest.mark.parametrize("which", ["run folder", "cache"])
 def test_unwritable_run_folder_or_cache_is_one_line_exit_2(tmp_path: Path, which: str) -> None:
     pytest.importorskip("tensorflow")
-    from images import write_class_folder
+    from helpers.images import write_class_folder
 
     data = write_class_folder(tmp_path / "data", per_class=2)
     locked = tmp_path / "locked"

@@ -1,12 +1,13 @@
-"""Verification and calibration images: a seeded mix of the class folders."""
+"""The one sampling policy (verification, calibration, bench fidelity): a seeded mix of
+the class folders."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from images import solid
+from anime_detector.sampling import sample_images, stratified_order
 
-from anime_detector.sampling import stratified_order
+from helpers.images import solid
 
 
 def test_classes_interleave_and_the_seed_decides_the_order() -> None:
@@ -21,14 +22,12 @@ def test_classes_interleave_and_the_seed_decides_the_order() -> None:
     assert stratified_order([], root) == []
 
 
-def test_verification_batch_sees_both_classes(tmp_path: Path) -> None:
-    from anime_detector.export.verify import verification_batch
-
+def test_a_sample_sees_both_classes(tmp_path: Path) -> None:
     for label, colour in (("anime", (0, 0, 255)), ("not_anime", (255, 0, 0))):
         (tmp_path / label).mkdir()
         for i in range(8):
             solid(colour).save(tmp_path / label / f"{i}.png")
-    batch, described = verification_batch(tmp_path, limit=4)
+    batch, described = sample_images(tmp_path, limit=4)
     assert described == f"4 images from {tmp_path} (2 anime, 2 not_anime)"
     blue = batch[..., 0].mean(axis=(1, 2)) > batch[..., 2].mean(axis=(1, 2))  # BGR order
     assert sorted(blue.tolist()) == [False, False, True, True]

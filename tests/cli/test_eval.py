@@ -6,8 +6,9 @@ import json
 from pathlib import Path
 
 import pytest
-from cli_helpers import invoke
 from PIL import Image
+
+from helpers.cli import invoke
 
 
 @pytest.fixture()

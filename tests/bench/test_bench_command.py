@@ -6,7 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
-from cli_helpers import run_cli
+
+from helpers.cli import run_cli
 
 ROW_KEYS = {"engine", "model", "precision", "provider", "batch_size", "p50_ms", "p90_ms",
             "p99_ms", "images_per_s", "cold_start_ms", "size_mb", "peak_rss_mb",

@@ -8,10 +8,11 @@ import json
 from pathlib import Path
 
 import pytest
-from bad_inputs import ERRORS
-from cli_helpers import invoke, run_cli
 from PIL import Image
-from tiny_model import save_tiny_model
+
+from helpers.bad_inputs import ERRORS
+from helpers.cli import invoke, run_cli
+from helpers.onnx_models import save_tiny_model
 
 
 @pytest.fixture()

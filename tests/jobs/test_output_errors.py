@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from cli_helpers import invoke
 from PIL import Image
+
+from helpers.cli import invoke
 
 
 def test_unwritable_annotation_is_reported_next_to_the_prediction(tiny_model: Path,
