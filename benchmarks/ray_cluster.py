@@ -18,8 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from _common import save
-from ray_batch import compare, cpu_name, make_images
+from _common import compare_rows, cpu_name, make_images, save
 
 
 def parse() -> argparse.Namespace:
@@ -72,7 +71,7 @@ def main() -> None:
         theirs = read_rows(out, "parquet")
         det = Detector.load(model, device="cpu")
         ours = [i.to_dict() for i in det.predict_iter(paths, batch_size=args.batch_size)]
-    diff = compare(ours, theirs)
+    diff = compare_rows(ours, theirs)
     report = {"model": str(model), "images": len(paths), "nodes": args.nodes,
               "cpus_per_node": args.cpus_per_node, "cpu": cpu_name(), "seconds": seconds,
               "images_per_s": len(paths) / seconds, "rows_per_node": summary.nodes,
