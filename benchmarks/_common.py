@@ -1,9 +1,18 @@
-"""Helpers shared by the benchmark scripts: medians, matmul probe, result files."""
+"""What the benchmark scripts share: timing, the matmul probe, real-image folders, cold
+starts, end-to-end vs raw throughput, comparing result rows, and the result files.
+
+Scripts import this module only (never each other); ``python benchmarks/NAME.py`` puts
+this folder on ``sys.path``.
+"""
 
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import statistics
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -12,6 +21,7 @@ from typing import Any
 import numpy as np
 
 RESULTS = Path(__file__).resolve().parent / "results"
+SAMPLE = Path(__file__).resolve().parent.parent / "examples" / "sample"
 
 
 def timed(fn: Callable[[], Any]) -> float:
@@ -62,3 +72,80 @@ def save(name: str, report: dict[str, Any], markdown: str) -> None:
     (RESULTS / f"{name}.json").write_text(json.dumps(report, indent=2) + "\n")
     (RESULTS / f"{name}.md").write_text(markdown + "\n")
     print(markdown)
+
+
+def cpu_name() -> str:
+    """The CPU model and the flags that change the figures (``anime_detector.system``)."""
+    from anime_detector.system import cpu_summary
+
+    return cpu_summary()
+
+
+def make_images(n: int, data: Path, folder: Path) -> list[str]:
+    """``n`` real image files: ``data``'s images (the sample set), copied round-robin under
+    new names into class sub-folders of ``folder``."""
+    from anime_detector.files import expand_inputs
+
+    originals = [Path(p) for p in expand_inputs([str(data)], recursive=True)]
+    made = []
+    for i in range(n):
+        src = originals[i % len(originals)]
+        dest = folder / src.parent.name / f"{i:05d}-{src.name}"
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(src, dest)
+        made.append(str(dest))
+    return sorted(made)
+
+
+def predict_command(model: Path, image: Path) -> list[str]:
+    """``anime-detector predict MODEL IMAGE --format json`` as this interpreter runs it."""
+    return [sys.executable, "-m", "anime_detector", "predict", str(model), str(image),
+            "--format", "json"]
+
+
+def fresh_process_seconds(commands: dict[str, list[str]], rounds: int
+                          ) -> dict[str, list[float]]:
+    """Wall seconds of each command, each run in a fresh process, the commands alternating
+    ``rounds`` times (process start to exit: the cold start a user sees)."""
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+
+    def run(cmd: list[str]) -> float:
+        return timed(lambda: subprocess.run(cmd, check=True, capture_output=True, env=env))
+
+    out: dict[str, list[float]] = {name: [] for name in commands}
+    for _ in range(rounds):
+        for name, cmd in commands.items():
+            out[name].append(run(cmd))
+    return out
+
+
+def raw_vs_predict(detector: Any, paths: list[str], batch_size: int, rounds: int
+                   ) -> dict[str, Any]:
+    """Images/s of ``Detector.predict_iter`` over the files (decoding on threads, overlapped
+    with inference) against ``Detector.run`` on the same, already preprocessed batches;
+    rounds alternate (raw, end to end, ...), medians reported."""
+    from anime_detector.preprocessing import preprocess
+
+    arrays = np.stack([preprocess(p, detector.contract.spec) for p in paths])
+    batches = [arrays[i:i + batch_size] for i in range(0, len(arrays), batch_size)]
+    detector.run(batches[0])
+    raw, e2e = [], []
+    for _ in range(rounds):
+        raw.append(timed(lambda: [detector.run(b) for b in batches]))
+        e2e.append(timed(lambda: list(detector.predict_iter(paths, batch_size=batch_size))))
+    raw_ips, e2e_ips = len(paths) / median(raw), len(paths) / median(e2e)
+    return {"images": len(paths), "batch_size": batch_size, "raw_images_per_s": raw_ips,
+            "end_to_end_images_per_s": e2e_ips, "ratio": e2e_ips / raw_ips, "raw_s": raw,
+            "end_to_end_s": e2e}
+
+
+def compare_rows(a: list[dict[str, Any]], b: list[dict[str, Any]]) -> dict[str, Any]:
+    """Label agreement and max |dp| over paths both result sets predicted."""
+    by_path = {r["path"]: r for r in b}
+    common = [r for r in a if r["path"] in by_path and "error" not in r
+              and "error" not in by_path[r["path"]]]
+    agree = sum(r["label"] == by_path[r["path"]]["label"] for r in common)
+    delta = max((abs(p - by_path[r["path"]]["probabilities"][k])
+                 for r in common for k, p in r["probabilities"].items()), default=0.0)
+    return {"compared": len(common), "rows_a": len(a), "rows_b": len(b),
+            "label_agreement": agree / max(1, len(common)), "max_abs_dp": delta}

@@ -5,7 +5,7 @@
 Needs the [train] extra once (each light backbone's random-weight reference model is
 exported through ``anime_detector.export`` and cached; VGG19's is the onnx.helper graph).
 Per backbone: Keras parameters (total / trainable head), GFLOPs counted from the ONNX
-graph (2 x MACs of Conv/Gemm/MatMul, ``anime_detector.flops``), file size, batch-1
+graph (2 x MACs of Conv/Gemm/MatMul, ``anime_detector.graphs.flops``), file size, batch-1
 latency on onnxruntime fp32 (all models loaded, timed in interleaved rounds, idle
 threads not spinning). Then a one-image ``anime-detector predict`` in a fresh process
 for the smallest backbone vs VGG19, and ``predict`` over a folder of real images
@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -27,13 +25,17 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import matmul_gflops, median, save, timed  # noqa: E402
-
-ROOT = Path(__file__).resolve().parent.parent
-SAMPLE = ROOT / "examples" / "sample"
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
+from _common import (
+    SAMPLE,
+    fresh_process_seconds,
+    make_images,
+    matmul_gflops,
+    median,
+    predict_command,
+    raw_vs_predict,
+    save,
+    timed,
+)
 
 
 def keras_params(key: str) -> tuple[int, int]:
@@ -64,30 +66,6 @@ def interleaved_latency(models: dict[str, Path], rounds: int, iters: int,
     return times
 
 
-def cold_start(models: dict[str, Path], image: Path, rounds: int) -> dict[str, list[float]]:
-    """Seconds for ``anime-detector predict MODEL IMAGE`` in a fresh process, alternating."""
-    out: dict[str, list[float]] = {k: [] for k in models}
-    for _ in range(rounds):
-        for key, path in models.items():
-            cmd = [sys.executable, "-m", "anime_detector", "predict", str(path), str(image),
-                   "--format", "json"]
-            out[key].append(timed(lambda c=cmd: subprocess.run(c, check=True,
-                                                               capture_output=True)))
-    return out
-
-
-def real_images(folder: Path, count: int) -> list[Path]:
-    """``count`` files: the sample set's images copied round-robin (distinct names)."""
-    sources = sorted(p for p in SAMPLE.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
-    files = []
-    for i in range(count):
-        src = sources[i % len(sources)]
-        dst = folder / f"{i:05d}{src.suffix.lower()}"
-        shutil.copyfile(src, dst)
-        files.append(dst)
-    return files
-
-
 def stage_profile(files: list[Path], spec: Any) -> dict[str, float]:
     """CPU ms per image for each preprocessing stage (one thread)."""
     from PIL import Image
@@ -113,27 +91,14 @@ def stage_profile(files: list[Path], spec: Any) -> dict[str, float]:
             "preprocess_ms": total_ms, "plain_pil_decode_ms": full_decode_ms}
 
 
-def end_to_end(model: Path, files: list[Path], batch_size: int, threads: int,
-               seconds: float) -> dict[str, Any]:
-    """Images/s of ``Detector.predict`` over files vs ``run`` on the same preprocessed batches."""
+def end_to_end(model: Path, files: list[str], batch_size: int, threads: int,
+               rounds: int) -> dict[str, Any]:
+    """``raw_vs_predict`` on ``model``, and where the preprocessing time goes."""
     from anime_detector import Detector
-    from anime_detector.preprocessing import preprocess
 
     det = Detector.load(model, device="cpu", threads=threads)
-    spec = det.contract.spec
-    batches = [np.stack([preprocess(f, spec) for f in files[i:i + batch_size]])
-               for i in range(0, len(files) - batch_size + 1, batch_size)][:8]
-    det.predict(files[:2 * batch_size], batch_size=batch_size)  # warm up
-    raw_n, started = 0, time.perf_counter()
-    while time.perf_counter() - started < seconds:
-        for batch in batches:
-            det.run(batch)
-            raw_n += len(batch)
-    raw = raw_n / (time.perf_counter() - started)
-    e2e = len(files) / timed(lambda: det.predict(files, batch_size=batch_size))
-    return {"model": str(model), "batch_size": batch_size, "images": len(files),
-            "raw_session_img_s": raw, "predict_img_s": e2e, "ratio": e2e / raw,
-            "stages_cpu_ms_per_image": stage_profile(files[:200], spec)}
+    return {"model": str(model), **raw_vs_predict(det, files, batch_size, rounds),
+            "stages_cpu_ms_per_image": stage_profile(files[:200], det.contract.spec)}
 
 
 def markdown(report: dict[str, Any]) -> str:
@@ -153,8 +118,9 @@ def markdown(report: dict[str, Any]) -> str:
     if e2e:
         s = e2e["stages_cpu_ms_per_image"]
         lines += ["", f"End to end, {Path(e2e['model']).name}, batch {e2e['batch_size']}, "
-                  f"{e2e['images']} real images: predict {e2e['predict_img_s']:.0f} img/s vs "
-                  f"raw session {e2e['raw_session_img_s']:.0f} img/s = {e2e['ratio']:.0%} "
+                  f"{e2e['images']} real images: predict "
+                  f"{e2e['end_to_end_images_per_s']:.0f} img/s vs raw session "
+                  f"{e2e['raw_images_per_s']:.0f} img/s = {e2e['ratio']:.0%} "
                   "(target >= 75%)",
                   f"Preprocessing CPU ms/image: decode {s['decode_ms']:.2f}, resize "
                   f"{s['resize_ms']:.2f}, normalize {s['normalize_ms']:.2f} (total "
@@ -180,18 +146,18 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--cold-rounds", type=int, default=5)
     parser.add_argument("--images", type=int, default=400, help="real images for end to end")
     parser.add_argument("--batch-size", type=int, default=8)
-    parser.add_argument("--seconds", type=float, default=5.0, help="raw-session timing window")
+    parser.add_argument("--e2e-rounds", type=int, default=5, help="end-to-end rounds")
     parser.add_argument("--quick", action="store_true", help="a smoke run: few iterations")
     args = parser.parse_args()
     if args.quick:
-        args.rounds, args.iters, args.cold_rounds, args.images, args.seconds = 3, 2, 1, 48, 1.0
+        args.rounds, args.iters, args.cold_rounds, args.images, args.e2e_rounds = 3, 2, 1, 48, 1
     return args
 
 
 def main() -> None:
     from anime_detector.bench.report import machine_info
     from anime_detector.export.reference_models import reference_model
-    from anime_detector.flops import count_flops
+    from anime_detector.graphs.flops import count_flops
     from anime_detector.train.backbones import get_backbone
 
     args = parse_args()
@@ -209,11 +175,12 @@ def main() -> None:
     fastest = min(rows, key=lambda k: rows[k]["p50_ms"])
     smallest = min(rows, key=lambda k: rows[k]["params"])
     image = next(p for p in sorted(SAMPLE.rglob("*.jpg")))
-    cold = cold_start({k: models[k] for k in dict.fromkeys([smallest, "vgg19"]) if k in models},
-                      image, args.cold_rounds)
+    cold = fresh_process_seconds({k: predict_command(models[k], image) for k in
+                                  dict.fromkeys([smallest, "vgg19"]) if k in models},
+                                 args.cold_rounds)
     with tempfile.TemporaryDirectory() as tmp:
-        e2e = end_to_end(models[fastest], real_images(Path(tmp), args.images), args.batch_size,
-                         args.threads, args.seconds)
+        e2e = end_to_end(models[fastest], make_images(args.images, SAMPLE, Path(tmp)),
+                         args.batch_size, args.threads, args.e2e_rounds)
     report = {"machine": {**machine_info(args.threads), "matmul_gflops": matmul_gflops(),
                           "loadavg": os.getloadavg()},
               "settings": vars(args), "rows": rows, "fastest": fastest, "smallest": smallest,

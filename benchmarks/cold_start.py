@@ -10,13 +10,10 @@ Target (benchmarks issue): >= 5x faster.
 from __future__ import annotations
 
 import argparse
-import os
-import subprocess
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import machine_line, median, save, timed  # noqa: E402
+from _common import fresh_process_seconds, machine_line, median, predict_command, save
 
 KERAS_ONE_IMAGE = """
 import sys, numpy as np, keras
@@ -34,18 +31,11 @@ def main() -> None:
                         default=Path("examples/sample/anime/renpy-demo-eileen-happy.png"))
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
-    runtime_cmd = [sys.executable, "-m", "anime_detector", "predict", str(args.onnx),
-                   str(args.image), "--format", "json"]
-    tf_cmd = [sys.executable, "-c", KERAS_ONE_IMAGE, str(args.keras), str(args.image)]
-
-    def run(cmd: list[str]) -> float:
-        return timed(lambda: subprocess.run(cmd, check=True, capture_output=True, env=env))
-
-    ours, theirs = [], []
-    for _ in range(args.rounds):
-        ours.append(run(runtime_cmd))
-        theirs.append(run(tf_cmd))
+    seconds = fresh_process_seconds(
+        {"runtime": predict_command(args.onnx, args.image),
+         "tensorflow": [sys.executable, "-c", KERAS_ONE_IMAGE, str(args.keras), str(args.image)]},
+        args.rounds)
+    ours, theirs = seconds["runtime"], seconds["tensorflow"]
     report = {"runtime_predict_s": ours, "tensorflow_process_s": theirs,
               "runtime_median_s": median(ours), "tensorflow_median_s": median(theirs),
               "speedup": median(theirs) / median(ours)}

@@ -12,19 +12,15 @@ reported. Target (benchmarks issue): end-to-end >= 90% of raw throughput.
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
-import numpy as np
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import matmul_gflops, median, save, timed  # noqa: E402
+from _common import matmul_gflops, raw_vs_predict, save
 
 
 def main() -> None:
-    from anime_detector import Detector, preprocess
-    from anime_detector.bench.reference_graph import cached_reference_model
+    from anime_detector import Detector
     from anime_detector.files import expand_inputs
+    from anime_detector.graphs.reference import cached_reference_model
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", type=Path, default=None)
@@ -39,20 +35,11 @@ def main() -> None:
     model = args.model or cached_reference_model()
     det = Detector.load(model, device="cpu", engine=args.engine, precision=args.precision)
     paths = expand_inputs([str(args.data)], recursive=True) * args.repeat
-    arrays = np.stack([preprocess(p, det.contract.spec) for p in paths])
-    batches = [arrays[i : i + args.batch_size] for i in range(0, len(arrays), args.batch_size)]
-    det.run(batches[0])
     probe = matmul_gflops()
-    raw, e2e = [], []
-    for _ in range(args.rounds):
-        raw.append(timed(lambda: [det.run(b) for b in batches]))
-        e2e.append(timed(lambda: list(det.predict_iter(paths, batch_size=args.batch_size))))
-    raw_ips, e2e_ips = len(paths) / median(raw), len(paths) / median(e2e)
+    measured = raw_vs_predict(det, paths, args.batch_size, args.rounds)
+    raw_ips, e2e_ips = measured["raw_images_per_s"], measured["end_to_end_images_per_s"]
     info = det.info
-    report = {"model": str(model), "engine": info.to_dict(), "images": len(paths),
-              "batch_size": args.batch_size,
-              "raw_images_per_s": raw_ips, "end_to_end_images_per_s": e2e_ips,
-              "ratio": e2e_ips / raw_ips, "raw_s": raw, "end_to_end_s": e2e,
+    report = {"model": str(model), "engine": info.to_dict(), **measured,
               "matmul_gflops_before": probe, "matmul_gflops_after": matmul_gflops()}
     md = "\n".join([
         f"| {len(paths)} real images ({args.data}), batch {args.batch_size}, {info.engine} "

@@ -2,7 +2,7 @@
 
 Usage (RUN from ``anime-detector train ... --out RUN``; a ``--weights none`` model trained
 on two easily separated generated classes has scores that spread, so max |dp| means
-something, see README):
+something, see docs/benchmarks.md):
 
     python benchmarks/engines.py --run RUN --calibration-dir DATA --images examples/sample
 
@@ -18,15 +18,11 @@ run never hides an earlier one).
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import matmul_gflops, previous_report, save  # noqa: E402
-
-KERAS = "anime_detector.train.keras_engine:load_bench_engine"
+from _common import matmul_gflops, previous_report, save
 
 
 def ensure_exports(run: Path, calibration: Path, verify: Path) -> dict[str, Path]:
@@ -110,7 +106,7 @@ def main() -> None:
     paths = ensure_exports(args.run, args.calibration_dir, args.images)
     specs = specs_for(paths, args.threads)
     if not args.no_keras:
-        specs += [EngineSpec(k, str(args.run / "model.keras"), "cpu", args.threads, loader=KERAS)
+        specs += [EngineSpec(k, str(args.run / "model.keras"), "cpu", args.threads)
                   for k in ("keras-predict", "keras-function")]
     before = matmul_gflops()
     report = run_bench(specs, [int(b) for b in args.batch_sizes.split(",")], args.warmup,

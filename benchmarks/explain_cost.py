@@ -18,18 +18,16 @@ Target (issue 13): explain within 15% of predict at batch 1. Run on a quiet mach
 from __future__ import annotations
 
 import argparse
-import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import median, save, timed  # noqa: E402
+from _common import median, save, timed
 
-from anime_detector.engines.onnxruntime import open_session  # noqa: E402
-from anime_detector.explain.heatmaps import explain_batch  # noqa: E402
-from anime_detector.explain.render import write_heatmap_png  # noqa: E402
-from anime_detector.preprocessing import preprocess  # noqa: E402
+from anime_detector.engines.onnxruntime import open_session
+from anime_detector.explain.heatmaps import explain_batch
+from anime_detector.jobs.heatmap_png import write_heatmap_png
+from anime_detector.preprocessing import preprocess
 
 
 def _model(path: Path | None, workdir: Path) -> Path:
@@ -37,7 +35,7 @@ def _model(path: Path | None, workdir: Path) -> Path:
         return path
     import onnx
 
-    from anime_detector.bench.reference_graph import build_reference_graph
+    from anime_detector.graphs.reference import build_reference_graph
 
     out = workdir / "vgg19-explain.onnx"
     onnx.save(build_reference_graph(explain=True), str(out))

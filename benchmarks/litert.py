@@ -14,15 +14,12 @@ issue): ONNX int8 >= 1.5x LiteRT int8.
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import machine_line, matmul_gflops, median, save  # noqa: E402
+from _common import machine_line, matmul_gflops, median, save
 
 
 def to_tflite(keras_path: Path, calibration: np.ndarray | None) -> bytes:

@@ -22,14 +22,12 @@ import argparse
 import json
 import os
 import shutil
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import median, previous_report, save  # noqa: E402
+from _common import median, previous_report, save
 
 KEYS = ("plain_vs_onnxruntime_fp32", "converted_vs_onnxruntime_fp32", "converted_vs_plain")
 

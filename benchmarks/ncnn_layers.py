@@ -23,16 +23,13 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import machine_line, save  # noqa: E402
+from _common import machine_line, save
 
 # name -> (featmask, use F(4,3), use F(2,3))
 ALGORITHMS = {"ncnn": (0, True, True), "f63": (0, False, True), "f23": (0, False, True),

@@ -14,49 +14,12 @@ ratio >= 75% with max |dp| <= 1e-6 on the 2-core machine.
 from __future__ import annotations
 
 import argparse
-import shutil
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import matmul_gflops, median, save  # noqa: E402
-
-
-def make_images(n: int, data: Path, folder: Path) -> list[str]:
-    """``n`` real image files: the sample set's images, copied round-robin under new names."""
-    from anime_detector.files import expand_inputs
-
-    originals = [Path(p) for p in expand_inputs([str(data)], recursive=True)]
-    made = []
-    for i in range(n):
-        src = originals[i % len(originals)]
-        dest = folder / src.parent.name / f"{i:05d}-{src.name}"
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(src, dest)
-        made.append(str(dest))
-    return sorted(made)
-
-
-def compare(a: list[dict[str, Any]], b: list[dict[str, Any]]) -> dict[str, Any]:
-    """Label agreement and max |dp| over paths both result sets predicted."""
-    by_path = {r["path"]: r for r in b}
-    common = [r for r in a if r["path"] in by_path and "error" not in r
-              and "error" not in by_path[r["path"]]]
-    agree = sum(r["label"] == by_path[r["path"]]["label"] for r in common)
-    delta = max((abs(p - by_path[r["path"]]["probabilities"][k])
-                 for r in common for k, p in r["probabilities"].items()), default=0.0)
-    return {"compared": len(common), "rows_a": len(a), "rows_b": len(b),
-            "label_agreement": agree / max(1, len(common)), "max_abs_dp": delta}
-
-
-def cpu_name() -> str:
-    """The CPU model and the flags that change the figures (``anime_detector.system``)."""
-    from anime_detector.system import cpu_summary
-
-    return cpu_summary()
+from _common import compare_rows, cpu_name, make_images, matmul_gflops, median, save
 
 
 def parse() -> argparse.Namespace:
@@ -78,8 +41,8 @@ def main() -> None:
     import ray
 
     from anime_detector.batch import PipelineConfig, read_rows, run_batch
-    from anime_detector.bench.reference_graph import cached_reference_model
     from anime_detector.detector import Detector
+    from anime_detector.graphs.reference import cached_reference_model
     from anime_detector.system import available_cpus
 
     args = parse()
@@ -112,7 +75,7 @@ def main() -> None:
             theirs = read_rows(out, "parquet")
         ray.shutdown()
     report = summarise(args, model, paths, predict_s, batch_s, ray_init_s, actors,
-                       compare(ours, theirs), probe)
+                       compare_rows(ours, theirs), probe)
     save("ray_batch", report, markdown(report))
 
 

@@ -7,21 +7,18 @@ Starts ``ray.cluster_utils.Cluster`` with NODES nodes of CPUS_PER_NODE CPUs each
 (separate raylets and object stores, all on this machine), runs one actor per
 node, and compares the rows with ``predict`` on the same images. The nodes
 share this machine's cores, so images/s shows overhead, not speed-up; what a
-real cluster needs is in the README (``batch`` section).
+real cluster needs is in docs/batch-and-ray.md.
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import save  # noqa: E402
-from ray_batch import compare, cpu_name, make_images  # noqa: E402
+from _common import compare_rows, cpu_name, make_images, save
 
 
 def parse() -> argparse.Namespace:
@@ -62,8 +59,8 @@ def run_on_cluster(args: argparse.Namespace, model: Path, folder: Path, out: Pat
 
 def main() -> None:
     from anime_detector.batch import read_rows
-    from anime_detector.bench.reference_graph import cached_reference_model
     from anime_detector.detector import Detector
+    from anime_detector.graphs.reference import cached_reference_model
 
     args = parse()
     model = args.model or cached_reference_model()
@@ -74,7 +71,7 @@ def main() -> None:
         theirs = read_rows(out, "parquet")
         det = Detector.load(model, device="cpu")
         ours = [i.to_dict() for i in det.predict_iter(paths, batch_size=args.batch_size)]
-    diff = compare(ours, theirs)
+    diff = compare_rows(ours, theirs)
     report = {"model": str(model), "images": len(paths), "nodes": args.nodes,
               "cpus_per_node": args.cpus_per_node, "cpu": cpu_name(), "seconds": seconds,
               "images_per_s": len(paths) / seconds, "rows_per_node": summary.nodes,

@@ -16,10 +16,10 @@ import tempfile
 import warnings
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from _common import machine_line, matmul_gflops, save, timed  # noqa: E402
-from images import write_class_folder  # noqa: E402
+from _common import machine_line, matmul_gflops, save, timed
+
+from helpers.images import write_class_folder
 
 
 def main() -> None:

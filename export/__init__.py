@@ -1,6 +1,8 @@
 """Keras -> ONNX export with verification, metadata and optional fp16/int8 (``[train]`` extra).
 
-``to_onnx`` is the whole job; the command ``anime-detector export`` only calls it.
+``to_onnx`` is the whole job for ``.onnx``; :mod:`anime_detector.export.ncnn` converts to
+ncnn. The command ``anime-detector export`` calls
+:func:`anime_detector.export.routes.export_model`, which picks between them.
 """
 
 from __future__ import annotations

@@ -10,12 +10,13 @@ from pathlib import Path
 from typing import Any
 
 from anime_detector._version import __version__
+from anime_detector.choices import EXPORT_PRECISIONS
 from anime_detector.contract import DEFAULT_LABELS, ModelContract
 from anime_detector.errors import AnimeDetectorError
 from anime_detector.export.explain_head import convert_explainable
 from anime_detector.export.graph import DEFAULT_OPSET
 from anime_detector.export.loading import SourceModel, load_source_model
-from anime_detector.export.precision import PRECISIONS, resolve_int8_target, to_fp16, to_int8
+from anime_detector.export.precision import resolve_int8_target, to_fp16, to_int8
 from anime_detector.export.verify import Comparison, compare, onnx_predict, verification_batch
 from anime_detector.fsutil import atomic_path, sha256_path
 from anime_detector.preprocessing import PreprocessSpec
@@ -75,8 +76,8 @@ def _write_metadata(model: Any, contract: ModelContract) -> None:
 
 def _checked_target(precision: str, calibration_dir: Path | None, int8_target: str) -> str:
     """Refuse impossible options before any work; the resolved int8 target."""
-    if precision not in PRECISIONS:
-        raise ExportError(f"unknown precision {precision!r}; choose one of {PRECISIONS}")
+    if precision not in EXPORT_PRECISIONS:
+        raise ExportError(f"unknown precision {precision!r}; choose one of {EXPORT_PRECISIONS}")
     if precision == "int8" and calibration_dir is None:
         raise ExportError("int8 needs --calibration-dir DIR of real images (representative of "
                           "what you will predict on)")

@@ -6,8 +6,8 @@ by type (``block5_pool`` for VGG19, whatever the backbone). The head is what fol
 ``Dropout`` (the identity at inference), ``Dense`` layers with ReLU or no activation and
 a last ``Dense`` giving the two class scores (softmax or linear). tf2onnx converts the
 model with the feature map as a second output, then
-:func:`anime_detector.explain.graph.append_explain` writes the backward pass through the
-head with onnx.helper. A model this does not recognise (a SavedModel folder, another
+:func:`anime_detector.graphs.explain_head.append_explain` writes the backward pass
+through the head with onnx.helper. A model this does not recognise (a SavedModel folder, another
 head) is exported without the explain outputs, with a warning.
 """
 
@@ -19,10 +19,10 @@ from typing import Any
 
 import numpy as np
 
-from anime_detector.contract import DEFAULT_LABELS, POSITIVE_LABEL
-from anime_detector.explain.graph import FEATURE_MAP, DenseLayer, append_explain, explain_metadata
+from anime_detector.contract import DEFAULT_LABELS, FEATURE_MAP, POSITIVE_LABEL
 from anime_detector.export.graph import convert_to_onnx
 from anime_detector.export.loading import SourceModel
+from anime_detector.graphs.explain_head import DenseLayer, append_explain, explain_metadata
 
 __all__ = ["ExplainHead", "NotExplainable", "convert_explainable", "find_explain_head"]
 

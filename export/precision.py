@@ -10,12 +10,11 @@ from typing import Any
 
 import numpy as np
 
+from anime_detector.choices import INT8_TARGETS
 from anime_detector.system import cpu_flags
 
-__all__ = ["INT8_TARGETS", "PRECISIONS", "resolve_int8_target", "to_fp16", "to_int8"]
+__all__ = ["resolve_int8_target", "to_fp16", "to_int8"]
 
-PRECISIONS = ("fp32", "fp16", "int8")
-INT8_TARGETS = ("auto", "avx2", "vnni", "arm64")
 _VNNI_FLAGS = ("avx512_vnni", "avx_vnni")
 
 

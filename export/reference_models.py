@@ -1,6 +1,6 @@
 """Random-weight reference models of every backbone, so ``bench`` can compare them untrained.
 
-VGG19's is written with onnx.helper (:mod:`anime_detector.bench.reference_graph`, no
+VGG19's is written with onnx.helper (:mod:`anime_detector.graphs.reference`, no
 TensorFlow). Any other backbone is its Keras model (``weights=None``, the same head)
 exported once through :func:`anime_detector.export.to_onnx`, verified like any export,
 and cached under ``user_cache_dir()/bench``; the cached file then works without
@@ -14,9 +14,9 @@ import warnings
 from collections.abc import Callable
 from pathlib import Path
 
-from anime_detector.bench.reference_graph import cached_reference_model
 from anime_detector.errors import AnimeDetectorError
 from anime_detector.fsutil import user_cache_dir
+from anime_detector.graphs.reference import cached_reference_model
 
 __all__ = ["ReferenceModelError", "reference_model"]
 

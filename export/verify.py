@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from anime_detector.errors import SourceError
-from anime_detector.export.synthetic import synthetic_images
-from anime_detector.files import expand_inputs
 from anime_detector.preprocessing import DEFAULT_SPEC, PreprocessSpec, preprocess
+from anime_detector.sampling import sample_images
+from anime_detector.train.synthetic import synthetic_images
 
 __all__ = ["Comparison", "compare", "onnx_predict", "verification_batch"]
 
@@ -44,22 +42,7 @@ def verification_batch(folder: Path | None, limit: int = 64, seed: int = 0,
     if folder is None:
         images = synthetic_images(16, seed=seed)
         return np.stack([preprocess(img, spec) for img in images]), "16 generated images"
-    from anime_detector.export.sampling import stratified_order
-
-    arrays, classes = [], Counter[str]()
-    for path in stratified_order(expand_inputs([str(folder)], recursive=True), folder, seed):
-        try:
-            arrays.append(preprocess(path, spec))
-        except SourceError:
-            continue
-        parts = Path(path).relative_to(folder).parts
-        classes[parts[0] if len(parts) > 1 else "."] += 1
-        if len(arrays) >= limit:
-            break
-    if not arrays:
-        raise SourceError(folder, "no readable images to verify or calibrate with")
-    mix = ", ".join(f"{n} {name}" for name, n in sorted(classes.items()))
-    return np.stack(arrays), f"{len(arrays)} images from {folder} ({mix})"
+    return sample_images(folder, spec, limit, seed, purpose="to verify or calibrate with")
 
 
 def onnx_predict(model_bytes: bytes, batch: np.ndarray, chunk: int = 8) -> np.ndarray:

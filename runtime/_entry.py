@@ -10,7 +10,7 @@ from __future__ import annotations
 import signal
 import sys
 
-EXIT_INTERRUPTED = 130
+from anime_detector.errors import EXIT_INTERRUPTED
 
 
 class Interrupted(BaseException):

@@ -16,7 +16,9 @@ from anime_detector.errors import ModelError
 from anime_detector.preprocessing import PreprocessSpec
 
 __all__ = [
+    "CAM_WEIGHTS",
     "DEFAULT_LABELS",
+    "FEATURE_MAP",
     "KEYS",
     "POSITIVE_LABEL",
     "ModelContract",
@@ -28,6 +30,10 @@ FORMAT_VERSION = "1"
 DEFAULT_LABELS: tuple[str, ...] = ("anime", "not_anime")
 POSITIVE_LABEL = "anime"
 PREFIX = "anime_detector."
+# The two extra outputs export adds for Grad-CAM (see anime_detector.graphs.explain_head,
+# which writes them, and anime_detector.explain, which reads them).
+FEATURE_MAP = "feature_map"
+CAM_WEIGHTS = "cam_weights"
 
 
 class KEYS:

@@ -26,7 +26,7 @@ from anime_detector.prefetch import prefetch
 from anime_detector.preprocessing import ImageSource, preprocess
 from anime_detector.system import available_cpus
 
-__all__ = ["Detector", "Failure", "Prediction", "decide", "load_detector"]
+__all__ = ["Detector", "Failure", "Prediction", "decide", "load_detector", "load_explainer"]
 
 
 @dataclass(frozen=True)
@@ -249,3 +249,14 @@ class Detector:
 def load_detector(path: str, device: str = "auto", engine: str = "auto") -> Detector:
     """A cached :meth:`Detector.load`, for one-off calls."""
     return Detector.load(path, device=device, engine=engine)
+
+
+def load_explainer(model: str | os.PathLike[str], device: str = "auto",
+                   threads: int | None = None, engine: str = "onnxruntime") -> Detector:
+    """A :class:`Detector` that can explain; fails early on an engine or file that cannot."""
+    from anime_detector.explain.heatmaps import check_engine
+
+    check_engine(engine, model)
+    detector = Detector.load(model, device=device, threads=threads, engine=engine)
+    detector.require_explain()
+    return detector

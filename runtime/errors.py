@@ -1,10 +1,19 @@
-"""Errors the toolkit raises on purpose: each renders as one line naming the culprit."""
+"""Errors the toolkit raises on purpose: each renders as one line naming the culprit.
+
+Also the command line's exit codes, one definition for the entry point (which imports
+nothing heavier than this module) and the commands.
+"""
 
 from __future__ import annotations
 
 import os
 
 __all__ = [
+    "EXIT_INTERRUPTED",
+    "EXIT_OK",
+    "EXIT_SOME_FAILED",
+    "EXIT_USAGE",
+    "TRAIN_HINT",
     "AnimeDetectorError",
     "DeviceError",
     "InputError",
@@ -13,6 +22,9 @@ __all__ = [
     "describe_error",
     "one_line",
 ]
+
+EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+TRAIN_HINT = "this command needs the training extra: pip install 'anime-detector[cpu,train]'"
 
 
 class AnimeDetectorError(Exception):

@@ -1,7 +1,9 @@
 """Finding images: the one folder walker, and INPUT arguments (files, folders, globs) to paths.
 
-Used by ``predict``, ``eval``, ``train`` (labelled folders) and every other command that
-takes a folder, so they all see the same files in the same order.
+Used by ``predict``, ``eval``, ``train`` (labelled folders), ``batch`` (its local inputs)
+and every other command that takes a folder, so they all see the same files in the same
+order. :func:`expand_with_roots` also gives the folder each image is placed relative to
+by ``--sort-into``.
 """
 
 from __future__ import annotations
@@ -14,8 +16,8 @@ from pathlib import Path
 
 from anime_detector.errors import InputError
 
-__all__ = ["IMAGE_SUFFIXES", "expand_inputs", "is_image_name", "path_fields", "printable",
-           "walk_images"]
+__all__ = ["IMAGE_SUFFIXES", "expand_inputs", "expand_with_roots", "input_root",
+           "is_image_name", "path_fields", "printable", "walk_images"]
 
 IMAGE_SUFFIXES = frozenset(
     {".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
@@ -55,6 +57,54 @@ def walk_images(folder: str | os.PathLike[str], recursive: bool = False) -> list
     return found
 
 
+def _is_glob(arg: str) -> bool:
+    """A pattern to expand: wildcard characters, and no file of that very name."""
+    return bool(_GLOB_CHARS & set(arg)) and not os.path.lexists(arg)
+
+
+def _expand_one(arg: str, recursive: bool) -> list[str]:
+    path = Path(arg)
+    if path.is_dir() and not _listed(path):
+        return walk_images(path, recursive)
+    if _is_glob(arg):
+        matched = [p for p in sorted(glob.glob(arg, recursive=True)) if _listed(Path(p))]
+        return matched or [arg]
+    return [arg]
+
+
+def input_root(arg: str) -> str:
+    """The folder an INPUT argument's images are placed relative to.
+
+    A folder is its own root; a glob's root is the folder before its first
+    wildcard component; a single file's root is the folder it is in.
+    """
+    if os.path.isdir(arg):
+        return arg
+    if _is_glob(arg):
+        fixed = []
+        for part in Path(arg).parts[:-1]:
+            if _GLOB_CHARS & set(part):
+                break
+            fixed.append(part)
+        return str(Path(*fixed)) if fixed else "."
+    return os.path.dirname(arg) or "."
+
+
+def expand_with_roots(inputs: Iterable[str], recursive: bool = False) -> list[tuple[str, str]]:
+    """:func:`expand_inputs`' paths, in its order, each with its :func:`input_root`; a
+    path named by several arguments keeps the root of the first.
+
+    Raises:
+        InputError: a folder cannot be read.
+    """
+    pairs: dict[str, str] = {}
+    for arg in inputs:
+        root = input_root(arg)
+        for path in _expand_one(arg, recursive):
+            pairs.setdefault(path, root)
+    return list(pairs.items())
+
+
 def expand_inputs(inputs: Iterable[str], recursive: bool = False) -> list[str]:
     """Turn INPUT arguments into an ordered list of image paths.
 
@@ -68,17 +118,7 @@ def expand_inputs(inputs: Iterable[str], recursive: bool = False) -> list[str]:
     Raises:
         InputError: a folder cannot be read.
     """
-    paths: list[str] = []
-    for arg in inputs:
-        path = Path(arg)
-        if path.is_dir() and not _listed(path):
-            paths.extend(walk_images(path, recursive))
-        elif not os.path.lexists(arg) and _GLOB_CHARS & set(arg):
-            matched = [p for p in sorted(glob.glob(arg, recursive=True)) if _listed(Path(p))]
-            paths.extend(matched or [arg])
-        else:
-            paths.append(arg)
-    return list(dict.fromkeys(paths))
+    return [path for path, _ in expand_with_roots(inputs, recursive)]
 
 
 def printable(text: str) -> str:

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-
-from images import solid, write_class_folder  # noqa: E402
-from tiny_model import save_tiny_model  # noqa: E402
+from helpers.images import solid, write_class_folder
+from helpers.onnx_models import save_tiny_model
 
 
 @pytest.fixture(scope="session")
@@ -42,7 +39,7 @@ def trained_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     images plus one unreadable file, fit long enough (cheap: cached features) that the
     head separates the two classes."""
     pytest.importorskip("tensorflow")
-    from cli_helpers import run_cli
+    from helpers.cli import run_cli
 
     root = tmp_path_factory.mktemp("train")
     data = write_class_folder(root / "data", per_class=16)
@@ -60,7 +57,7 @@ def trained_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 def vgg_export(trained_run: dict[str, Path], tmp_path_factory: pytest.TempPathFactory
                ) -> dict[str, object]:
     """``anime-detector export`` of the trained run, verified on its own images."""
-    from cli_helpers import run_cli
+    from helpers.cli import run_cli
 
     out = tmp_path_factory.mktemp("export") / "model.onnx"
     result = run_cli("export", trained_run["run"] / "model.keras", "--out", out,

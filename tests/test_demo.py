@@ -6,7 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
-from cli_helpers import run_cli
+
+from helpers.cli import run_cli
 
 pytestmark = [pytest.mark.tf]
 
@@ -33,8 +34,8 @@ def test_demo_runs_the_whole_pipeline(trained_run: dict[str, Path], tmp_path: Pa
 def test_sample_set_is_found_from_any_folder_or_named_clearly(tmp_path: Path,
                                                              monkeypatch: pytest.MonkeyPatch
                                                              ) -> None:
+    from anime_detector.demo import sample_set
     from anime_detector.errors import SourceError
-    from anime_detector.train.demo import sample_set
 
     monkeypatch.chdir(tmp_path)
     assert (sample_set() / "anime").is_dir()  # from the checkout, whatever the cwd

@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from import_probe import loaded_modules
+from helpers.import_probe import loaded_modules
 
 HEAVY = ("tensorflow", "keras", "tf2onnx", "ray")
 

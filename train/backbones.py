@@ -121,8 +121,8 @@ def calibrate_batchnorm(base: Any, spec: PreprocessSpec, images: int = 8) -> Non
     """
     import keras
 
-    from anime_detector.export.synthetic import synthetic_images
     from anime_detector.preprocessing import preprocess
+    from anime_detector.train.synthetic import synthetic_images
 
     norms = [layer for layer in base.layers if isinstance(layer, keras.layers.BatchNormalization)]
     if not norms:

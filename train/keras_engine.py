@@ -1,14 +1,15 @@
 """A Keras model behind the runtime's engine interface (same decoding, same batches).
 
-Lets ``eval`` and ``bench`` treat a ``.keras`` file like an ``.onnx`` one, so reports
-for the two files of one training run are comparable line for line. ``bench`` times two
-ways of calling it: ``model.predict`` (what the notebook did) and a compiled
-``tf.function``.
+``anime_detector.engines`` names this module's loaders, so ``Detector.load("m.keras")``,
+``eval`` and ``bench`` treat a ``.keras`` file like an ``.onnx`` one and reports for the
+two files of one training run are comparable line for line. Three engines: ``keras``
+(the model called directly), and for ``bench`` ``keras-predict`` (``model.predict``, what
+the notebook did) and ``keras-function`` (a compiled ``tf.function``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,8 @@ from anime_detector.engines.base import EngineInfo
 from anime_detector.errors import ModelError, one_line
 from anime_detector.train.backbones import backbone_of_model, spec_for
 
-__all__ = ["KERAS_KINDS", "KerasEngine", "load_bench_engine", "load_keras_engine"]
+__all__ = ["KERAS_KINDS", "KerasEngine", "load", "load_function", "load_keras_engine",
+           "load_predict"]
 
 KERAS_KINDS = ("keras-predict", "keras-function", "keras")
 
@@ -64,11 +66,31 @@ def load_keras_engine(path: str | Path, kind: str = "keras") -> KerasEngine:
     return KerasEngine(model, Path(path), kind)
 
 
-def load_bench_engine(kind: str, path: str, threads: int | None = None) -> KerasEngine:
-    """The ``bench`` loader for ``keras-predict`` / ``keras-function`` rows."""
+def _load(kind: str, path: Path, threads: int | None) -> KerasEngine:
     if threads:
         try:
             tf.config.threading.set_intra_op_parallelism_threads(threads)
         except RuntimeError:  # already initialised in this process
             pass
     return load_keras_engine(path, kind)
+
+
+def load(path: Path, *, device: str = "auto", threads: int | None = None,
+         precision: str | None = None, spin: bool = True,
+         labels: Sequence[str] | None = None) -> KerasEngine:
+    """The ``keras`` engine (``open_engine``'s signature; Keras runs on the CPU in fp32)."""
+    return _load("keras", path, threads)
+
+
+def load_predict(path: Path, *, device: str = "auto", threads: int | None = None,
+                 precision: str | None = None, spin: bool = True,
+                 labels: Sequence[str] | None = None) -> KerasEngine:
+    """The ``keras-predict`` engine: ``model.predict`` per batch."""
+    return _load("keras-predict", path, threads)
+
+
+def load_function(path: Path, *, device: str = "auto", threads: int | None = None,
+                  precision: str | None = None, spin: bool = True,
+                  labels: Sequence[str] | None = None) -> KerasEngine:
+    """The ``keras-function`` engine: a compiled ``tf.function``."""
+    return _load("keras-function", path, threads)

@@ -1,6 +1,11 @@
-"""Batch prediction on Ray Data (the ``[ray]`` extra) and its result files.
+"""The Ray job: ``predict`` at dataset scale on Ray Data (the ``[ray]`` extra).
 
-Importing this package does not import Ray; :func:`run_batch` does, when called.
+The local counterpart, in this one process, is :mod:`anime_detector.jobs`; both expand
+inputs with :func:`anime_detector.files.expand_with_roots`, give the same rows and sort
+with :class:`anime_detector.jobs.sorting.Sorter`. Here inputs may also be URIs and list
+files (``sources``), decoding runs in Ray tasks and inference in an actor pool
+(``pipeline``), and rows are checkpointed to a RESULTS file (``results``). Importing this
+package does not import Ray; :func:`run_batch` does, when called.
 """
 
 from __future__ import annotations

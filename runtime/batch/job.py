@@ -12,12 +12,13 @@ from pathlib import Path
 from typing import Any
 
 from anime_detector.batch.pipeline import PipelineConfig, build_dataset, import_ray, result_rows
-from anime_detector.batch.results import ResultStore
+from anime_detector.batch.results import ResultStore, result_format
 from anime_detector.batch.sources import Source, expand_sources, is_uri
+from anime_detector.choices import SortMode
 from anime_detector.detector import Detector
 from anime_detector.engines import model_files
 from anime_detector.errors import AnimeDetectorError, InputError
-from anime_detector.jobs.sorting import Sorter, SortMode
+from anime_detector.jobs.sorting import Sorter
 from anime_detector.preprocessing import PreprocessSpec
 from anime_detector.system import available_cpus
 
@@ -162,7 +163,7 @@ def run_batch(
     inputs: Sequence[str],
     out: Path,
     *,
-    fmt: str = "parquet",
+    fmt: str | None = None,
     recursive: bool = False,
     config: PipelineConfig | None = None,
     address: str | None = None,
@@ -173,6 +174,9 @@ def run_batch(
     on_row: Callable[[dict[str, Any]], None] | None = None,
 ) -> BatchSummary:
     """Predict every input on Ray and write RESULTS; see ``anime-detector batch --help``.
+
+    ``fmt`` is parquet or json (JSON Lines); by default ``out``'s suffix chooses
+    (:func:`~anime_detector.batch.results.result_format`).
 
     ``on_row`` is called with each row as it arrives (after sorting it).
 
@@ -188,7 +192,7 @@ def run_batch(
     cfg = config or PipelineConfig()
     labels, spec = _check_model(model, "cpu" if address else cfg.device, cfg.engine,
                                 cfg.precision)
-    store = ResultStore(out, fmt, labels, resume=resume)
+    store = ResultStore(out, result_format(out, fmt), labels, resume=resume)
     done = store.done_paths()
     todo = [s.path for s in sources if s.path not in done]
     summary = BatchSummary(out=out, skipped=len(sources) - len(todo))

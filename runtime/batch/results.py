@@ -21,12 +21,12 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from anime_detector.choices import ResultFormat
 from anime_detector.errors import InputError
 from anime_detector.fsutil import atomic_path, atomic_write_text
 
-__all__ = ["FORMATS", "ResultStore", "partial_dir", "read_rows"]
+__all__ = ["JSON_SUFFIXES", "ResultStore", "result_format", "partial_dir", "read_rows"]
 
-FORMATS = ("parquet", "json")
 Row = dict[str, Any]
 
 
@@ -51,6 +51,16 @@ def _strip(row: Row) -> Row:
 def _read_jsonl(path: Path) -> list[Row]:
     with open(path, encoding="utf-8") as handle:
         return [json.loads(line) for line in handle if line.strip()]
+
+JSON_SUFFIXES = (".jsonl", ".json", ".ndjson")
+
+
+def result_format(out: Path, fmt: str | None = None) -> str:
+    """``fmt`` if given, else the format ``out``'s suffix names: JSON Lines for
+    :data:`JSON_SUFFIXES`, Parquet otherwise."""
+    if fmt is not None:
+        return ResultFormat(fmt).value
+    return ResultFormat.json.value if out.suffix.lower() in JSON_SUFFIXES else "parquet"
 
 
 def read_rows(path: Path, fmt: str) -> list[Row]:

@@ -2,22 +2,27 @@
 
 An ``.onnx`` file runs on onnxruntime at its own precision and, when installed, on
 OpenVINO in fp32 and (on CPUs with bf16) bf16; an ncnn model folder runs on ncnn in
-fp32 and fp16 storage.
+fp32 and fp16 storage; a Keras model given as ``keras_model`` adds two Keras rows.
+:func:`plan_bench` is what the ``bench`` command calls before
+:func:`~anime_detector.bench.runner.run_bench`.
 """
 
 from __future__ import annotations
 
 import importlib.util
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from anime_detector.bench.runner import EngineSpec
-from anime_detector.engines import ENGINES, resolve_engine
+from anime_detector.engines import ENGINES, require_engine, resolve_engine
 from anime_detector.errors import AnimeDetectorError
 from anime_detector.system import cpu_flags
 
-__all__ = ["NCNN_HINT", "engine_precisions", "installed_engines", "ncnn_note", "plan_specs"]
+__all__ = ["KERAS_ROWS", "NCNN_HINT", "BenchPlan", "engine_precisions", "installed_engines",
+           "ncnn_note", "parse_batch_sizes", "plan_bench", "plan_specs"]
 
 BF16_FLAGS = frozenset({"avx512_bf16", "amx_bf16"})
+KERAS_ROWS = ("keras-predict", "keras-function")
 NCNN_HINT = ("ncnn runs converted folders: anime-detector export MODEL.onnx --format ncnn "
              "--out MODEL-ncnn, then bench MODEL.onnx MODEL-ncnn")
 
@@ -94,3 +99,44 @@ def ncnn_note(specs: Sequence[EngineSpec], engines: str = "all") -> str | None:
         return None
     return f"note: ncnn is installed but not timed; {NCNN_HINT}"
 
+
+
+@dataclass(frozen=True)
+class BenchPlan:
+    """The rows to time, the batch sizes, and a note for stderr (or ``None``)."""
+
+    specs: list[EngineSpec]
+    batch_sizes: list[int]
+    note: str | None
+
+
+def plan_bench(models: Sequence[str], *, engines: str = "all", device: str = "auto",
+               threads: int | None = None, keras_model: str | None = None,
+               batch_sizes: str = "1,8", hint_ncnn: bool = True) -> BenchPlan:
+    """The rows ``bench`` times: :func:`plan_specs` for ``models``, then ``keras_model``'s
+    :data:`KERAS_ROWS` (on the CPU). ``hint_ncnn``: add :func:`ncnn_note`'s hint.
+
+    Raises:
+        AnimeDetectorError: bad ``batch_sizes`` or ``engines``.
+        EngineUnavailable: ``keras_model`` without the ``[train]`` extra (checked first).
+    """
+    sizes = parse_batch_sizes(batch_sizes)
+    if keras_model is not None:
+        require_engine(KERAS_ROWS[0])  # the install hint before any work
+    specs = plan_specs(models, engines, device, threads)
+    note = ncnn_note(specs, engines) if hint_ncnn else None
+    if keras_model is not None:
+        specs += [EngineSpec(kind, keras_model, "cpu", threads) for kind in KERAS_ROWS]
+    return BenchPlan(specs, sizes, note)
+
+
+def parse_batch_sizes(text: str) -> list[int]:
+    """``"1,8"`` -> ``[1, 8]``; anything but positive integers is a one-line error."""
+    try:
+        sizes = [int(b) for b in text.split(",") if b.strip()]
+    except ValueError:
+        sizes = []
+    if not sizes or min(sizes) < 1:
+        raise AnimeDetectorError(f"--batch-sizes {text!r}: expected comma-separated "
+                                 "positive integers, e.g. 1,8")
+    return sizes

@@ -9,7 +9,6 @@ engine that fails to load or run is a row with ``null`` figures and an ``error``
 
 from __future__ import annotations
 
-import importlib
 import json
 import math
 import os
@@ -25,19 +24,19 @@ import numpy as np
 from numpy.typing import NDArray
 
 from anime_detector.bench.report import add_recommendation, add_speedups, machine_info
-from anime_detector.engines import Engine, open_engine
-from anime_detector.errors import SourceError, describe_error
-from anime_detector.files import walk_images
+from anime_detector.engines import ENGINES, Engine, open_engine
+from anime_detector.errors import describe_error
 from anime_detector.jobs.progress import track
-from anime_detector.preprocessing import DEFAULT_SPEC, PreprocessSpec, preprocess
+from anime_detector.preprocessing import DEFAULT_SPEC, PreprocessSpec
+from anime_detector.sampling import sample_images
 
-__all__ = ["EngineSpec", "load_engine", "run_bench", "sample_images"]
+__all__ = ["EngineSpec", "load_engine", "run_bench"]
 
 
 @dataclass(frozen=True)
 class EngineSpec:
-    """What to load. ``loader`` (``"module:function"``) loads engines the runtime does not
-    own, such as Keras (``fn(engine, model, threads)``); otherwise ``open_engine`` does."""
+    """What to load: ``open_engine(model, engine, ...)``; ``engine`` may also name a Keras
+    engine (``keras-predict``, ``keras-function``: the ``[train]`` extra)."""
 
     engine: str
     model: str
@@ -45,19 +44,13 @@ class EngineSpec:
     threads: int | None = None
     precision: str | None = None
     spin: bool = True
-    loader: str | None = None
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
 
 
 def load_engine(spec: EngineSpec) -> Engine:
-    """Load ``spec`` (through its ``loader`` when it has one)."""
-    if spec.loader:
-        module, _, function = spec.loader.partition(":")
-        loaded: Engine = getattr(importlib.import_module(module), function)(
-            spec.engine, spec.model, spec.threads)
-        return loaded
+    """Load ``spec``."""
     return open_engine(spec.model, spec.engine, device=spec.device, threads=spec.threads,
                        precision=spec.precision, spin=spec.spin)
 
@@ -174,7 +167,8 @@ def run_bench(
     spec_shape = _input_shape(loaded)
     rng = np.random.default_rng(seed)
     if images_dir is not None:
-        fidelity_inputs, images_label = sample_images(images_dir, _input_spec(loaded))
+        fidelity_inputs, images_label = sample_images(
+            images_dir, _input_spec(loaded), purpose="for the fidelity column")
     else:
         fidelity_inputs = rng.uniform(-120, 130, (8, *spec_shape)).astype(np.float32)
         images_label = "random inputs"
@@ -222,25 +216,9 @@ def _input_shape(loaded: list[_Loaded]) -> tuple[int, int, int]:
     return (spec.height, spec.width, 3)
 
 
-def sample_images(folder: Path, spec: PreprocessSpec, limit: int = 64
-                  ) -> tuple[NDArray[np.float32], str]:
-    """Up to ``limit`` readable images spread evenly over ``folder`` (all levels), preprocessed."""
-    paths = walk_images(folder, recursive=True)
-    step = max(1, len(paths) // limit)
-    arrays = []
-    for path in paths[::step][:limit]:
-        try:
-            arrays.append(preprocess(path, spec))
-        except SourceError:
-            continue
-    if not arrays:
-        raise SourceError(folder, "no readable images for the fidelity column")
-    return np.stack(arrays), f"{len(arrays)} images from {folder}"
-
-
 def _flags(spec: EngineSpec) -> str:
     """The ``predict`` options that select this engine and precision."""
-    if spec.loader:
+    if spec.engine not in ENGINES:  # Keras: not a predict engine
         return ""
     flags = f"--engine {spec.engine}"
     return flags + (f" --precision {spec.precision}" if spec.precision else "")

@@ -1,6 +1,8 @@
 """The ``anime-detector`` command line: one module per command, each a thin layer over one
-library function. ``--help`` and ``--version`` load no onnxruntime; commands that need an
-extra import it inside the command and exit 2 with the install hint when it is missing.
+library function. The console script and ``python -m anime_detector`` start it through
+:func:`anime_detector._entry.main`. ``--help`` and ``--version`` load no onnxruntime;
+commands that need an extra import it inside the command and exit 2 with the install hint
+when it is missing.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from anime_detector.cli.predict import predict
 from anime_detector.cli.serve import serve
 from anime_detector.cli.train import train
 
-__all__ = ["app", "main"]
+__all__ = ["app"]
 
 app = typer.Typer(
     name="anime-detector",
@@ -53,9 +55,3 @@ for _name, _command in (("predict", predict), ("train", train), ("export", expor
                         ("batch", batch), ("demo", demo), ("serve", serve)):
     app.command(_name)(_command)
 
-
-def main() -> None:
-    """Console-script entry point (see ``anime_detector._entry``: Ctrl-C handling)."""
-    from anime_detector._entry import main as entry
-
-    entry()

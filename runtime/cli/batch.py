@@ -7,17 +7,16 @@ Ray is imported only when the command runs.
 
 from __future__ import annotations
 
-from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from anime_detector.choices import ResultFormat
 from anime_detector.cli.common import (
     EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_SOME_FAILED,
-    EXIT_USAGE,
     BatchSizeOpt,
     Device,
     DeviceOpt,
@@ -30,22 +29,12 @@ from anime_detector.cli.common import (
     SortModeOpt,
     ThresholdOpt,
     fail,
+    user_errors,
 )
 
 __all__ = ["batch"]
 
 MAX_SORT_ERRORS_SHOWN = 20
-
-
-class ResultFormat(str, Enum):
-    parquet = "parquet"
-    json = "json"
-
-
-def _format_for(out: Path, fmt: ResultFormat | None) -> str:
-    if fmt is not None:
-        return fmt.value
-    return "json" if out.suffix.lower() in (".jsonl", ".json", ".ndjson") else "parquet"
 
 
 def batch(
@@ -89,22 +78,19 @@ def batch(
 ) -> None:
     """Predict a whole collection on Ray Data; rows as in predict --format json."""
     from anime_detector.batch import BatchInterrupted, PipelineConfig, run_batch
-    from anime_detector.errors import AnimeDetectorError
 
     config = PipelineConfig(actors=actors, cpus_per_actor=cpus_per_actor,
                             gpus_per_actor=gpus_per_actor, batch_size=batch_size,
                             threshold=threshold, device=device.value, engine=engine.value,
                             precision=precision, decode_cpus=decode_cpus, decode_tasks=decode_tasks)
-    try:
-        summary = run_batch(model, inputs, out, fmt=_format_for(out, fmt), recursive=recursive,
-                            config=config, address=address, resume=resume, sort_into=sort_into,
-                            sort_mode=sort_mode.value, progress=progress)
-    except BatchInterrupted as exc:
-        fail(str(exc), EXIT_INTERRUPTED)
-    except KeyboardInterrupt:
-        fail("interrupted", EXIT_INTERRUPTED)
-    except AnimeDetectorError as exc:
-        fail(str(exc), EXIT_USAGE)
+    with user_errors():  # the toolkit's errors and OSError: exit 2; Ctrl-C: 130
+        try:
+            summary = run_batch(model, inputs, out, fmt=fmt.value if fmt else None,
+                                recursive=recursive, config=config, address=address,
+                                resume=resume, sort_into=sort_into, sort_mode=sort_mode.value,
+                                progress=progress)
+        except BatchInterrupted as exc:  # says how many rows were checkpointed
+            fail(str(exc), EXIT_INTERRUPTED)
     for line in summary.sort_errors[:MAX_SORT_ERRORS_SHOWN]:
         typer.echo(f"error: {line}", err=True)
     if len(summary.sort_errors) > MAX_SORT_ERRORS_SHOWN:

@@ -1,5 +1,7 @@
 """What every command shares: the one-line error exit, the extra-import guard, options.
 
+The choice lists are :mod:`anime_detector.choices`' Enums, used as the options' types.
+
 Commands print ``error: <one line>`` on stderr and exit 2 for usage errors (a missing
 model, a missing extra), 1 when some inputs failed, 130 on Ctrl-C. Nothing here imports
 onnxruntime, TensorFlow or an optional engine.
@@ -12,55 +14,30 @@ import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
 import typer
 
-from anime_detector.errors import AnimeDetectorError, describe_error
+from anime_detector.choices import Device, EngineName, OutputFormat, ReportFormat, SortMode
+from anime_detector.errors import (
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_SOME_FAILED,
+    EXIT_USAGE,
+    TRAIN_HINT,
+    AnimeDetectorError,
+    describe_error,
+)
 
 __all__ = [
-    "EXIT_OK", "EXIT_SOME_FAILED", "EXIT_USAGE", "TRAIN_HINT", "Device", "DeviceOpt",
+    "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_SOME_FAILED", "EXIT_USAGE", "TRAIN_HINT", "Device",
+    "DeviceOpt",
     "EngineName", "EngineOpt", "OutputFormat", "SortMode", "InputsArg", "RecursiveOpt",
     "BatchSizeOpt", "ThresholdOpt", "PrecisionOpt", "SortIntoOpt", "SortModeOpt",
-    "TableOrJson", "ThreadsOpt", "fail",
+    "ReportFormat", "ThreadsOpt", "fail",
     "import_train_extra", "require_modules", "user_errors",
 ]
-
-EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
-TRAIN_HINT = "this command needs the training extra: pip install 'anime-detector[cpu,train]'"
-
-
-class OutputFormat(str, Enum):
-    table = "table"
-    json = "json"
-    csv = "csv"
-
-
-class TableOrJson(str, Enum):
-    table = "table"
-    json = "json"
-
-
-class SortMode(str, Enum):
-    copy = "copy"
-    link = "link"
-    move = "move"
-
-
-class Device(str, Enum):
-    auto = "auto"
-    cpu = "cpu"
-    cuda = "cuda"
-
-
-class EngineName(str, Enum):
-    auto = "auto"
-    onnxruntime = "onnxruntime"
-    openvino = "openvino"
-    ncnn = "ncnn"
-
 
 DeviceOpt = Annotated[Device, typer.Option(help="auto: CUDA if it really runs, else CPU.")]
 ThreadsOpt = Annotated[
@@ -119,7 +96,6 @@ def native_stderr_silenced() -> Iterator[None]:
 
 
 TRAIN_MODULES = ("tensorflow", "keras")
-EXPORT_MODULES = ("tensorflow", "keras", "tf2onnx", "onnx")
 
 
 def require_modules(modules: tuple[str, ...], hint: str) -> None:

@@ -23,7 +23,7 @@ def demo(
                                              "training.")] = None,
 ) -> None:
     """The whole pipeline on the sample set: train, export, predict, eval, bench."""
-    pipeline = import_train_extra("anime_detector.train.demo")
+    pipeline = import_train_extra("anime_detector.demo")
     from anime_detector.jobs.summaries import format_demo_summary
 
     with user_errors():

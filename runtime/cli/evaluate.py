@@ -13,25 +13,11 @@ from anime_detector.cli.common import (
     DeviceOpt,
     EngineName,
     EngineOpt,
-    TableOrJson,
-    import_train_extra,
+    ReportFormat,
     user_errors,
 )
 
-__all__ = ["eval_command", "load_any_detector"]
-
-KERAS_SUFFIXES = (".keras", ".h5", ".hdf5")
-
-
-def load_any_detector(model: Path, device: str = "auto", threads: int | None = None,
-                      engine: str = "auto") -> Any:
-    """A ``Detector`` for an exported model, or (with the train extra) a ``.keras``/``.h5`` one."""
-    from anime_detector.detector import Detector
-
-    if model.suffix.lower() in KERAS_SUFFIXES:
-        keras_engine = import_train_extra("anime_detector.train.keras_engine")
-        return Detector(keras_engine.load_keras_engine(model))
-    return Detector.load(model, device=device, threads=threads, engine=engine)
+__all__ = ["eval_command"]
 
 
 def eval_command(
@@ -39,22 +25,23 @@ def eval_command(
     data_dir: Annotated[Path, typer.Argument(help="Folder with anime/ and not_anime/.")],
     compare: Annotated[Path | None, typer.Option(help="A second model on the same "
                                                     "images.")] = None,
-    fmt: Annotated[TableOrJson, typer.Option("--format", "-f")] = TableOrJson.table,
+    fmt: Annotated[ReportFormat, typer.Option("--format", "-f")] = ReportFormat.table,
     threshold: Annotated[float | None, typer.Option(min=0.0, max=1.0)] = None,
     batch_size: Annotated[int, typer.Option(min=1)] = 8,
     device: DeviceOpt = Device.auto,
     engine: EngineOpt = EngineName.auto,
 ) -> None:
     """Accuracy, per-class P/R/F1, confusion matrix, ROC-AUC and mistakes on a labelled folder."""
+    from anime_detector.detector import Detector
     from anime_detector.evaluate import compare_models, evaluate
     from anime_detector.jobs.summaries import format_eval
 
-    with user_errors():
-        reports = [evaluate(load_any_detector(m, device.value, engine=engine.value), data_dir,
-                            threshold, batch_size)
+    with user_errors():  # a .keras model opens on the Keras engine (the [train] extra)
+        reports = [evaluate(Detector.load(m, device=device.value, engine=engine.value),
+                            data_dir, threshold, batch_size)
                    for m in ([model, compare] if compare else [model])]
     comparison = compare_models(*reports) if compare else None
-    if fmt is TableOrJson.json:
+    if fmt is ReportFormat.json:
         payload: dict[str, Any] = {"report": reports[0]}
         if comparison:
             payload.update(compare_report=reports[1], comparison=comparison)

@@ -6,7 +6,6 @@ The work is ``predict_files(..., explain_dir=OUT)``, as for ``predict --explain`
 from __future__ import annotations
 
 import sys
-from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
@@ -20,6 +19,7 @@ from anime_detector.cli.common import (
     DeviceOpt,
     InputsArg,
     RecursiveOpt,
+    ReportFormat,
     ThreadsOpt,
     user_errors,
 )
@@ -27,18 +27,13 @@ from anime_detector.cli.common import (
 __all__ = ["explain"]
 
 
-class ExplainFormat(str, Enum):
-    table = "table"
-    json = "json"
-
-
 def explain(
     model: Annotated[Path, typer.Argument(help="An .onnx model exported by `anime-detector "
                                           "export`.")],
     inputs: InputsArg,
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the heatmap PNGs.")],
-    fmt: Annotated[ExplainFormat, typer.Option("--format", "-f", help="table, or json with "
-                                               "the heatmap grid.")] = ExplainFormat.table,
+    fmt: Annotated[ReportFormat, typer.Option("--format", "-f", help="table, or json with "
+                                               "the heatmap grid.")] = ReportFormat.table,
     recursive: RecursiveOpt = False,
     batch_size: BatchSizeOpt = 8,
     device: DeviceOpt = Device.auto,
@@ -47,7 +42,7 @@ def explain(
                                         "explain).")] = "onnxruntime",
 ) -> None:
     """Where the model sees anime: Grad-CAM heatmaps over each image. Exit 1 if any failed."""
-    from anime_detector.explain.heatmaps import load_explainer
+    from anime_detector.detector import load_explainer
     from anime_detector.jobs.predict_files import predict_files
     from anime_detector.jobs.writers import make_writer
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from enum import Enum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -116,7 +116,8 @@ def serve(
             options = ReplicaOptions.make(
                 replicas, _bounds(autoscale), _replica_cpus(cpus_per_replica, replicas),
                 gpus_per_replica, config.max_batch, config.max_queue)
-            place = {"engine": engine.value, "precision": precision, "device": device.value}
+            place: dict[str, Any] = {"engine": engine.value, "precision": precision,
+                                     "device": device.value}
             if print_config:
                 typer.echo(deploy_config(model, config, options, host=host, port=port, **place),
                            nl=False)

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from anime_detector.choices import DEVICES
 from anime_detector.contract import ModelContract, check_io_shapes, contract_from_props
 from anime_detector.engines.base import EngineInfo
 from anime_detector.errors import DeviceError, ModelError, one_line
@@ -25,7 +26,6 @@ __all__ = ["DEVICES", "OnnxRuntimeEngine", "load", "open_session", "resolve_devi
 
 log = logging.getLogger(__name__)
 
-DEVICES = ("auto", "cpu", "cuda")
 DEVICE_ENV = "ANIME_DETECTOR_DEVICE"
 CPU = "CPUExecutionProvider"
 CUDA = "CUDAExecutionProvider"

@@ -1,6 +1,8 @@
 """Grad-CAM heatmaps from the runtime alone: where the model sees anime.
 
-``graph`` builds the backward pass through the dense head as ONNX nodes (export appends
-them to the model, so any onnxruntime session computes the gradient); ``heatmaps`` turns
-the extra outputs into heatmaps and runs the ``explain`` job; ``render`` draws them.
+``heatmaps`` turns the two extra outputs an exported model carries (named in
+:mod:`anime_detector.contract`) into heatmaps. The graph half, the backward pass through
+the dense head written as ONNX nodes, is :mod:`anime_detector.graphs.explain_head`;
+drawing a heatmap over its picture is :mod:`anime_detector.jobs.heatmap_png`; a
+``Detector`` that explains comes from :func:`anime_detector.detector.load_explainer`.
 """

@@ -6,7 +6,7 @@ quantity the decision depends on; a single logit also carries a part common to b
 classes that changes no decision (and whose gradient would colour the map with it).
 
 How: ``anime-detector export`` adds two outputs to the model (see
-:mod:`anime_detector.explain.graph`): ``feature_map`` ``A`` (N, H, W, C), the tensor
+:mod:`anime_detector.graphs.explain_head`): ``feature_map`` ``A`` (N, H, W, C), the tensor
 global average pooling reduces (``block5_pool``, 7 x 7 x 512 for VGG19), and
 ``cam_weights`` ``w`` (N, C), the score's gradient with respect to ``A`` averaged over
 positions, computed in the graph by explicit back-propagation through the dense head.
@@ -29,11 +29,10 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from anime_detector.detector import Detector
+from anime_detector.contract import CAM_WEIGHTS, FEATURE_MAP
 from anime_detector.errors import AnimeDetectorError, ModelError
-from anime_detector.explain.graph import CAM_WEIGHTS, FEATURE_MAP
 
-__all__ = ["EXPLAIN_ENGINES", "check_engine", "explain_batch", "gradcam", "load_explainer",
+__all__ = ["EXPLAIN_ENGINES", "check_engine", "explain_batch", "gradcam",
            "require_explain_outputs"]
 
 EXPLAIN_ENGINES = ("onnxruntime",)
@@ -77,11 +76,3 @@ def check_engine(engine: str, model: str | os.PathLike[str] | None = None) -> No
         raise ModelError(model, f"explain needs an exported .onnx model (engines that can "
                          f"explain: {can}); export it with `anime-detector export`")
 
-
-def load_explainer(model: str | os.PathLike[str], device: str = "auto",
-                   threads: int | None = None, engine: str = "onnxruntime") -> Detector:
-    """Open ``model`` for explaining; fails early on an engine or file that cannot."""
-    check_engine(engine, model)
-    detector = Detector.load(model, device=device, threads=threads, engine=engine)
-    detector.require_explain()
-    return detector

@@ -25,57 +25,13 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterable
-from enum import Enum
 from pathlib import Path
 
-from anime_detector.files import expand_inputs
+from anime_detector.choices import SortMode
 
-__all__ = ["SortMode", "Sorter", "expand_with_roots", "input_root"]
+__all__ = ["Sorter"]
 
-_GLOB_CHARS = set("*?[")
 _NO_HARD_LINK = {errno.EXDEV, errno.EPERM, errno.ENOTSUP, errno.EMLINK, errno.EACCES}
-
-
-class SortMode(str, Enum):
-    copy = "copy"
-    link = "link"
-    move = "move"
-
-
-def input_root(arg: str) -> str:
-    """The folder an INPUT argument's images are placed relative to.
-
-    A folder is its own root; a glob's root is the folder before its first
-    wildcard component; a single file's root is the folder it is in.
-    """
-    if os.path.isdir(arg):
-        return arg
-    if not os.path.lexists(arg) and _GLOB_CHARS & set(arg):
-        parts = Path(arg).parts
-        fixed = list(_leading(parts))
-        return str(Path(*fixed)) if fixed else "."
-    return os.path.dirname(arg) or "."
-
-
-def _leading(parts: tuple[str, ...]) -> Iterable[str]:
-    for part in parts[:-1]:
-        if _GLOB_CHARS & set(part):
-            return
-        yield part
-
-
-def expand_with_roots(inputs: Iterable[str], recursive: bool = False) -> list[tuple[str, str]]:
-    """Like :func:`~anime_detector.files.expand_inputs`, with each path's root.
-
-    The paths and their order are exactly those of ``expand_inputs(inputs)``;
-    a path named by several arguments keeps the root of the first.
-    """
-    pairs: dict[str, str] = {}
-    for arg in inputs:
-        root = input_root(arg)
-        for path in expand_inputs([arg], recursive=recursive):
-            pairs.setdefault(path, root)
-    return list(pairs.items())
 
 
 def _relative(source: Path, root: str | os.PathLike[str] | None) -> Path:

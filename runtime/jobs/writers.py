@@ -8,12 +8,12 @@ import json
 from collections.abc import Sequence
 from typing import TextIO
 
+from anime_detector.choices import OutputFormat
 from anime_detector.detector import Failure, Prediction
 from anime_detector.files import printable
 
-__all__ = ["FORMATS", "ResultWriter", "make_writer"]
+__all__ = ["ResultWriter", "make_writer"]
 
-FORMATS = ("table", "json", "csv")
 
 
 class ResultWriter:
@@ -83,11 +83,13 @@ class TableWriter(ResultWriter):
 
 
 def make_writer(fmt: str, stream: TextIO, labels: Sequence[str]) -> ResultWriter:
-    """The writer for ``fmt`` (one of :data:`FORMATS`). A terminal or pipe stream is switched
-    to UTF-8 whatever the locale, so the output is valid UTF-8 everywhere."""
+    """The writer for ``fmt`` (an :class:`~anime_detector.choices.OutputFormat` value). A
+    terminal or pipe stream is switched to UTF-8 whatever the locale, so the output is valid
+    UTF-8 everywhere."""
     if hasattr(stream, "reconfigure") and getattr(stream, "encoding", "utf-8") != "utf-8":
         stream.reconfigure(encoding="utf-8")
-    writers: dict[str, type[ResultWriter]] = {
-        "table": TableWriter, "json": JsonLinesWriter, "csv": CsvWriter
+    writers: dict[OutputFormat, type[ResultWriter]] = {
+        OutputFormat.table: TableWriter, OutputFormat.json: JsonLinesWriter,
+        OutputFormat.csv: CsvWriter,
     }
-    return writers[fmt](stream, labels)
+    return writers[OutputFormat(fmt)](stream, labels)

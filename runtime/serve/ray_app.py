@@ -65,9 +65,9 @@ class ModelReplica:
     def __init__(self, model: str | list[Any], engine: str = "auto",
                  precision: str | None = None, device: str = "auto", max_batch: int = 8,
                  max_wait_ms: float = 0.0) -> None:
-        context = ray.get_runtime_context()
+        context: Any = ray.get_runtime_context()
         threads = max(1, int(context.get_assigned_resources().get("CPU", 1) or 1))
-        options = {"device": device, "threads": threads, "engine": engine,
+        options: dict[str, Any] = {"device": device, "threads": threads, "engine": engine,
                    "precision": precision, "spin": False}
         if isinstance(model, list):  # [ObjectRef of engines.model_files bytes]
             self.detector = Detector.from_files(ray.get(model[0]), **options)
@@ -76,7 +76,8 @@ class ModelReplica:
         warm_up(self.detector)
         self._card = ModelCard.of(self.detector)
         self.replica = serve.get_replica_context().replica_id.unique_id
-        for method in (self.plain, self.explained):
+        batched: tuple[Any, ...] = (self.plain, self.explained)  # serve.batch methods
+        for method in batched:
             method.set_max_batch_size(max_batch)
             method.set_batch_wait_timeout_s(max_wait_ms / 1000)
 
@@ -179,10 +180,16 @@ def build_app(model: str | list[Any], config: ServeConfig, options: ReplicaOptio
               engine: str = "auto", precision: str | None = None, device: str = "auto"
               ) -> Any:
     """The Ray Serve application: the ingress bound to the model deployment."""
-    replica = ModelReplica.options(**options).bind(
+    replica = _deployment(ModelReplica).options(**options).bind(
         model, engine=engine, precision=precision, device=device,
         max_batch=config.max_batch, max_wait_ms=config.max_wait_ms)
-    return Ingress.bind(replica, config_dict(config))
+    return _deployment(Ingress).bind(replica, config_dict(config))
+
+
+def _deployment(cls: type) -> Any:
+    """The Ray Serve ``Deployment`` that ``@serve.deployment`` made of ``cls`` (typed as the
+    class it decorated)."""
+    return cls
 
 
 def config_dict(config: ServeConfig) -> dict[str, Any]:

@@ -61,7 +61,7 @@ def run_on_ray(model: Path, config: ServeConfig, options: ReplicaOptions, *, hos
             pass
         log.info("shutting down: Ray Serve drains the replicas")
         serve.delete(APP_NAME)
-        serve.shutdown()
+        serve.shutdown()  # type: ignore[no-untyped-call]
     finally:
         if started_ray:
             ray.shutdown()
@@ -95,4 +95,4 @@ def deploy_config(model: Path, config: ServeConfig, options: ReplicaOptions, *, 
               "# (copy it there, or use a shared or mounted folder). The API key is not\n"
               "# written here: set ANIME_DETECTOR_API_KEY in the application's\n"
               "# runtime_env env_vars, or in the environment of the Ray nodes.\n")
-    return header + yaml.safe_dump(document, sort_keys=False)
+    return header + str(yaml.safe_dump(document, sort_keys=False))

@@ -155,7 +155,7 @@ class Service:
 
     async def explain_png(self, upload: Upload) -> tuple[Prediction | Failure, bytes | None]:
         """The Grad-CAM overlay PNG of one image (what ``explain`` writes), or its failure."""
-        from anime_detector.explain.render import render_heatmap
+        from anime_detector.jobs.heatmap_png import render_heatmap
 
         item = (await self.predict([upload], explain=True))[0]
         if isinstance(item, Failure) or item.heatmap is None:

@@ -11,8 +11,6 @@ import pytest
 
 ray = pytest.importorskip("ray")
 
-from bad_inputs import corrupt_png_chunk, text_as_jpg, truncated_jpeg, zero_byte  # noqa: E402
-from images import write_class_folder  # noqa: E402
 from typer.testing import CliRunner  # noqa: E402
 
 from anime_detector.batch import (  # noqa: E402
@@ -25,6 +23,9 @@ from anime_detector.batch import (  # noqa: E402
 from anime_detector.cli import app  # noqa: E402
 from anime_detector.detector import Detector  # noqa: E402
 from anime_detector.files import expand_inputs  # noqa: E402
+
+from helpers.bad_inputs import corrupt_png_chunk, text_as_jpg, truncated_jpeg, zero_byte  # noqa: E402
+from helpers.images import write_class_folder  # noqa: E402
 
 BAD = {"empty.jpg": "empty file", "notes.jpg": "not a recognised image",
        "corrupt.png": "cannot decode", "truncated.jpg": "cannot decode"}

@@ -9,11 +9,19 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from graphs import SAMPLE, onnxruntime_fp32, sample_batch, save_small_vgg
 
 from anime_detector.engines.base import Engine
 from anime_detector.errors import DeviceError, ModelError
 from anime_detector.onnx_metadata import read_contract, read_metadata
+
+from helpers.onnx_models import (
+    SAMPLE,
+    classifier,
+    onnxruntime_fp32,
+    sample_batch,
+    save,
+    save_small_vgg,
+)
 
 pytest.importorskip("ncnn")
 from anime_detector.engines import ncnn as ncnn_engine  # noqa: E402
@@ -143,9 +151,10 @@ def test_destination_rules(small: Path, converted: tuple[Path, list[str]],
 
 def test_only_fp32_exports_are_converted(tmp_path: Path) -> None:
     import onnx
-    from graphs import build_small_vgg
 
     from anime_detector.contract import KEYS
+
+    from helpers.onnx_models import build_small_vgg
 
     model = build_small_vgg()
     next(p for p in model.metadata_props if p.key == KEYS.precision).value = "fp16"
@@ -179,7 +188,7 @@ def test_loading_errors(tmp_path: Path, converted: tuple[Path, list[str]]) -> No
 def test_cli_export_format_ncnn_then_predict_and_bench_pick_ncnn(small: Path,
                                                                  tmp_path: Path) -> None:
     """`export --format ncnn` from an .onnx, then `predict` (engine auto) and `bench` on it."""
-    from cli_helpers import invoke
+    from helpers.cli import invoke
 
     _need_pnnx()
     out = tmp_path / "cli-ncnn"
@@ -203,10 +212,7 @@ def test_cli_export_format_ncnn_then_predict_and_bench_pick_ncnn(small: Path,
 def test_explain_capable_export_converts_and_keeps_its_probabilities(tmp_path: Path) -> None:
     """An export with the Grad-CAM outputs (output, feature_map, cam_weights) converts: ncnn
     serves ``output``; the extra outputs stay unextracted."""
-    import sys
-
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "explain"))
-    from explain_model import save_explain_model
+    from helpers.onnx_models import save_explain_model
 
     _need_pnnx()
     model = save_explain_model(tmp_path / "explain.onnx")
@@ -222,8 +228,7 @@ def test_explain_capable_export_converts_and_keeps_its_probabilities(tmp_path: P
 def _rescale_pad_model(path: Path) -> Path:
     """Like a MobileNetV3 export's start: rescaling in place on the input (x/127.5 - 1) and an
     explicit Pad before a strided convolution (Keras ZeroPadding2D)."""
-    import onnx
-    from onnx import TensorProto, helper, numpy_helper
+    from onnx import helper, numpy_helper
 
     from anime_detector.contract import ModelContract
     from anime_detector.preprocessing import PreprocessSpec
@@ -243,17 +248,8 @@ def _rescale_pad_model(path: Path) -> Path:
              helper.make_node("Flatten", ["g"], ["f"]),
              helper.make_node("MatMul", ["f", "D"], ["l"]),
              helper.make_node("Softmax", ["l"], ["output"], axis=-1)]
-    graph = helper.make_graph(
-        nodes, "rescale_pad", [helper.make_tensor_value_info("input", TensorProto.FLOAT,
-                                                             ["batch", 224, 224, 3])],
-        [helper.make_tensor_value_info("output", TensorProto.FLOAT, ["batch", 2])], init)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
     spec = PreprocessSpec(channel_order="RGB", mean=(0.0, 0.0, 0.0))
-    for key, value in ModelContract(spec=spec).to_metadata().items():
-        model.metadata_props.add(key=key, value=value)
-    onnx.save(model, str(path))
-    return path
+    return save(classifier(nodes, init, "rescale_pad", contract=ModelContract(spec=spec)), path)
 
 
 def test_in_place_rescaling_and_explicit_pad_convert_and_run(tmp_path: Path) -> None:
@@ -270,7 +266,7 @@ def test_in_place_rescaling_and_explicit_pad_convert_and_run(tmp_path: Path) -> 
 
 
 def test_bench_without_an_ncnn_folder_says_how_to_make_one(small: Path) -> None:
-    from cli_helpers import invoke
+    from helpers.cli import invoke
 
     refused = invoke("bench", small, "--engines", "ncnn", "--no-cold-start")
     assert refused.returncode == 2

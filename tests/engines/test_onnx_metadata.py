@@ -9,11 +9,12 @@ import numpy as np
 import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
-from tiny_model import build_tiny_model
 
 from anime_detector.contract import KEYS, ModelContract
 from anime_detector.errors import ModelError
 from anime_detector.onnx_metadata import read_contract, read_metadata
+
+from helpers.onnx_models import build_tiny_model
 
 
 def _big_model(megabytes: int, props: dict[str, str]) -> onnx.ModelProto:

@@ -6,13 +6,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from graphs import onnxruntime_fp32, sample_batch, save_small_vgg
-from tiny_model import save_tiny_model
 
 from anime_detector.engines.base import Engine
 from anime_detector.errors import DeviceError, ModelError
 from anime_detector.onnx_metadata import read_contract
 from anime_detector.system import cpu_flags, parse_flags
+
+from helpers.onnx_models import onnxruntime_fp32, sample_batch, save_small_vgg, save_tiny_model
 
 pytest.importorskip("openvino")
 from anime_detector.engines import openvino as ov_engine  # noqa: E402

@@ -11,7 +11,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from import_probe import loaded_modules
+
+from helpers.import_probe import loaded_modules
 
 BLOCK = """
 import sys

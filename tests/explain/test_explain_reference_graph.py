@@ -9,8 +9,9 @@ import numpy as np
 import onnx
 import pytest
 
-from anime_detector.bench.reference_graph import build_reference_graph
-from anime_detector.explain.heatmaps import explain_batch, load_explainer
+from anime_detector.detector import load_explainer
+from anime_detector.explain.heatmaps import explain_batch
+from anime_detector.graphs.reference import build_reference_graph
 
 pytest.importorskip("onnxruntime")
 

@@ -7,17 +7,19 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from explain_model import CHANNELS, head_layers, save_explain_model
-from images import draw_flat, draw_noisy
-from import_probe import loaded_modules
 from PIL import Image
 from typer.testing import CliRunner
 
 from anime_detector.cli import app
+from anime_detector.detector import load_explainer
 from anime_detector.errors import AnimeDetectorError, ModelError
-from anime_detector.explain.heatmaps import explain_batch, gradcam, load_explainer
-from anime_detector.explain.render import INFERNO, colorize, write_heatmap_png
+from anime_detector.explain.heatmaps import explain_batch, gradcam
+from anime_detector.jobs.heatmap_png import INFERNO, colorize, write_heatmap_png
 from anime_detector.preprocessing import preprocess
+
+from helpers.images import draw_flat, draw_noisy
+from helpers.onnx_models import EXPLAIN_CHANNELS as CHANNELS
+from helpers.onnx_models import head_layers, save_explain_model
 
 pytest.importorskip("onnxruntime")
 
@@ -150,12 +152,6 @@ def test_colour_map_runs_from_dark_to_light() -> None:
     assert colorize(np.array([[0.0, 1.0]])).tolist() == [[[0, 0, 4], [252, 255, 164]]]
     brightness = INFERNO.astype(int).sum(axis=1)
     assert (np.diff(brightness) >= -2).all()  # monotone enough to read as "more"
-
-
-def test_explain_imports_no_tensorflow() -> None:
-    body = ("import anime_detector.explain.heatmaps, anime_detector.cli.explain, "
-            "anime_detector.explain.render")
-    assert loaded_modules(body, ("tensorflow", "keras", "tf2onnx")) == []
 
 
 def test_predict_explain_is_the_same_job_with_heatmaps(explain_model: Path, images: list[Path],

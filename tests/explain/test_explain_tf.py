@@ -13,8 +13,9 @@ from typing import Any
 import numpy as np
 import onnx
 import pytest
-from images import draw_flat, draw_noisy, write_class_folder
 from PIL import Image
+
+from helpers.images import draw_flat, draw_noisy, write_class_folder
 
 pytestmark = [pytest.mark.tf]
 tf = pytest.importorskip("tensorflow")
@@ -67,7 +68,8 @@ def reference_gradcam(model: Any, batch: np.ndarray) -> tuple[np.ndarray, np.nda
 def test_runtime_gradcam_equals_tensorflow_gradient_tape(texture_run: dict[str, Path]) -> None:
     import keras
 
-    from anime_detector.explain.heatmaps import explain_batch, load_explainer
+    from anime_detector.detector import load_explainer
+    from anime_detector.explain.heatmaps import explain_batch
     from anime_detector.preprocessing import preprocess
 
     images = [composite(s, s % 2 == 0) for s in range(4)]
@@ -88,7 +90,7 @@ def test_runtime_gradcam_equals_tensorflow_gradient_tape(texture_run: dict[str, 
 
 def test_anime_heat_lies_on_the_anime_half(texture_run: dict[str, Path],
                                            tmp_path: Path) -> None:
-    from anime_detector.explain.heatmaps import load_explainer
+    from anime_detector.detector import load_explainer
 
     detector = load_explainer(texture_run["onnx"], device="cpu")
     shares = []
@@ -107,7 +109,8 @@ def test_anime_heat_lies_on_the_anime_half(texture_run: dict[str, Path],
 @pytest.mark.parametrize("precision", ["fp16", "int8"])
 def test_reduced_precision_exports_keep_explain(texture_run: dict[str, Path], tmp_path: Path,
                                                 precision: str) -> None:
-    from anime_detector.explain.heatmaps import explain_batch, load_explainer
+    from anime_detector.detector import load_explainer
+    from anime_detector.explain.heatmaps import explain_batch
     from anime_detector.export import to_onnx
     from anime_detector.preprocessing import preprocess
 
@@ -128,7 +131,8 @@ def test_light_backbone_explains_like_tensorflow(tmp_path: Path) -> None:
     """MobileNetV3's squeeze-and-excite blocks pool too: the head's pooling is still found,
     and the runtime's Grad-CAM equals GradientTape's on that backbone."""
 
-    from anime_detector.explain.heatmaps import explain_batch, load_explainer
+    from anime_detector.detector import load_explainer
+    from anime_detector.explain.heatmaps import explain_batch
     from anime_detector.export import to_onnx
     from anime_detector.preprocessing import preprocess
     from anime_detector.train.backbones import spec_for

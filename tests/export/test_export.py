@@ -8,8 +8,9 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
-from cli_helpers import invoke, run_cli
-from images import write_class_folder
+
+from helpers.cli import invoke, run_cli
+from helpers.images import write_class_folder
 
 pytestmark = [pytest.mark.tf]
 keras = pytest.importorskip("keras")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -14,8 +13,7 @@ from anime_detector.export.precision import resolve_int8_target, to_int8
 from anime_detector.preprocessing import PreprocessSpec
 from anime_detector.system import parse_flags
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "engines"))
-from graphs import SAMPLE, build_small_vgg, sample_batch  # noqa: E402
+from helpers.onnx_models import SAMPLE, build_small_vgg, sample_batch
 
 ZEN4 = "flags\t\t: fpu sse4_2 avx2 avx512f avx512_bf16 avx512_vnni\n"
 ALDER_LAKE = "flags\t\t: fpu avx2 avx_vnni\n"

@@ -57,8 +57,8 @@ def test_uncached_reference_without_tf_is_a_one_line_install_hint(tmp_path: Path
 
 
 def test_vgg19_reference_is_the_tf_free_graph(tmp_path: Path) -> None:
-    from anime_detector.bench.reference_graph import cached_reference_model
     from anime_detector.export.reference_models import reference_model
+    from anime_detector.graphs.reference import cached_reference_model
     from anime_detector.train.backbones import UnknownBackboneError
 
     assert reference_model("VGG19", cache_dir=tmp_path) == cached_reference_model(tmp_path)

@@ -5,9 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from bad_inputs import ERRORS, ODD_BUT_VALID
 
 from anime_detector import Detector, Failure, InputError, Prediction, load_image
+
+from helpers.bad_inputs import ERRORS, ODD_BUT_VALID
 
 
 @pytest.fixture(scope="module")

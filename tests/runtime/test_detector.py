@@ -9,12 +9,13 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
-from tiny_model import save_tiny_model
 
 from anime_detector import Detector, DeviceError, ModelError
 from anime_detector.contract import ModelContract
 from anime_detector.engines.onnxruntime import open_session, resolve_device
 from anime_detector.system import available_cpus
+
+from helpers.onnx_models import save_tiny_model
 
 
 def test_predicts_by_colour(tiny_model: Path, colour_images: dict[str, Path]) -> None:

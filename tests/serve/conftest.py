@@ -12,9 +12,9 @@ pytest.importorskip("uvicorn")
 pytest.importorskip("httpx")
 pytest.importorskip("onnxruntime")
 
-from explain.explain_model import save_explain_model  # noqa: E402
-from images import draw_flat, draw_noisy  # noqa: E402
-from server_harness import ServerProcess  # noqa: E402
+from helpers.images import draw_flat, draw_noisy  # noqa: E402
+from helpers.onnx_models import build_batch_one_model, save, save_explain_model  # noqa: E402
+from helpers.server import ServerProcess  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -74,31 +74,5 @@ def process_server(explain_model: Path, tmp_path_factory: pytest.TempPathFactory
 
 @pytest.fixture(scope="module")
 def batch_one_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A model that loads, warms up and predicts one image, but fails at run time on a batch
-    of two (a Reshape to batch 1 inside): a real engine error for the 500 path."""
-    import numpy as np
-    import onnx
-    from onnx import TensorProto, helper, numpy_helper
-
-    from anime_detector.contract import ModelContract
-
-    nodes = [
-        helper.make_node("Reshape", ["input", "one"], ["single"]),
-        helper.make_node("ReduceMean", ["single", "axes"], ["pooled"], keepdims=0),
-        helper.make_node("MatMul", ["pooled", "W"], ["logits"]),
-        helper.make_node("Softmax", ["logits"], ["output"], axis=-1),
-    ]
-    graph = helper.make_graph(
-        nodes, "batch-one",
-        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", 224, 224, 3])],
-        [helper.make_tensor_value_info("output", TensorProto.FLOAT, ["batch", 2])],
-        initializer=[numpy_helper.from_array(np.array([1, 224, 224, 3], np.int64), "one"),
-                     numpy_helper.from_array(np.array([1, 2], np.int64), "axes"),
-                     numpy_helper.from_array(np.full((3, 2), 0.01, np.float32), "W")])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
-    model.ir_version = 8
-    for key, value in ModelContract().to_metadata().items():
-        model.metadata_props.add(key=key, value=value)
-    path = tmp_path_factory.mktemp("model") / "batch-one.onnx"
-    onnx.save(model, str(path))
-    return path
+    """A model that fails at run time on a batch of two: a real engine error (the 500 path)."""
+    return save(build_batch_one_model(), tmp_path_factory.mktemp("model") / "batch-one.onnx")

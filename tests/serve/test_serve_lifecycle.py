@@ -12,13 +12,14 @@ from pathlib import Path
 
 import httpx
 import pytest
-from import_probe import loaded_modules
 from PIL import Image
-from server_harness import ServerProcess, serve_in_thread, wait_ready
 
 from anime_detector.detector import Detector
 from anime_detector.serve.app import create_app
 from anime_detector.serve.config import ServeConfig
+
+from helpers.import_probe import loaded_modules
+from helpers.server import ServerProcess, serve_in_thread, wait_ready
 
 WEB = ("starlette", "uvicorn", "multipart", "prometheus_client", "httpx")
 

@@ -11,8 +11,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from bad_inputs import ERRORS
-from server_harness import ServerProcess, wait_for_log
+
+from helpers.bad_inputs import ERRORS
+from helpers.server import ServerProcess, wait_for_log
 
 
 @pytest.fixture(scope="module")
@@ -200,11 +201,11 @@ def test_unexpected_error_is_500_with_the_request_id_in_the_log(
 
 
 def test_cors_is_off_unless_origins_are_named(explain_model: Path) -> None:
-    from server_harness import serve_in_thread
-
     from anime_detector.detector import Detector
     from anime_detector.serve.app import create_app
     from anime_detector.serve.config import ServeConfig
+
+    from helpers.server import serve_in_thread
 
     preflight = {"Origin": "http://camera.local", "Access-Control-Request-Method": "POST"}
     with serve_in_thread(create_app(lambda: Detector.load(explain_model))) as url:

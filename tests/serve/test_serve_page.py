@@ -15,9 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from server_harness import ServerProcess
 
 from anime_detector.detector import Detector
+
+from helpers.server import ServerProcess
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",

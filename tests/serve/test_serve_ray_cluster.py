@@ -18,9 +18,10 @@ from typing import Any
 
 import httpx
 import pytest
-from server_harness import free_port, wait_ready
 
 from anime_detector.detector import Detector
+
+from helpers.server import free_port, wait_ready
 
 ray = pytest.importorskip("ray")
 serve = pytest.importorskip("ray.serve")

@@ -13,11 +13,12 @@ import httpx
 import numpy as np
 import pytest
 from PIL import Image
-from server_harness import ServerProcess, wait_for_log
 
 from anime_detector.detector import Detector, Failure
-from anime_detector.explain.render import render_heatmap
+from anime_detector.jobs.heatmap_png import render_heatmap
 from anime_detector.preprocessing import load_image
+
+from helpers.server import ServerProcess, wait_for_log
 
 
 @pytest.fixture(scope="module")

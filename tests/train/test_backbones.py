@@ -11,8 +11,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from cli_helpers import run_cli
-from images import write_class_folder
+
+from helpers.cli import run_cli
+from helpers.images import write_class_folder
 
 pytestmark = [pytest.mark.tf]
 keras = pytest.importorskip("keras")

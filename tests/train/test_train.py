@@ -7,7 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from cli_helpers import invoke
+
+from helpers.cli import invoke
 
 pytestmark = [pytest.mark.tf]
 keras = pytest.importorskip("keras")

@@ -6,7 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
-from cli_helpers import invoke
+
+from helpers.cli import invoke
 
 pytestmark = [pytest.mark.tf]
 pytest.importorskip("keras")

@@ -1,0 +1,173 @@
+"""Copy the latest ``results/*.md`` tables into docs/benchmarks.md, the summary into README.md.
+
+    python benchmarks/update_docs.py
+
+docs/benchmarks.md gets the Targets table (goals from ``goals.json``) and every section,
+between its bench markers; README.md's "Which engine should I deploy?" table (between the
+deploy markers) is made from ``results/engines.json``. Each section names the machine its
+figures came from; figures from different machines are never put in one ratio.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "benchmarks" / "results"
+GOALS = json.loads((ROOT / "benchmarks" / "goals.json").read_text())
+SECTIONS = (
+    ("engines", "Engines (`python benchmarks/engines.py --run RUN --calibration-dir DATA "
+                "--images examples/sample`)"),
+    ("ncnn_layer_options", "ncnn with and without its layer options, runs added five at a time "
+                           "(`python benchmarks/ncnn_layer_options.py --onnx RUN/model-fp32.onnx "
+                           "--ncnn RUN/model-ncnn --runs 20 --repeat 5 --append`)"),
+    ("ncnn_layers", "ncnn, each 3x3 convolution alone, per algorithm "
+                    "(`python benchmarks/ncnn_layers.py --ncnn RUN/model-ncnn`)"),
+    ("end_to_end", "End to end vs raw session, fastest engine (`python benchmarks/end_to_end.py "
+                   "--model M --engine E --precision P`)"),
+    ("backbones", "Backbones (`python benchmarks/backbones.py`)"),
+    ("backbone_engines", "Every engine on the light backbones"),
+    ("explain_cost", "predict --explain vs predict, a sample image "
+                     "(`python benchmarks/explain_cost.py`)"),
+    ("explain_cost_noise", "the same, worst case: a 640x480 image of random noise "
+                           "(`... --image noise.jpg --name explain_cost_noise`)"),
+    ("ray_batch", "batch on a local Ray vs predict (`python benchmarks/ray_batch.py`)"),
+    ("ray_cluster", "batch on a simulated two-node cluster (`python benchmarks/ray_cluster.py`)"),
+    ("suite", "Test suite time (`python benchmarks/suite_time.py`)"),
+    ("litert", "ONNX Runtime vs LiteRT (`pip install ai-edge-litert; python benchmarks/litert.py "
+               "--run RUN --calibration-dir DATA`)"),
+    ("cold_start", "Cold start (`python benchmarks/cold_start.py --onnx M.onnx --keras M.keras "
+                   "--rounds 5`)"),
+    ("train_cache", "Training with and without the feature cache "
+                    "(`python benchmarks/train_cache.py`)"),
+)
+
+
+def _load(name: str) -> dict[str, Any] | None:
+    path = RESULTS / f"{name}.json"
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def render() -> str:
+    parts = [targets()]
+    for name, title in SECTIONS:
+        md = RESULTS / f"{name}.md"
+        if md.exists():
+            parts.append(f"#### {title}\n\n{md.read_text().strip()}\n")
+    return "\n".join(parts)
+
+
+class _Rows:
+    def __init__(self) -> None:
+        self.rows: list[str] = []
+
+    def add(self, what: str, value: float | None, goal_name: str, fmt: str = "{:.2f}x") -> None:
+        if value is None:
+            return
+        goal_entry = GOALS[goal_name]
+        lower_is_better = "max" in goal_entry
+        goal = goal_entry["max"] if lower_is_better else goal_entry["ratio"]
+        met = value <= goal if lower_is_better else value >= goal
+        sign = "<= " if lower_is_better else ">= "
+        self.rows.append(f"| {what} | {fmt.format(value)} | {sign}{fmt.format(goal)} | "
+                         f"{'met' if met else 'NOT met'} |")
+
+
+def targets() -> str:
+    """Each target beside the measured value, computed from the result files."""
+    t = _Rows()
+    engines, e2e, backbones, explain, ray, suite = (_load(n) for n in (
+        "engines", "end_to_end", "backbones", "explain_cost", "ray_batch", "suite"))
+    if engines:
+        r = engines["ratios"]["batch1"]
+        runs = ", ".join(f"{h['best_vs_onnxruntime_fp32']:.2f}x"
+                         for h in engines.get("history", [])[:-1])
+        t.add(f"best engine within max abs dp 1e-3 ({r['best_within_bound']}) vs onnxruntime "
+              f"fp32, batch 1 (max abs dp {r['best_max_abs_dp']:.1e})"
+              + (f"; earlier runs on this CPU: {runs}" if runs else ""),
+              r["best_vs_onnxruntime_fp32"], "best_engine_vs_onnxruntime_fp32")
+        t.add(f"ncnn fp32 vs onnxruntime fp32, batch 1 (max abs dp "
+              f"{r['ncnn_fp32_max_abs_dp']:.1e}, goal <= "
+              f"{GOALS['ncnn_fp32_vs_onnxruntime_fp32']['max_abs_dp']:.0e})",
+              r["ncnn_fp32_vs_onnxruntime_fp32"], "ncnn_fp32_vs_onnxruntime_fp32")
+    layer_options = _load("ncnn_layer_options")
+    if layer_options:
+        runs = [r["converted_vs_onnxruntime_fp32"] for r in layer_options["runs"]]
+        t.add(f"the same, ncnn fp32 only, median of {len(runs)} runs, five at a time (each: "
+              f"{', '.join(f'{r:.2f}x' for r in runs)})",
+              layer_options["ratios"]["converted_vs_onnxruntime_fp32"],
+              "ncnn_layer_options_median")
+    if e2e:
+        t.add(f"predict end to end with {e2e['engine']['engine']} {e2e['engine']['precision']}, "
+              "% of its raw throughput", 100 * e2e["ratio"], "end_to_end_percent_of_raw", "{:.0f}%")
+    if backbones:
+        rows = backbones["rows"]
+        if "vgg19" in rows and "mobilenetv3large" in rows:
+            t.add("MobileNetV3Large head vs VGG19 head, onnxruntime fp32 batch 1",
+                  rows["vgg19"]["p50_ms"] / rows["mobilenetv3large"]["p50_ms"],
+                  "mobilenetv3large_vs_vgg19", "{:.1f}x")
+        fastest = min(rows.values(), key=lambda r: r["p50_ms"])
+        t.add(f"fastest backbone ({fastest['display']}) batch-1 latency", fastest["p50_ms"],
+              "fastest_backbone_ms", "{:.2f} ms")
+        if backbones.get("end_to_end"):
+            t.add("predict over real JPEGs, fastest backbone, % of raw session",
+                  100 * backbones["end_to_end"]["ratio"], "real_jpegs_percent_of_raw", "{:.0f}%")
+    if explain:
+        for level, what in (("model", "model call"), ("end_to_end", "end to end incl. the PNG")):
+            t.add(f"predict --explain vs predict at batch 1, {what}",
+                  100 * explain["results"][level]["overhead"], "explain_overhead_percent",
+                  "{:+.1f}%")
+    if ray:
+        t.add(f"batch on local Ray vs predict, {ray['images']} real images", 100 * ray["ratio"],
+              "ray_batch_percent_of_predict", "{:.0f}%")
+    if suite:
+        t.add("test suite: today's tests now / before (same machine)", 100 * suite["ratio"],
+              "suite_time_percent", "{:.0f}%")
+    head = "| target | measured | goal | |\n|---|---|---|---|"
+    return "#### Targets (this machine: see each section)\n\n" + head + "\n" + "\n".join(
+        t.rows) + "\n"
+
+
+def _row_name(row: dict[str, Any]) -> str:
+    name = f"{row['engine']} {row['precision']}"
+    model = Path(row["model"]).name
+    return f"{name} ({model})" if row["precision"] in ("int8", "fp16") else name
+
+
+def deploy_table() -> str:
+    """Batch-1 rows of ``results/engines.json``: latency, speed-up and max |dp|."""
+    engines = _load("engines")
+    if not engines:
+        return "(run benchmarks/engines.py)"
+    machine = engines["machine"]
+    rows = [r for r in engines["results"] if r["batch_size"] == 1 and r["p50_ms"]]
+    lines = [f"{machine['cpu']} ({' '.join(machine['cpu_flags'])}), {machine['threads']} "
+             f"threads, batch 1, one interleaved run; max abs dp vs the first row on "
+             f"{engines['fidelity_on']}:", "",
+             "| engine, precision | p50 ms | vs onnxruntime fp32 | max abs dp |",
+             "|---|---|---|---|"]
+    lines += [f"| {_row_name(r)} | {r['p50_ms']:.1f} | {r['speedup_vs_first']:.2f}x | "
+              f"{r['max_abs_dp']:.1e} |" for r in rows]
+    return "\n".join(lines)
+
+
+def _replace(path: Path, marker: str, body: str) -> None:
+    block = f"<!-- {marker}:start -->\n{body}\n<!-- {marker}:end -->"
+    new, count = re.subn(rf"<!-- {marker}:start -->.*?<!-- {marker}:end -->",
+                         lambda _: block, path.read_text(), flags=re.S)
+    if count != 1:
+        raise SystemExit(f"{path} has no <!-- {marker}:start --> ... <!-- {marker}:end -->")
+    path.write_text(new)
+    print(f"updated {path.relative_to(ROOT)} ({marker})")
+
+
+def main() -> None:
+    _replace(ROOT / "docs" / "benchmarks.md", "bench", render())
+    _replace(ROOT / "README.md", "deploy", deploy_table())
+
+
+if __name__ == "__main__":
+    main()

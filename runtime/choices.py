@@ -1,0 +1,96 @@
+"""Every choice list the library accepts and the command line offers, defined once.
+
+Each is a ``str`` Enum: the library checks its arguments against the values (and keeps a
+tuple of them where it names them in messages), and ``anime_detector.cli`` uses the Enums
+as its options' types, so ``--help`` lists exactly what the library takes. This module
+imports nothing of the toolkit, so the command line's ``--help`` stays cheap.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+
+__all__ = [
+    "DEVICES", "ENGINES", "EXPORT_PRECISIONS", "INT8_TARGETS", "OUTPUT_FORMATS",
+    "RESULT_FORMATS", "Device", "EngineName", "ExportFormat", "ExportPrecision", "Int8Target",
+    "OutputFormat", "ReportFormat", "ResultFormat", "SortMode",
+]
+
+
+class Device(str, Enum):
+    """Where a model runs: ``auto`` is CUDA when it really runs, else the CPU."""
+
+    auto = "auto"
+    cpu = "cpu"
+    cuda = "cuda"
+
+
+class EngineName(str, Enum):
+    """The inference engines; ``auto`` follows the model's format."""
+
+    auto = "auto"
+    onnxruntime = "onnxruntime"
+    openvino = "openvino"
+    ncnn = "ncnn"
+
+
+class OutputFormat(str, Enum):
+    """Per-image rows of ``predict`` and ``explain``."""
+
+    table = "table"
+    json = "json"
+    csv = "csv"
+
+
+class ReportFormat(str, Enum):
+    """One report (``eval``, ``bench``; ``explain``'s rows): a table or JSON."""
+
+    table = "table"
+    json = "json"
+
+
+class ResultFormat(str, Enum):
+    """``batch``'s RESULTS file."""
+
+    parquet = "parquet"
+    json = "json"
+
+
+class SortMode(str, Enum):
+    """How ``--sort-into`` places an image: copy, link (hard, else symbolic) or move."""
+
+    copy = "copy"
+    link = "link"
+    move = "move"
+
+
+class ExportFormat(str, Enum):
+    """What ``export`` writes: an ``.onnx`` file or an ncnn model folder."""
+
+    onnx = "onnx"
+    ncnn = "ncnn"
+
+
+class ExportPrecision(str, Enum):
+    """The precision of an exported ``.onnx`` file."""
+
+    fp32 = "fp32"
+    fp16 = "fp16"
+    int8 = "int8"
+
+
+class Int8Target(str, Enum):
+    """The CPU an int8 file is for; ``auto`` is this CPU."""
+
+    auto = "auto"
+    avx2 = "avx2"
+    vnni = "vnni"
+    arm64 = "arm64"
+
+
+DEVICES = tuple(d.value for d in Device)
+ENGINES = tuple(e.value for e in EngineName if e is not EngineName.auto)
+OUTPUT_FORMATS = tuple(f.value for f in OutputFormat)
+RESULT_FORMATS = tuple(f.value for f in ResultFormat)
+EXPORT_PRECISIONS = tuple(p.value for p in ExportPrecision)
+INT8_TARGETS = tuple(t.value for t in Int8Target)
