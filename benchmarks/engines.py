@@ -86,8 +86,10 @@ def ratios(report: dict[str, Any], bound: float) -> dict[str, dict[str, float | 
 
 
 def main() -> None:
+    from anime_detector.bench.plan import parse_batch_sizes
     from anime_detector.bench.report import format_table
     from anime_detector.bench.runner import EngineSpec, run_bench
+    from anime_detector.engines import KERAS_BENCH_ROWS
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--run", type=Path, required=True)
@@ -107,9 +109,9 @@ def main() -> None:
     specs = specs_for(paths, args.threads)
     if not args.no_keras:
         specs += [EngineSpec(k, str(args.run / "model.keras"), "cpu", args.threads)
-                  for k in ("keras-predict", "keras-function")]
+                  for k in KERAS_BENCH_ROWS]
     before = matmul_gflops()
-    report = run_bench(specs, [int(b) for b in args.batch_sizes.split(",")], args.warmup,
+    report = run_bench(specs, parse_batch_sizes(args.batch_sizes), args.warmup,
                        args.runs, cold_start=True, images_dir=args.images, max_dp=args.max_dp)
     after = matmul_gflops()
     report["matmul_gflops"] = {"before": before, "after": after}

@@ -19,14 +19,14 @@ import tensorflow as tf
 from numpy.typing import NDArray
 
 from anime_detector.contract import ModelContract
+from anime_detector.engines import KERAS_ENGINES
 from anime_detector.engines.base import EngineInfo
 from anime_detector.errors import ModelError, one_line
 from anime_detector.train.backbones import backbone_of_model, spec_for
 
-__all__ = ["KERAS_KINDS", "KerasEngine", "load", "load_function", "load_keras_engine",
+__all__ = ["KerasEngine", "load", "load_function", "load_keras_engine",
            "load_predict"]
 
-KERAS_KINDS = ("keras-predict", "keras-function", "keras")
 
 
 class KerasEngine:
@@ -47,7 +47,7 @@ class KerasEngine:
             return lambda batch: compiled(tf.constant(batch)).numpy()
         if kind == "keras":
             return lambda batch: self.model(batch, training=False)
-        raise ValueError(f"unknown Keras engine {kind!r}; choose one of {KERAS_KINDS}")
+        raise ValueError(f"unknown Keras engine {kind!r}; choose one of {KERAS_ENGINES}")
 
     @property
     def info(self) -> EngineInfo:

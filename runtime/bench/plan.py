@@ -14,15 +14,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from anime_detector.bench.runner import EngineSpec
-from anime_detector.engines import ENGINES, require_engine, resolve_engine
+from anime_detector.engines import ENGINES, KERAS_BENCH_ROWS, require_engine, resolve_engine
 from anime_detector.errors import AnimeDetectorError
 from anime_detector.system import cpu_flags
 
-__all__ = ["KERAS_ROWS", "NCNN_HINT", "BenchPlan", "engine_precisions", "installed_engines",
+__all__ = ["NCNN_HINT", "BenchPlan", "engine_precisions", "installed_engines",
            "ncnn_note", "parse_batch_sizes", "plan_bench", "plan_specs"]
 
 BF16_FLAGS = frozenset({"avx512_bf16", "amx_bf16"})
-KERAS_ROWS = ("keras-predict", "keras-function")
 NCNN_HINT = ("ncnn runs converted folders: anime-detector export MODEL.onnx --format ncnn "
              "--out MODEL-ncnn, then bench MODEL.onnx MODEL-ncnn")
 
@@ -114,7 +113,7 @@ def plan_bench(models: Sequence[str], *, engines: str = "all", device: str = "au
                threads: int | None = None, keras_model: str | None = None,
                batch_sizes: str = "1,8", hint_ncnn: bool = True) -> BenchPlan:
     """The rows ``bench`` times: :func:`plan_specs` for ``models``, then ``keras_model``'s
-    :data:`KERAS_ROWS` (on the CPU). ``hint_ncnn``: add :func:`ncnn_note`'s hint.
+    ``KERAS_BENCH_ROWS`` (on the CPU). ``hint_ncnn``: add :func:`ncnn_note`'s hint.
 
     Raises:
         AnimeDetectorError: bad ``batch_sizes`` or ``engines``.
@@ -122,11 +121,11 @@ def plan_bench(models: Sequence[str], *, engines: str = "all", device: str = "au
     """
     sizes = parse_batch_sizes(batch_sizes)
     if keras_model is not None:
-        require_engine(KERAS_ROWS[0])  # the install hint before any work
+        require_engine(KERAS_BENCH_ROWS[0])  # the install hint before any work
     specs = plan_specs(models, engines, device, threads)
     note = ncnn_note(specs, engines) if hint_ncnn else None
     if keras_model is not None:
-        specs += [EngineSpec(kind, keras_model, "cpu", threads) for kind in KERAS_ROWS]
+        specs += [EngineSpec(kind, keras_model, "cpu", threads) for kind in KERAS_BENCH_ROWS]
     return BenchPlan(specs, sizes, note)
 
 

@@ -22,12 +22,14 @@ from anime_detector.choices import ENGINES
 from anime_detector.engines.base import Engine, EngineInfo, EngineUnavailable
 from anime_detector.errors import AnimeDetectorError
 
-__all__ = ["ENGINES", "KERAS", "KERAS_SUFFIXES", "ONNX_FILE", "Engine", "EngineInfo",
-           "EngineUnavailable", "is_keras_model", "is_ncnn_model", "model_files", "open_engine",
-           "require_engine", "resolve_engine"]
+__all__ = ["ENGINES", "KERAS", "KERAS_BENCH_ROWS", "KERAS_ENGINES", "KERAS_SUFFIXES",
+           "ONNX_FILE", "Engine", "EngineInfo", "EngineUnavailable", "is_keras_model",
+           "is_ncnn_model", "model_files", "open_engine", "require_engine", "resolve_engine"]
 
 NCNN_MANIFEST = "anime_detector.json"  # see engines.ncnn: what makes a folder an ncnn model
-KERAS = "keras"  # a Keras model called directly; bench also times keras-predict, keras-function
+KERAS = "keras"  # a Keras model called directly
+KERAS_BENCH_ROWS = ("keras-predict", "keras-function")  # model.predict; a tf.function
+KERAS_ENGINES = (KERAS, *KERAS_BENCH_ROWS)
 KERAS_SUFFIXES = (".keras", ".h5", ".hdf5")
 _KERAS_MODULE = "anime_detector.train.keras_engine"
 _LOADERS = {
@@ -36,7 +38,7 @@ _LOADERS = {
     "keras-predict": f"{_KERAS_MODULE}:load_predict",
     "keras-function": f"{_KERAS_MODULE}:load_function",
 }
-_EXTRAS = {KERAS: "cpu,train", "keras-predict": "cpu,train", "keras-function": "cpu,train"}
+_EXTRAS = dict.fromkeys(KERAS_ENGINES, "cpu,train")
 ONNX_FILE = "model.onnx"  # the name an .onnx gets in model_files
 
 

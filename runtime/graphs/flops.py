@@ -3,7 +3,7 @@
 ``count_flops`` reports FLOPs as 2 x MACs of every ``Conv``, ``Gemm`` and ``MatMul`` at
 a given batch size (1 by default), the convention of the GFLOPs figures quoted for
 ImageNet networks. Element-wise ops, pooling and activations are left out (a few
-percent at most). Needs only ``onnx`` (a runtime dependency).
+percent at most). Needs ``onnx`` (the ``[bench]`` extra), imported inside the functions.
 """
 
 from __future__ import annotations
