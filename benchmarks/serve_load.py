@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import machine_line, median, save  # noqa: E402
+from _common import machine_line, median, previous_report, save  # noqa: E402
 from _loadgen import Server, burst, encode_predict, run_load  # noqa: E402
 
 SETTINGS = {"batching off": ["--max-batch", "1"], "batching on": ["--max-batch", "8"]}
@@ -85,18 +85,19 @@ def bench_backbone(backbone: str, args: argparse.Namespace, files: list[Path]
     return {"backbone": backbone, "model": str(model), "rows": rows}
 
 
-def soak_and_burst(model: Path, files: list[Path], requests: int, connections: int
-                   ) -> dict[str, Any]:
+def soak_and_burst(model: Path, files: list[Path], requests: int, connections: int,
+                   warmup: int) -> dict[str, Any]:
     server = Server(model, ["--max-batch", "8"])
     payloads = [encode_predict(server.url, p.name, p.read_bytes()) for p in files]
-    run_load(server.url, payloads, 8, 120, 500)  # warm-up
+    run_load(server.url, payloads, 8, 600, warmup)  # allocator arenas and caches fill up
     after_warmup = server.rss_mb()
     soak = run_load(server.url, payloads, 8, 1800, requests)
     at_end = server.rss_mb()
     flood = burst(server.url, payloads[0], connections)
     alive = run_load(server.url, payloads, 1, 10, 3).ok == 3
     server.stop()
-    return {"soak_requests": sum(soak.statuses.values()), "soak_statuses": soak.statuses,
+    return {"warmup_requests": warmup,
+            "soak_requests": sum(soak.statuses.values()), "soak_statuses": soak.statuses,
             "soak_failures": soak.failures, "rss_after_warmup_mb": after_warmup,
             "rss_at_end_mb": at_end, "rss_growth_pct": 100 * (at_end / after_warmup - 1),
             "soak_s": soak.wall_s, "burst_connections": connections,
@@ -128,7 +129,8 @@ def markdown(report: dict[str, Any]) -> str:
                 f"{r['server_cpu_pct']:.0f}% |")
     soak = report.get("soak")
     if soak:
-        lines += ["", f"Soak ({report['soak_backbone']}, batching on, 8 clients): "
+        lines += ["", f"Soak ({report['soak_backbone']}, batching on, 8 clients): after "
+                  f"{soak.get('warmup_requests', 500)} warm-up requests, "
                   f"{soak['soak_requests']} requests {soak['soak_statuses']} in "
                   f"{soak['soak_s']:.0f} s; server RSS {soak['rss_after_warmup_mb']:.0f} MB "
                   f"after warm-up, {soak['rss_at_end_mb']:.0f} MB at the end "
@@ -141,11 +143,14 @@ def markdown(report: dict[str, Any]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--backbones", nargs="+", default=["vgg19", "mobilenetv3small"])
+    parser.add_argument("--backbones", nargs="*", default=["vgg19", "mobilenetv3small"],
+                        help="none: keep the load tables of the last run on this CPU")
     parser.add_argument("--clients", nargs="+", type=int, default=[1, 2, 4, 8, 16, 32])
     parser.add_argument("--seconds", type=float, default=8.0, help="per load level")
     parser.add_argument("--images", type=Path, default=Path("examples/sample"))
     parser.add_argument("--soak", type=int, default=10000, help="requests (0: skip)")
+    parser.add_argument("--soak-warmup", type=int, default=3000,
+                        help="requests before the first RSS reading (RSS levels off by ~3000)")
     parser.add_argument("--soak-backbone", default="mobilenetv3small")
     parser.add_argument("--connections", type=int, default=1000)
     args = parser.parse_args()
@@ -155,10 +160,12 @@ def main() -> None:
     files = [Path(p) for p in expand_inputs([str(args.images)], recursive=True)]
     report: dict[str, Any] = {"backbones": [bench_backbone(b, args, files)
                                             for b in args.backbones]}
+    if not args.backbones:
+        report["backbones"] = previous_report("serve_load").get("backbones", [])
     if args.soak:
         report["soak_backbone"] = args.soak_backbone
         report["soak"] = soak_and_burst(reference_model(args.soak_backbone), files, args.soak,
-                                        args.connections)
+                                        args.connections, args.soak_warmup)
     save("serve_load", report, markdown(report))
 
 

@@ -52,8 +52,9 @@ def serve(
     max_pixels: Annotated[int | None, typer.Option(
         min=1, help="Refuse larger images before decoding (default 89478485).")] = None,
     max_batch: Annotated[int, typer.Option(
-        min=1, help="Images per inference run: the batcher takes what is queued, up to this.")
-    ] = 1,
+        min=1, help="Images per inference run: the batcher takes what is queued, up to this "
+                    "(1: no batching).")
+    ] = 8,
     max_wait_ms: Annotated[float, typer.Option(
         min=0.0, help="Wait this long for more images before a run (0: never wait).")] = 0.0,
     max_queue: Annotated[int, typer.Option(

@@ -24,7 +24,7 @@ class ServeConfig:
     max_inflight_mb: float = 256.0
     max_files: int = 16
     max_pixels: int | None = None
-    max_batch: int = 1
+    max_batch: int = 8  # measured: equal or better throughput, no cost to a lone request
     max_wait_ms: float = 0.0
     max_queue: int = 64
     timeout_s: float = 30.0

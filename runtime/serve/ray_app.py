@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -64,7 +64,7 @@ class ModelReplica:
 
     def __init__(self, model: str | list[Any], engine: str = "auto",
                  precision: str | None = None, device: str = "auto", max_batch: int = 8,
-                 max_wait_ms: float = 0.0) -> None:
+                 max_wait_ms: float = 0.0, name: str | None = None) -> None:
         context: Any = ray.get_runtime_context()
         threads = max(1, int(context.get_assigned_resources().get("CPU", 1) or 1))
         options: dict[str, Any] = {"device": device, "threads": threads, "engine": engine,
@@ -74,7 +74,8 @@ class ModelReplica:
         else:
             self.detector = Detector.load(model, **options)
         warm_up(self.detector)
-        self._card = ModelCard.of(self.detector)
+        card = ModelCard.of(self.detector)  # a shipped model sits in a temporary folder:
+        self._card = replace(card, name=name) if name else card  # keep the user's file name
         self.replica = serve.get_replica_context().replica_id.unique_id
         batched: tuple[Any, ...] = (self.plain, self.explained)  # serve.batch methods
         for method in batched:
@@ -177,12 +178,13 @@ def ship_model(model: str | os.PathLike[str]) -> list[Any]:
 
 
 def build_app(model: str | list[Any], config: ServeConfig, options: ReplicaOptions,
-              engine: str = "auto", precision: str | None = None, device: str = "auto"
-              ) -> Any:
-    """The Ray Serve application: the ingress bound to the model deployment."""
+              engine: str = "auto", precision: str | None = None, device: str = "auto",
+              name: str | None = None) -> Any:
+    """The Ray Serve application: the ingress bound to the model deployment. ``name``: the
+    model's file name for ``/v1/model`` (a shipped model has none of its own)."""
     replica = _deployment(ModelReplica).options(**options).bind(
         model, engine=engine, precision=precision, device=device,
-        max_batch=config.max_batch, max_wait_ms=config.max_wait_ms)
+        max_batch=config.max_batch, max_wait_ms=config.max_wait_ms, name=name)
     return _deployment(Ingress).bind(replica, config_dict(config))
 
 

@@ -54,7 +54,7 @@ def run_on_ray(model: Path, config: ServeConfig, options: ReplicaOptions, *, hos
     try:
         serve.start(http_options={"host": host, "port": port})
         app = build_app(ship_model(model), config, options, engine=engine,
-                        precision=precision, device=device)
+                        precision=precision, device=device, name=model.name)
         serve.run(app, name=APP_NAME, route_prefix="/")
         log.info("serving %s on Ray Serve at http://%s:%d", model, host, port)
         while not stop.wait(0.5):

@@ -9,6 +9,7 @@ screenshot (the README's comes from here).
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -41,6 +42,8 @@ def browser() -> Iterator[Any]:
 
 def test_page_shows_predicts_label_and_score(browser: Any, server: ServerProcess,
                                              explain_model: Path, tmp_path: Path) -> None:
+    from playwright.sync_api import expect  # the fixture skipped where it is missing
+
     anime, other = sorted((SAMPLE / "anime").iterdir()), sorted((SAMPLE / "not_anime").iterdir())
     files = [SAMPLE / "anime" / "openclipart-chibi-girl.png", *other[:2], *anime[3:6]]
     bad = tmp_path / "notes.jpg"
@@ -52,10 +55,11 @@ def test_page_shows_predicts_label_and_score(browser: Any, server: ServerProcess
     page.on("request", lambda r: None if r.url.startswith(server.url) or r.url.startswith(
         ("blob:", "data:")) else outside.append(r.url))
     page.goto(server.url + "/")
-    page.wait_for_function("document.getElementById('model').textContent.includes('onnxruntime')")
+    # Locator waits, not wait_for_function: the page's CSP forbids eval, as it should.
+    expect(page.locator("#model")).to_contain_text("onnxruntime")
     page.set_input_files("#files", [str(p) for p in files] + [str(bad)])
-    page.wait_for_selector(f".card >> nth={len(files)}")
-    page.wait_for_function("!document.getElementById('status').textContent.includes('…')")
+    expect(page.locator(".card")).to_have_count(len(files) + 1)
+    expect(page.locator("#status")).to_contain_text("classified")
     for path, item in expected.items():
         card = page.locator(f".card[data-name='{path}']")
         assert card.locator(".label").inner_text() == item.label
@@ -67,9 +71,9 @@ def test_page_shows_predicts_label_and_score(browser: Any, server: ServerProcess
     toggle = page.locator(f".card[data-name='{files[0].name}'] .toggle input")
     before = page.locator(f".card[data-name='{files[0].name}'] img").get_attribute("src")
     toggle.check()
-    page.wait_for_function(
-        "([name, src]) => document.querySelector(`.card[data-name='${name}'] img`).src !== src",
-        arg=[files[0].name, before])
+    image = page.locator(f".card[data-name='{files[0].name}'] img")
+    expect(image).not_to_have_attribute("src", before or "")
+    expect(image).to_have_attribute("src", re.compile(r"^blob:"))
     shot = Path(os.environ.get("ANIME_DETECTOR_SCREENSHOT", tmp_path / "page.png"))
     page.screenshot(path=str(shot), full_page=True)
     assert shot.read_bytes()[:4] == b"\x89PNG" and outside == []

@@ -138,6 +138,7 @@ def test_explain_in_rows_and_as_png(server: ServerProcess, image_set: list[Path]
 
 def test_model_info_health_and_metrics(server: ServerProcess, explain_model: Path) -> None:
     info = httpx.get(server.url + "/v1/model").json()
+    assert info["model"] == explain_model.name  # on Ray too, where the file was shipped
     assert info["labels"] == ["anime", "not_anime"] and info["engine"] == "onnxruntime"
     assert info["can_explain"] is True and info["limits"]["max_batch"] == 8
     assert info["preprocessing"]["height"] == 224 and "onnxruntime" in info["versions"]
