@@ -24,7 +24,7 @@ from anime_detector.preprocessing import check_image_path
 
 __all__ = ["RemoteDetector", "ServerError"]
 
-_RETRIES = 5  # answers of 503 (busy) retried after Retry-After, at most this often
+_RETRIES = 5  # answers of 503 with Retry-After retried after it, at most this often
 
 
 class ServerError(AnimeDetectorError):
@@ -47,7 +47,8 @@ class RemoteDetector:
         self.model = self._json("GET", "/v1/model")
         self.labels: tuple[str, ...] = tuple(self.model["labels"])
         limits = self.model.get("limits", {})
-        self.max_files = int(limits.get("max_files", 16))
+        # A request never holds more images than the server may queue at once.
+        self.max_files = min(int(limits.get("max_files", 16)), int(limits.get("max_queue", 16)))
         self.max_bytes = int(float(limits.get("max_body_mb", 20)) * 1024 * 1024)
 
     def _request(self, method: str, route: str, body: bytes | None = None,
@@ -118,9 +119,10 @@ class RemoteDetector:
         for _ in range(_RETRIES + 1):
             status, answer, headers = self._request(
                 "POST", "/v1/predict", body, f"multipart/form-data; boundary={boundary}")
-            if status != 503 or "queue is full" not in str(answer.get("error", "")):
+            retry_after = {k.lower(): v for k, v in headers.items()}.get("retry-after")
+            if status != 503 or retry_after is None:  # busy, loading, a replica restarting
                 break
-            time.sleep(min(5.0, float(headers.get("Retry-After", "1") or 1)))
+            time.sleep(min(5.0, float(retry_after) if retry_after.isdigit() else 1.0))
         if status == 401:
             raise ServerError(f"{self.url}: HTTP 401: {answer.get('error', 'unauthorized')}")
         rows = answer.get("results")

@@ -181,3 +181,20 @@ def test_print_config_autoscale(explain_model: Path, autoscale: str, error: str 
     assert "num_replicas" not in deployment
     assert deployment["autoscaling_config"]["min_replicas"] == 1
     assert deployment["autoscaling_config"]["max_replicas"] == 3
+
+
+def test_predict_server_fits_requests_to_a_small_queue(explain_model: Path,
+                                                       image_set: list[Path],
+                                                       tmp_path: Path) -> None:
+    running = ServerProcess(explain_model, "--max-queue", "2", log=tmp_path / "log")
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "anime_detector", "predict", "--server", running.url,
+             *map(str, image_set[:7]), "-f", "json"],
+            capture_output=True, text=True, timeout=120)
+        rows = [json.loads(line) for line in result.stdout.splitlines()]
+        assert result.returncode == 0, result.stderr
+        assert [r["path"] for r in rows] == [str(p) for p in image_set[:7]]
+        assert all("label" in r for r in rows)
+    finally:
+        running.stop()
