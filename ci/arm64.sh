@@ -24,7 +24,11 @@ MIRROR=${ARM64_MIRROR:-http://deb.debian.org/debian}
 # What a Raspberry Pi OS (bookworm) Lite image already has for Python: 3.11, venv, pip.
 ROOT_PACKAGES=python3,python3-venv,python3-pip,ca-certificates
 EXTRAS=cpu,ncnn,openvino # every runtime extra that publishes aarch64 wheels
-TESTS=tests/arm64
+# The runtime's tests that need no TensorFlow, small models only, and the x86 parity set.
+TESTS="tests/arm64 tests/test_import_boundary.py tests/runtime/test_preprocess.py
+tests/runtime/test_bad_inputs.py tests/engines/test_onnx_metadata.py tests/engines/test_openvino.py
+tests/engines/test_ncnn.py"
+TESTS=$(echo $TESTS) # one line: it goes into a command line in the root
 
 die() { echo "arm64: error: $*" >&2; exit 1; }
 say() { echo "arm64: $*" >&2; }
@@ -103,6 +107,100 @@ root_tarball() { # prints the cached root's path, building it first if it is not
     echo "$tarball"
 }
 
+cpuinfo_for() { # cpuinfo_for CPU: /proc/cpuinfo text of that board's core, for qemu's model
+    local part features i
+    case $1 in # Features: what the boards' kernels print (Pi 5, Pi 4); never more than qemu has
+        cortex-a76) part=0xd0b features="fp asimd evtstrm aes pmull sha1 sha2 crc32 atomics fphp asimdhp cpuid asimdrdm lrcpc dcpop asimddp" ;;
+        cortex-a72) part=0xd08 features="fp asimd evtstrm crc32 cpuid" ;;
+        *) die "no /proc/cpuinfo known for QEMU_CPU=$1 (known: cortex-a76, cortex-a72)" ;;
+    esac
+    for ((i = 0; i < $(nproc); i++)); do
+        printf 'processor\t: %d\nBogoMIPS\t: 108.00\nFeatures\t: %s\nCPU implementer\t: 0x41\n' "$i" "$features"
+        printf 'CPU architecture: 8\nCPU variant\t: 0x4\nCPU part\t: %s\nCPU revision\t: 1\n\n' "$part"
+    done
+}
+
+in_root() { # in_root CPU SCRIPT: run a bash script in the root, clean environment, as that CPU
+    env -i HOME=/root LANG=C.UTF-8 TERM=dumb QEMU_CPU="$1" ARM64_MODELS=/artifacts \
+        PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+        chroot "$WORK/root" /bin/bash -euo pipefail -c "$2"
+}
+
+copy_checkout() { # copy_checkout DEST: the checkout's files (tracked and untracked, not ignored)
+    mkdir -p "$1"
+    if git -C "$REPO" rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+        git -C "$REPO" ls-files -z --cached --others --exclude-standard \
+            | (cd "$REPO" && xargs -0 tar --ignore-failed-read -cf - 2>/dev/null) | tar -C "$1" -xf -
+    else
+        tar -C "$REPO" --exclude=.git -cf - . | tar -C "$1" -xf -
+    fi
+}
+
+prepare_root() { # unpack the cached root into $WORK/root and mount what a system has
+    local root=$WORK/root
+    mkdir -p "$root"
+    tar -C "$root" -I zstd -xf "$(root_tarball)" || die "could not unpack the cached root"
+    cp /etc/resolv.conf "$root/etc/resolv.conf"
+    cp /etc/hosts "$root/etc/hosts"
+    cp /etc/ssl/certs/ca-certificates.crt "$root/etc/ssl/certs/ca-certificates.crt" \
+        || die "no CA bundle at /etc/ssl/certs/ca-certificates.crt on this host"
+    mkdir -p "$root/artifacts" "$root/report" "$root/root/.cache/pip" "$CACHE/pip-arm64"
+    mount_into "$root/proc" -t proc proc
+    mount_into "$root/sys" -t sysfs -o ro sysfs
+    mount_into "$root/dev" --bind /dev
+    mount_into "$root/dev/shm" -t tmpfs -o size=1g tmpfs
+    mount_into "$root/root/.cache/pip" --bind "$CACHE/pip-arm64" # wheels, kept across runs
+}
+
+# What README.md "Install on a Raspberry Pi / ARM64 board" tells a user, then the test tools.
+INSTALL='cd /src
+python3 -m venv .venv
+.venv/bin/pip install --quiet ".[cpu]"
+site=$(echo .venv/lib/python3*/site-packages)
+echo "footprint of .[cpu]: $(du -sm --exclude="pip*" --exclude="setuptools*" --exclude="_distutils_hack" --exclude="pkg_resources" "$site" | cut -f1) MB of site-packages, pip and setuptools not counted: $(cd "$site" && ls -d *.dist-info | grep -v -e ^pip- -e ^setuptools- | sed "s/-[0-9].*//" | tr "\n" " ")"
+.venv/bin/pip install --quiet ".[cpu,ncnn,openvino]" pytest
+.venv/bin/pip install --quiet --no-deps pnnx==20261020
+.venv/bin/python --version'
+
+emulated() {
+    [[ $(id -u) == 0 ]] || die "the emulated ARM64 check needs root (debootstrap, chroot, mount)"
+    need_tools qemu-aarch64-static debootstrap zstd update-binfmts chroot
+    register_qemu
+    WORK=$(mktemp -d "${TMPDIR:-/var/tmp}/anime-detector-arm64.XXXXXX")
+    prepare_root
+    say "exporting the x86 models and their x86 predictions (ci/arm64_models.py)"
+    "$PYTHON" "$REPO/ci/arm64_models.py" "$WORK/root/artifacts" >"$WORK/models.log" 2>&1 \
+        || die "ci/arm64_models.py failed: $(tail -n 3 "$WORK/models.log" | tr '\n' ' ')"
+    copy_checkout "$WORK/root/src"
+    local cpu first=${CPUS%% *} status=0
+    cpuinfo_for "$first" >"$WORK/cpuinfo"
+    mount_into "$WORK/root/proc/cpuinfo" --bind "$WORK/cpuinfo"
+    say "installing into a venv in the arm64 root, as README.md says"
+    in_root "$first" "$INSTALL" || die "pip install in the arm64 root failed (see above)"
+    unmount "$WORK/root/proc/cpuinfo"
+    for cpu in $CPUS; do
+        cpuinfo_for "$cpu" >"$WORK/cpuinfo"
+        mount_into "$WORK/root/proc/cpuinfo" --bind "$WORK/cpuinfo"
+        say "ARM64 test set, QEMU_CPU=$cpu"
+        in_root "$cpu" "cd /src && ARM64_REPORT=/report/$cpu.jsonl .venv/bin/python -m pytest \
+            -p no:cacheprovider -q $TESTS" || status=1
+        unmount "$WORK/root/proc/cpuinfo"
+    done
+    "$PYTHON" "$REPO/ci/arm64_report.py" "$WORK/root/report"/*.jsonl || status=1
+    ((status == 0)) || die "the ARM64 test set failed (output above)"
+}
+
+native() { # a real aarch64 machine: no emulation, a venv and the tests
+    local python=${PYTHON:-python3}
+    WORK=$(mktemp -d "${TMPDIR:-/tmp}/anime-detector-arm64.XXXXXX")
+    "$python" -m venv "$WORK/venv"
+    "$WORK/venv/bin/pip" install --quiet "$REPO[cpu,ncnn,openvino]" pytest \
+        || die "pip install failed on this aarch64 machine (see above)"
+    [[ -n ${ARM64_MODELS:-} ]] || say "ARM64_MODELS unset: the x86 parity tests will skip"
+    (cd "$REPO" && ARM64_REPORT=$WORK/native.jsonl "$WORK/venv/bin/python" -m pytest -q $TESTS) \
+        || die "the ARM64 test set failed (output above)"
+}
+
 main() {
     local what=${1:-all}
     case $what in
@@ -112,6 +210,7 @@ main() {
             register_qemu
             root_tarball
             ;;
+        all) if [[ $(uname -m) == aarch64 ]]; then native; else emulated; fi ;;
         *) die "unknown command '$what' (use: all, root)" ;;
     esac
 }
