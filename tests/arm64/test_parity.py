@@ -17,10 +17,11 @@ from typing import Any
 
 import numpy as np
 import pytest
+from measured import report
 
 from anime_detector import Detector, Failure
 from anime_detector.int8_fit import Int8Warning
-from anime_detector.system import cpu_model, machine
+from anime_detector.system import machine
 
 MODELS = os.environ.get("ARM64_MODELS")
 pytestmark = pytest.mark.skipif(not MODELS, reason="ARM64_MODELS is not set (ci/arm64.sh sets it)")
@@ -55,13 +56,6 @@ def _scores(results: dict[str, Any]) -> dict[str, float]:
     return {k: v["probabilities"]["anime"] for k, v in results.items() if "probabilities" in v}
 
 
-def _report(row: dict[str, Any]) -> None:
-    if os.environ.get("ARM64_REPORT"):
-        row = {"cpu": os.environ.get("QEMU_CPU") or cpu_model(), "arch": machine(), **row}
-        with open(os.environ["ARM64_REPORT"], "a", encoding="utf-8") as handle:
-            handle.write(json.dumps(row) + "\n")
-
-
 @pytest.mark.parametrize("name", list(BOUNDS))
 def test_same_files_same_results_as_x86(name: str, reference: dict[str, Any],
                                         monkeypatch: pytest.MonkeyPatch) -> None:
@@ -78,7 +72,7 @@ def test_same_files_same_results_as_x86(name: str, reference: dict[str, Any],
     fp32 = _scores(reference["cases"]["fp32"]["results"])
     vs_fp32 = np.abs(np.array([ours[k] - fp32[k] for k in fp32]))
     agree_fp32 = sum((ours[k] >= 0.5) == (fp32[k] >= 0.5) for k in fp32)
-    _report({"case": name, "engine": detector.info.engine, "precision": detector.info.precision,
+    report({"case": name, "engine": detector.info.engine, "precision": detector.info.precision,
              "images": len(theirs), "max_abs_dp_vs_x86": float(dp.max()),
              "labels_same_as_x86": same_labels, "errors_same": errors_here == errors_there,
              "max_abs_dp_vs_fp32": float(vs_fp32.max()),

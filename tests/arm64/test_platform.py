@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from cli_helpers import invoke
+from measured import report
 
 from anime_detector.int8_fit import cpu_int8_target
 from anime_detector.system import cpu_model, cpu_summary, is_arm64, relevant_flags
@@ -23,6 +24,7 @@ pytestmark = pytest.mark.skipif(not is_arm64(), reason="64-bit Arm only")
 CORES = {"cortex-a76": ("ARM Cortex-A76", {"asimd", "asimddp", "asimdhp"}, set()),
          "cortex-a72": ("ARM Cortex-A72", {"asimd"}, {"asimddp", "asimdhp", "i8mm", "sve"})}
 EMULATED = os.environ.get("QEMU_CPU", "")
+FP32_NOISE = 1e-5
 
 
 def test_the_core_and_its_features_are_named() -> None:
@@ -66,8 +68,11 @@ def test_ncnn_fp16_is_reported_as_what_runs() -> None:
     spec = fp32.contract.spec
     batch = np.random.default_rng(0).uniform(0, 255, (2, spec.height, spec.width, 3))
     dp = np.abs(fp16.run(batch.astype(np.float32)) - fp32.run(batch.astype(np.float32))).max()
+    report({"case": "ncnn fp16 vs fp32", "engine": "ncnn", "precision": fp16.info.precision,
+            "images": len(batch), "max_abs_dp_vs_fp32": float(dp)})
     assert fp32.info.precision == "fp32" and dp < 0.05
+    # What is reported is what runs: fp32 reordering moves |dp| by ~1e-6, fp16 by ~1e-3.
     if "asimdhp" in relevant_flags():
-        assert fp16.info.precision == "fp16" and dp > 0, f"fp16 vs fp32: max |dp| {dp:.2e}"
-    else:  # what is reported must be what runs: "fp32" only if the numbers are fp32's
-        assert (fp16.info.precision == "fp32") == (dp == 0), (fp16.info.precision, dp)
+        assert fp16.info.precision == "fp16" and dp > FP32_NOISE, f"max |dp| {dp:.2e}"
+    else:  # ncnn keeps fp32 where the core has no fp16 arithmetic (Cortex-A72: 7e-7)
+        assert (fp16.info.precision == "fp32") == (dp < FP32_NOISE), (fp16.info.precision, dp)
