@@ -5,8 +5,9 @@
 #   bash ci/arm64.sh            # everything (CI calls this from .ci/run)
 #   bash ci/arm64.sh root       # only build (or find) the cached aarch64 root
 #   ARM64_AFTER='anime-detector bench model-fp32.onnx' bash ci/arm64.sh  # then run that there
-#   (in the x86 models folder, venv active; emulated only). ARM64_CPUS="cortex-a72" picks
-#   the CPU classes, ARM64_CACHE the cache folder.
+#   (in the x86 models folder, venv active; emulated only; ARM64_EXTRA=DIR is bound
+#   read-only at /extra for it). ARM64_CPUS="cortex-a72" picks the CPU classes,
+#   ARM64_TESTS the tests, ARM64_CACHE the cache folder.
 #
 # On an x86-64 host it runs a Debian bookworm arm64 root under qemu-user (root needed):
 # Cortex-A76 (Raspberry Pi 5: ARMv8.2, dotprod, fp16) and Cortex-A72 (Raspberry Pi 4:
@@ -31,10 +32,10 @@ EXTRAS=cpu,ncnn,openvino # every runtime extra that publishes aarch64 wheels
 TESTS="tests/arm64 tests/test_import_boundary.py tests/runtime/test_preprocess.py
 tests/runtime/test_bad_inputs.py tests/engines/test_onnx_metadata.py tests/engines/test_openvino.py
 tests/engines/test_ncnn.py"
-TESTS=$(echo $TESTS) # one line: it goes into a command line in the root
+TESTS=$(echo ${ARM64_TESTS:-$TESTS}) # one line: it goes into a command line in the root
 # On the second and later CPU classes, what depends on the core: parity per engine and
 # precision, CPU naming, ncnn fp16, the OpenVINO engine (the rest is numpy/Pillow/Python).
-TESTS_AGAIN="tests/arm64 tests/engines/test_openvino.py"
+TESTS_AGAIN=${ARM64_TESTS:-tests/arm64 tests/engines/test_openvino.py}
 
 die() { echo "arm64: error: $*" >&2; exit 1; }
 say() { echo "arm64: [${SECONDS}s] $*" >&2; }
@@ -122,18 +123,31 @@ root_tarball() { # prints the cached root's path, building it first if it is not
     echo "$tarball"
 }
 
-cpuinfo_for() { # cpuinfo_for CPU: /proc/cpuinfo text of that board's core, for qemu's model
-    local part features i
+as_cpu() { # as_cpu CPU: make the root's /proc/cpuinfo and sysfs MIDR_EL1 those of that core
+    local part variant revision features i
     case $1 in # Features: what the boards' kernels print (Pi 5, Pi 4); never more than qemu has
-        cortex-a76) part=0xd0b features="fp asimd evtstrm aes pmull sha1 sha2 crc32 atomics fphp asimdhp cpuid asimdrdm lrcpc dcpop asimddp" ;;
-        cortex-a72) part=0xd08 features="fp asimd evtstrm crc32 cpuid" ;;
+        cortex-a76) part=0xd0b variant=0x4 revision=1 features="fp asimd evtstrm aes pmull sha1 sha2 crc32 atomics fphp asimdhp cpuid asimdrdm lrcpc dcpop asimddp" ;;
+        cortex-a72) part=0xd08 variant=0x0 revision=3 features="fp asimd evtstrm crc32 cpuid" ;;
         *) die "no /proc/cpuinfo known for QEMU_CPU=$1 (known: cortex-a76, cortex-a72)" ;;
     esac
     for ((i = 0; i < $(nproc); i++)); do
         printf 'processor\t: %d\nBogoMIPS\t: 108.00\nFeatures\t: %s\nCPU implementer\t: 0x41\n' "$i" "$features"
-        printf 'CPU architecture: 8\nCPU variant\t: 0x4\nCPU part\t: %s\nCPU revision\t: 1\n\n' "$part"
+        printf 'CPU architecture: 8\nCPU variant\t: %s\nCPU part\t: %s\nCPU revision\t: %s\n\n' "$variant" "$part" "$revision"
+    done >"$WORK/cpuinfo"
+    # The host's /sys/devices/system/cpu (counts, caches) plus what an Arm kernel adds and
+    # OpenVINO's oneDNN reads to identify the core.
+    rm -rf "$WORK/sys-cpu"
+    cp -r --no-dereference /sys/devices/system/cpu "$WORK/sys-cpu" 2>/dev/null || true
+    for i in "$WORK"/sys-cpu/cpu[0-9]*; do
+        mkdir -p "$i/regs/identification"
+        printf '0x00000000%x%xf%x%x\n' 0x41 "$variant" "$part" "$revision" >"$i/regs/identification/midr_el1"
+        echo 0x0000000000000000 >"$i/regs/identification/revidr_el1"
     done
+    mount_into "$WORK/root/proc/cpuinfo" --bind "$WORK/cpuinfo"
+    mount_into "$WORK/root/sys/devices/system/cpu" --bind "$WORK/sys-cpu"
 }
+
+as_no_cpu() { unmount "$WORK/root/sys/devices/system/cpu" && unmount "$WORK/root/proc/cpuinfo"; }
 
 in_root() { # in_root CPU SCRIPT: run a bash script in the root, clean environment, as that CPU
     env -i HOME=/root LANG=C.UTF-8 TERM=dumb QEMU_CPU="$1" ARM64_MODELS=/artifacts \
@@ -203,27 +217,30 @@ emulated() {
     x86_models "$WORK/root/artifacts"
     copy_checkout "$WORK/root/src"
     local cpu tests first=${CPUS%% *} status=0
-    cpuinfo_for "$first" >"$WORK/cpuinfo"
-    mount_into "$WORK/root/proc/cpuinfo" --bind "$WORK/cpuinfo"
+    as_cpu "$first"
     say "installing into a venv in the arm64 root, as README.md says"
     in_root "$first" "$INSTALL" || die "pip install in the arm64 root failed (see above)"
-    unmount "$WORK/root/proc/cpuinfo"
+    as_no_cpu
     for cpu in $CPUS; do
-        cpuinfo_for "$cpu" >"$WORK/cpuinfo"
-        mount_into "$WORK/root/proc/cpuinfo" --bind "$WORK/cpuinfo"
+        as_cpu "$cpu"
         tests=$TESTS && [[ $cpu == "$first" ]] || tests=$TESTS_AGAIN
         say "ARM64 tests, QEMU_CPU=$cpu: $tests"
         in_root "$cpu" "cd /src && ARM64_REPORT=/report/$cpu.jsonl .venv/bin/python -m pytest \
             -p no:cacheprovider -q --durations=5 $tests" || status=1
-        unmount "$WORK/root/proc/cpuinfo"
+        as_no_cpu
     done
-    "$PYTHON" "$REPO/ci/arm64_report.py" "$WORK/root/report"/*.jsonl || status=1
+    local expect=() # with the default tests, every CPU class must have every parity case
+    [[ -n ${ARM64_TESTS:-} ]] || expect=(--expect "fp32,int8,ncnn,openvino,ncnn fp16 vs fp32")
+    "$PYTHON" "$REPO/ci/arm64_report.py" "${expect[@]}" "$WORK/root/report"/*.jsonl || status=1
     if [[ -n ${ARM64_AFTER:-} ]]; then # a maintainer's command, e.g. a bench, in the same root
-        cpuinfo_for "$first" >"$WORK/cpuinfo"
-        mount_into "$WORK/root/proc/cpuinfo" --bind "$WORK/cpuinfo"
+        if [[ -n ${ARM64_EXTRA:-} ]]; then # a host folder it needs, read-only at /extra
+            mkdir -p "$WORK/root/extra"
+            mount_into "$WORK/root/extra" --bind -o ro "$ARM64_EXTRA"
+        fi
+        as_cpu "$first"
         in_root "$first" "cd /src && . .venv/bin/activate && cd /artifacts && $ARM64_AFTER" \
             || status=1
-        unmount "$WORK/root/proc/cpuinfo"
+        as_no_cpu
     fi
     ((status == 0)) || die "the ARM64 test set failed (output above)"
 }
@@ -233,10 +250,12 @@ native() { # a real aarch64 machine: no emulation, a venv and the tests
     WORK=$(mktemp -d "${TMPDIR:-/tmp}/anime-detector-arm64.XXXXXX")
     "$python" -m venv "$WORK/venv"
     "$WORK/venv/bin/pip" install --quiet "$REPO[cpu,ncnn,openvino]" pytest \
+        && "$WORK/venv/bin/pip" install --quiet --no-deps pnnx==20261020 \
         || die "pip install failed on this aarch64 machine (see above)"
     [[ -n ${ARM64_MODELS:-} ]] || say "ARM64_MODELS unset: the x86 parity tests will skip"
     (cd "$REPO" && ARM64_REPORT=$WORK/native.jsonl "$WORK/venv/bin/python" -m pytest -q $TESTS) \
         || die "the ARM64 test set failed (output above)"
+    [[ -z ${ARM64_MODELS:-} ]] || "$WORK/venv/bin/python" "$REPO/ci/arm64_report.py" "$WORK/native.jsonl"
 }
 
 main() {
