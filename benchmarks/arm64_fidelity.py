@@ -57,7 +57,8 @@ def _line(where: str, fp32: list[float], int8: list[float]) -> str:
     dp = [abs(a - b) for a, b in zip(fp32, int8, strict=True)]
     same = sum((a >= 0.5) == (b >= 0.5) for a, b in zip(fp32, int8, strict=True))
     return (f"{where}: int8 vs fp32 on {len(dp)} images: labels {same}/{len(dp)}, "
-            f"mean |dp| {sum(dp) / len(dp):.3f}, max {max(dp):.3f}")
+            f"mean |dp| {sum(dp) / len(dp):.4f}, max {max(dp):.4f} "
+            f"(fp32 scores {min(fp32):.3f}..{max(fp32):.3f})")
 
 
 def check(out: Path, limit: int) -> None:
