@@ -98,9 +98,12 @@ build_root() { # build_root DIR: a bookworm arm64 minbase root with Python (3-10
     debootstrap --arch=arm64 --foreign --variant=minbase --include="$ROOT_PACKAGES" \
         "$SUITE" "$1" "$MIRROR" >"$1.log" 2>&1 \
         || die "debootstrap (first stage) failed; see $1.log"
-    env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin chroot "$1" /debootstrap/debootstrap --second-stage \
-        >>"$1.log" 2>&1 || die "debootstrap --second-stage failed; see $1.log"
-    env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin chroot "$1" apt-get clean
+    # No terminal (setsid, stdin /dev/null): a package script that opens /dev/tty from a
+    # background job would stop it (SIGTTIN) and the build would hang.
+    setsid -w env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin DEBIAN_FRONTEND=noninteractive \
+        chroot "$1" /debootstrap/debootstrap --second-stage </dev/null >>"$1.log" 2>&1 \
+        || die "debootstrap --second-stage failed; see $1.log"
+    setsid -w env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin chroot "$1" apt-get clean </dev/null
     rm -rf "$1"/var/lib/apt/lists/*
 }
 
@@ -150,9 +153,9 @@ as_cpu() { # as_cpu CPU: make the root's /proc/cpuinfo and sysfs MIDR_EL1 those 
 as_no_cpu() { unmount "$WORK/root/sys/devices/system/cpu" && unmount "$WORK/root/proc/cpuinfo"; }
 
 in_root() { # in_root CPU SCRIPT: run a bash script in the root, clean environment, as that CPU
-    env -i HOME=/root LANG=C.UTF-8 TERM=dumb QEMU_CPU="$1" ARM64_MODELS=/artifacts \
+    setsid -w env -i HOME=/root LANG=C.UTF-8 TERM=dumb QEMU_CPU="$1" ARM64_MODELS=/artifacts \
         PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
-        chroot "$WORK/root" /bin/bash -euo pipefail -c "$2"
+        chroot "$WORK/root" /bin/bash -euo pipefail -c "$2" </dev/null
 }
 
 copy_checkout() { # copy_checkout DEST: the checkout's files (tracked and untracked, not ignored)

@@ -9,7 +9,7 @@ file); a 7-bit file elsewhere only gives away precision. Either way the model st
 these are warnings, not errors.
 
 An engine may also run an int8 file in another precision: OpenVINO's CPU plugin computes
-int8 on x86-64 only, and runs the same file in fp32 on 64-bit Arm.
+int8 on x86-64 only, and runs the same file in fp32 or fp16 on 64-bit Arm.
 """
 
 from __future__ import annotations
