@@ -177,12 +177,11 @@ prepare_root() { # unpack the cached root into $WORK/root and mount what a syste
     cp /etc/hosts "$root/etc/hosts"
     cp /etc/ssl/certs/ca-certificates.crt "$root/etc/ssl/certs/ca-certificates.crt" \
         || die "no CA bundle at /etc/ssl/certs/ca-certificates.crt on this host"
-    mkdir -p "$root/artifacts" "$root/report" "$root/root/.cache/pip" "$CACHE/pip-arm64"
+    mkdir -p "$root/artifacts" "$root/report"
     mount_into "$root/proc" -t proc proc
     mount_into "$root/sys" -t sysfs -o ro sysfs
     mount_into "$root/dev" --bind /dev
     mount_into "$root/dev/shm" -t tmpfs -o size=1g tmpfs
-    mount_into "$root/root/.cache/pip" --bind "$CACHE/pip-arm64" # wheels, kept across runs
 }
 
 # What README.md "Install on a Raspberry Pi / ARM64 board" tells a user, then the test tools.
