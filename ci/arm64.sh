@@ -213,6 +213,11 @@ x86_models() { # x86_models DEST: the x86 models and references, cached by what 
 
 emulated() {
     [[ $(id -u) == 0 ]] || die "the emulated ARM64 check needs root (debootstrap, chroot, mount)"
+    local known
+    for known in $CPUS; do # before any work: a typo must not cost a root and an export
+        [[ $known == cortex-a76 || $known == cortex-a72 ]] \
+            || die "ARM64_CPUS: no /proc/cpuinfo known for '$known' (known: cortex-a76, cortex-a72)"
+    done
     need_tools
     register_qemu
     WORK=$(mktemp -d "${TMPDIR:-/var/tmp}/anime-detector-arm64.XXXXXX")
