@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import platform
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
@@ -11,11 +10,10 @@ from typing import Any
 import numpy as np
 
 from anime_detector.choices import INT8_TARGETS
-from anime_detector.system import cpu_flags
+from anime_detector.int8_fit import cpu_int8_target
 
 __all__ = ["resolve_int8_target", "to_fp16", "to_int8"]
 
-_VNNI_FLAGS = ("avx512_vnni", "avx_vnni")
 
 
 def to_fp16(model: Any) -> Any:
@@ -47,13 +45,7 @@ def resolve_int8_target(target: str = "auto", flags: Iterable[str] | None = None
     """
     if target not in INT8_TARGETS:
         raise ValueError(f"unknown int8 target {target!r}; choose one of {', '.join(INT8_TARGETS)}")
-    if target != "auto":
-        return target
-    arch = (machine if machine is not None else platform.machine()).lower()
-    if arch in ("aarch64", "arm64"):
-        return "arm64"
-    present = set(cpu_flags() if flags is None else flags)
-    return "vnni" if not present.isdisjoint(_VNNI_FLAGS) else "avx2"
+    return target if target != "auto" else cpu_int8_target(flags, machine)
 
 
 def to_int8(model: Any, calibration: np.ndarray, int8_target: str = "auto") -> Any:

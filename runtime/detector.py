@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import warnings
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
@@ -22,6 +23,7 @@ from anime_detector.contract import ModelContract
 from anime_detector.engines import ONNX_FILE, Engine, EngineInfo, open_engine
 from anime_detector.errors import InputError, describe_error
 from anime_detector.files import path_fields, printable
+from anime_detector.int8_fit import Int8Warning, int8_notes
 from anime_detector.prefetch import prefetch
 from anime_detector.preprocessing import ImageSource, preprocess
 from anime_detector.system import available_cpus
@@ -118,9 +120,21 @@ class Detector:
         engine: str = "auto",
         precision: str | None = None,
     ) -> Detector:
-        """Open ``path`` with ``engine`` on ``device``; see ``engines.open_engine``."""
-        return cls(open_engine(path, engine, device=device, threads=threads,
-                               precision=precision, spin=spin, labels=labels), threads)
+        """Open ``path`` with ``engine`` on ``device``; see ``engines.open_engine``.
+
+        Warns (:class:`~anime_detector.int8_fit.Int8Warning`, one line each, also kept in
+        :attr:`notes`) when an int8 file does not suit this CPU or engine.
+        """
+        detector = cls(open_engine(path, engine, device=device, threads=threads,
+                                   precision=precision, spin=spin, labels=labels), threads)
+        for note in detector.notes:
+            warnings.warn(note, Int8Warning, stacklevel=2)
+        return detector
+
+    @property
+    def notes(self) -> list[str]:
+        """What does not fit between this int8 model, its engine and this CPU (else empty)."""
+        return int8_notes(self.contract, self.info, Path(self.path).name)
 
     @classmethod
     def from_files(cls, files: dict[str, bytes], **load_options: Any) -> Detector:

@@ -20,6 +20,7 @@ from the spec, so they see the same pixels; the VGG19 spec keeps it off (0).
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -194,6 +195,26 @@ def _close_source_file(image: Image.Image, result: Image.Image) -> Image.Image:
     return result
 
 
+def _decode(image: Image.Image, source: ImageSource, spec: PreprocessSpec, name: str,
+            for_model: bool, max_pixels: int | None, on_error: contextlib.ExitStack
+            ) -> Image.Image:
+    """:func:`load_image` once the source is open; a file it opened is closed if this fails."""
+    if not isinstance(source, Image.Image):
+        on_error.callback(image.close)
+    _check_size(image, name, MAX_IMAGE_PIXELS if max_pixels is None else max_pixels)
+    if getattr(image, "n_frames", 1) > 1:
+        image.seek(0)
+    if for_model:
+        _draft(image, spec)
+    image.load()
+    upright = image
+    if image.getexif().get(_ORIENTATION, 1) != 1:  # exif_transpose copies even when upright
+        upright = ImageOps.exif_transpose(image) or image
+    rgb = _to_rgb(upright, spec.alpha_background)
+    on_error.pop_all()  # success: the file is released below, the image kept
+    return rgb if isinstance(source, Image.Image) else _close_source_file(image, rgb)
+
+
 def load_image(
     source: ImageSource, spec: PreprocessSpec = DEFAULT_SPEC, *, for_model: bool = False,
     max_pixels: int | None = None,
@@ -212,18 +233,8 @@ def load_image(
     """
     name = _describe(source)
     try:
-        image = _open(source)
-        _check_size(image, name, MAX_IMAGE_PIXELS if max_pixels is None else max_pixels)
-        if getattr(image, "n_frames", 1) > 1:
-            image.seek(0)
-        if for_model:
-            _draft(image, spec)
-        image.load()
-        upright = image
-        if image.getexif().get(_ORIENTATION, 1) != 1:  # exif_transpose copies even when upright
-            upright = ImageOps.exif_transpose(image) or image
-        rgb = _to_rgb(upright, spec.alpha_background)
-        return rgb if isinstance(source, Image.Image) else _close_source_file(image, rgb)
+        with contextlib.ExitStack() as on_error:
+            return _decode(_open(source), source, spec, name, for_model, max_pixels, on_error)
     except InputError:
         raise
     except Image.DecompressionBombError as exc:

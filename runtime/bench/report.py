@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from anime_detector.system import RELEVANT_FLAGS, available_cpus, cpu_flags, cpu_model
+from anime_detector.system import available_cpus, cpu_model, machine, relevant_flags
 
 __all__ = ["add_recommendation", "add_speedups", "format_table", "machine_info"]
 
@@ -15,7 +15,7 @@ __all__ = ["add_recommendation", "add_speedups", "format_table", "machine_info"]
 def machine_info(threads: int | None) -> dict[str, Any]:
     """CPU model and the flags that change int8/bf16 speed, threads, library versions."""
     info: dict[str, Any] = {
-        "cpu": cpu_model(), "cpu_flags": [f for f in RELEVANT_FLAGS if f in cpu_flags()],
+        "cpu": cpu_model(), "arch": machine(), "cpu_flags": relevant_flags(),
         "cpus_available": available_cpus(), "threads": threads or available_cpus(),
         "python": platform.python_version(), "platform": platform.platform(),
     }
@@ -86,9 +86,10 @@ def format_table(report: dict[str, Any]) -> str:
     versions = ", ".join(f"{k} {m[k]}" for k in ("onnxruntime", "openvino", "ncnn", "tensorflow")
                          if k in m)
     lines += [""] + sorted(set(errors)) + [
-        f"machine: {m['cpu']} [{' '.join(m['cpu_flags']) or 'no avx2/avx512'}], "
+        f"machine: {m['cpu']}, {m.get('arch', '?')} [{' '.join(m['cpu_flags']) or 'none'}], "
         f"{m['threads']} threads, {versions}; fidelity vs the first row on "
         f"{report['fidelity_on']}"]
+    lines += [f"warning: {note}" for note in report.get("notes", [])]
     rec = report.get("recommendation")
     if rec:
         lines.append(f"recommended (fastest within max |dp| <= {rec['max_dp_bound']:g}): "

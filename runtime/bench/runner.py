@@ -26,6 +26,7 @@ from numpy.typing import NDArray
 from anime_detector.bench.report import add_recommendation, add_speedups, machine_info
 from anime_detector.engines import ENGINES, Engine, open_engine
 from anime_detector.errors import describe_error
+from anime_detector.int8_fit import int8_notes
 from anime_detector.jobs.progress import track
 from anime_detector.preprocessing import DEFAULT_SPEC, PreprocessSpec
 from anime_detector.sampling import sample_images
@@ -189,10 +190,20 @@ def run_bench(
             results.append(_row(item, batch_size, times[i], extra))
     add_speedups(results)
     report = {"machine": machine_info(specs[0].threads if specs else None),
-              "fidelity_on": images_label, "results": results}
+              "fidelity_on": images_label, "results": results, "notes": _notes(loaded)}
     add_recommendation(report, max_dp)
     safe: dict[str, Any] = _json_safe(report)
     return safe
+
+
+def _notes(loaded: list[_Loaded]) -> list[str]:
+    """int8 models that do not suit this CPU or their engine (one line each, in order)."""
+    notes: list[str] = []
+    for item in loaded:
+        if item.engine is not None:
+            found = int8_notes(item.engine.contract, item.engine.info, Path(item.spec.model).name)
+            notes += [n for n in found if n not in notes]
+    return notes
 
 
 def _json_safe(value: Any) -> Any:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import warnings
 from pathlib import Path
 from typing import Annotated, NoReturn
 
@@ -27,6 +28,7 @@ from anime_detector.cli.common import (
     fail,
     user_errors,
 )
+from anime_detector.system import cpu_summary, machine
 
 __all__ = ["predict"]
 
@@ -77,13 +79,17 @@ def predict(
     if not inputs:
         fail("missing argument INPUTS: the images to classify")
     from anime_detector.detector import Detector
+    from anime_detector.int8_fit import Int8Warning
     from anime_detector.jobs.predict_files import predict_files
     from anime_detector.jobs.writers import make_writer
 
     with user_errors():
         label_list = [s.strip() for s in labels.split(",")] if labels else None
-        detector = Detector.load(model, device=device.value, threads=threads, labels=label_list,
-                                 engine=engine.value, precision=precision)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Int8Warning)  # said below, one line each
+            detector = Detector.load(model, device=device.value, threads=threads,
+                                     labels=label_list, engine=engine.value,
+                                     precision=precision)
         detector.max_pixels = max_pixels
         if explain is not None:
             detector.require_explain()  # before the table header: one error line, no output
@@ -91,6 +97,9 @@ def predict(
             info = detector.info
             typer.echo(f"model {model}: {info.engine} {info.version}, providers "
                        f"{detector.providers}, {info.precision}", err=True)
+            typer.echo(f"cpu: {machine()}, {cpu_summary()}", err=True)
+        for note in detector.notes:
+            typer.echo(f"warning: {note}", err=True)
         writer = make_writer(fmt.value, sys.stdout, detector.labels)
         summary = predict_files(
             detector, inputs, writer.write, recursive=recursive, batch_size=batch_size,

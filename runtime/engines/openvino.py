@@ -4,8 +4,9 @@ OpenVINO reads ONNX directly, so there is no conversion step; the contract comes
 the file's metadata (:mod:`anime_detector.onnx_metadata`). Precision is a compile hint:
 ``fp32`` (default) or ``bf16``, which is only offered where the CPU computes bf16
 natively (AVX-512 BF16 or AMX); an int8 QDQ export runs its convolutions in int8 either
-way. :attr:`OpenVinoEngine.info` reports the precision the compiled convolutions really
-use, read back from the runtime model.
+way on x86-64, and in fp32 or fp16 on 64-bit Arm, where the CPU plugin has no int8
+kernels. :attr:`OpenVinoEngine.info` reports the precision the compiled convolutions
+really use, read back from the runtime model (``Detector.notes`` words the Arm case).
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ import pytest
 from anime_detector.engines.base import Engine
 from anime_detector.errors import DeviceError, ModelError
 from anime_detector.onnx_metadata import read_contract
-from anime_detector.system import cpu_flags, parse_flags
+from anime_detector.system import cpu_flags, is_arm64, parse_flags
 
 from helpers.onnx_models import onnxruntime_fp32, sample_batch, save_small_vgg, save_tiny_model
 
@@ -77,8 +77,12 @@ def test_int8_qdq_model_runs_in_int8(small: Path, batch: np.ndarray, tmp_path: P
     path = tmp_path / "int8.onnx"
     onnx.save(int8, str(path))
     engine = ov_engine.load(path, threads=1)
-    assert engine.info.precision == "int8"
     assert np.abs(engine.run(batch) - onnxruntime_fp32(small, batch)).max() < 0.05
+    if is_arm64():  # checked, then skipped: the name says what x86-64 does
+        assert engine.info.precision in ("fp32", "fp16")
+        pytest.skip(f"OpenVINO's CPU plugin computes int8 on x86-64 only; on this aarch64 CPU "
+                    f"the int8 file ran in {engine.info.precision} (reported as such)")
+    assert engine.info.precision == "int8"
 
 
 def test_refusals(small: Path, tmp_path: Path) -> None:

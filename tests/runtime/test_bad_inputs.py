@@ -54,3 +54,17 @@ def test_one_bad_file_does_not_stop_the_batch(detector: Detector, tmp_path: Path
     assert results[0].label == "anime" and results[-1].label == "not_anime"
     for failure in results[1:-1]:
         assert isinstance(failure, Failure) and "\n" not in failure.error
+
+
+@pytest.mark.parametrize("case", sorted(ERRORS))
+def test_a_bad_file_is_closed_after_its_error(case: str, tmp_path: Path) -> None:
+    import gc
+    import warnings
+
+    path = ERRORS[case][0](tmp_path)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ResourceWarning)
+        with pytest.raises(InputError):
+            load_image(path)
+        gc.collect()
+    assert not [str(w.message) for w in caught if w.category is ResourceWarning]
