@@ -196,7 +196,7 @@ echo "footprint of .[cpu]: $(du -sm --exclude="pip*" --exclude="setuptools*" --e
 
 x86_models() { # x86_models DEST: the x86 models and references, cached by what makes them
     local key tarball
-    key=$( (cd "$REPO" && find ci/arm64_models.py tests/bad_inputs.py examples/sample runtime \
+    key=$( (cd "$REPO" && find ci/arm64_models.py tests/helpers/bad_inputs.py examples/sample runtime \
         train export -type f ! -name '*.pyc' -print0 | sort -z | xargs -0 sha256sum
         "$PYTHON" -m pip freeze 2>/dev/null | grep -vi anime) | sha256sum | cut -c1-16)
     tarball=$CACHE/x86-models-$key.tar.zst
