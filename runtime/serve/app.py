@@ -25,7 +25,7 @@ from anime_detector.detector import Detector, Failure
 from anime_detector.serve.backend import BackendOpener
 from anime_detector.serve.batcher import local_backend
 from anime_detector.serve.config import ServeConfig
-from anime_detector.serve.errors import RequestError, error_body
+from anime_detector.serve.errors import RETRY_AFTER, RequestError, error_body
 from anime_detector.serve.metrics import CONTENT_TYPE, ServiceMetrics
 from anime_detector.serve.middleware import RequestContext
 from anime_detector.serve.openapi import openapi_schema
@@ -86,7 +86,7 @@ async def readyz(request: Request) -> Response:
         return JSONResponse({"status": "ready"})
     reason = ("draining" if service.draining else "failed" if service.load_error else
               "loading")
-    return JSONResponse({"status": reason}, status_code=503, headers={"Retry-After": "1"})
+    return JSONResponse({"status": reason}, status_code=503, headers=RETRY_AFTER)
 
 
 async def metrics(request: Request) -> Response:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from typing import Any
 
 __all__ = ["ServeConfig"]
 
@@ -34,6 +35,16 @@ class ServeConfig:
     grace_s: float = 10.0
     log_format: str = "text"
     echo_request_id: bool = True  # False behind a proxy that sets X-Request-ID (Ray Serve)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data (a deployment's arguments, a YAML file); :meth:`from_dict` reverses it."""
+        data = asdict(self)
+        data["cors_origins"] = list(self.cors_origins)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ServeConfig:
+        return cls(**{**data, "cors_origins": tuple(data.get("cors_origins", ()))})
 
     @property
     def max_body_bytes(self) -> int:

@@ -6,7 +6,9 @@ from typing import Any
 
 from anime_detector.errors import one_line
 
-__all__ = ["RequestError", "error_body"]
+__all__ = ["RETRY_AFTER", "RequestError", "error_body"]
+
+RETRY_AFTER = {"Retry-After": "1"}  # every 503: the client may try again in a second
 
 
 class RequestError(Exception):

@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from anime_detector.serve.config import ServeConfig
-from anime_detector.serve.errors import error_body
+from anime_detector.serve.errors import RETRY_AFTER, error_body
 from anime_detector.serve.metrics import ServiceMetrics
 
 __all__ = ["ROUTES", "PUBLIC_ROUTES", "RequestContext"]
@@ -177,7 +177,7 @@ def _given_key(scope: Scope) -> str | None:
 
 def _refusal_headers(status: int) -> dict[str, str]:
     if status in (413, 503):  # the body was not read: close, or the server keeps reading it
-        return {"connection": "close", **({"retry-after": "1"} if status == 503 else {})}
+        return {"connection": "close", **(RETRY_AFTER if status == 503 else {})}
     return {"www-authenticate": "Bearer"} if status == 401 else {}
 
 
@@ -185,6 +185,6 @@ async def _send_json(send: Send, status: int, body: dict[str, Any],
                      headers: dict[str, str] | None = None) -> None:
     payload = json.dumps(body).encode()
     raw = [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]
-    raw += [(k.encode(), v.encode()) for k, v in (headers or {}).items()]
+    raw += [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]
     await send({"type": "http.response.start", "status": status, "headers": raw})
     await send({"type": "http.response.body", "body": payload})

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from dataclasses import asdict, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -27,14 +27,13 @@ from anime_detector.engines import model_files
 from anime_detector.serve.app import create_app
 from anime_detector.serve.backend import InferenceResult, ModelCard, QueueFull, warm_up
 from anime_detector.serve.config import ServeConfig
-from anime_detector.serve.errors import RequestError
+from anime_detector.serve.errors import RETRY_AFTER, RequestError
 from anime_detector.serve.metrics import ServiceMetrics
 
 __all__ = ["APP_NAME", "ModelReplica", "RayBackend", "ReplicaOptions", "app_builder",
-           "build_app", "config_dict", "ship_model"]
+           "build_app", "ship_model"]
 
 APP_NAME = "anime-detector"
-RETRY = {"Retry-After": "1"}
 
 
 class ReplicaOptions(dict[str, Any]):
@@ -135,11 +134,11 @@ class RayBackend:
             raise QueueFull from None
         except (RayActorError, serve.exceptions.DeploymentUnavailableError) as exc:
             raise RequestError(503, f"a model replica stopped ({type(exc).__name__}); retry "
-                               "shortly", "replica_lost", headers=RETRY) from None
+                               "shortly", "replica_lost", headers=RETRY_AFTER) from None
         except RayError as exc:
             raise RequestError(503, f"the cluster could not run the request "
                                f"({type(exc).__name__}); retry shortly", "replica_lost",
-                               headers=RETRY) from None
+                               headers=RETRY_AFTER) from None
         finally:
             self._in_flight -= len(arrays)
         for _, replica in answers:
@@ -159,8 +158,7 @@ class Ingress:
     def __init__(self, model: Any, config: dict[str, Any]) -> None:
         self.model = model
         # Ray Serve's proxy passes its X-Request-ID in and sets it on the answer itself.
-        self.config = ServeConfig(**{**config, "cors_origins": tuple(config["cors_origins"]),
-                                     "echo_request_id": False})
+        self.config = ServeConfig.from_dict({**config, "echo_request_id": False})
 
     def __serve_build_asgi_app__(self) -> Any:
         config = self.config
@@ -185,7 +183,7 @@ def build_app(model: str | list[Any], config: ServeConfig, options: ReplicaOptio
     replica = _deployment(ModelReplica).options(**options).bind(
         model, engine=engine, precision=precision, device=device,
         max_batch=config.max_batch, max_wait_ms=config.max_wait_ms, name=name)
-    return _deployment(Ingress).bind(replica, config_dict(config))
+    return _deployment(Ingress).bind(replica, config.to_dict())
 
 
 def _deployment(cls: type) -> Any:
@@ -194,22 +192,14 @@ def _deployment(cls: type) -> Any:
     return cls
 
 
-def config_dict(config: ServeConfig) -> dict[str, Any]:
-    """``config`` as plain data (for a deployment's arguments and a YAML file)."""
-    data = asdict(config)
-    data["cors_origins"] = list(config.cors_origins)
-    return data
-
-
 def app_builder(args: dict[str, Any]) -> Any:
     """``import_path`` target of the config that ``--print-config`` writes (``serve deploy``):
     ``args`` holds ``model`` (a path every node has), ``engine``, ``precision``,
     ``device`` and the service settings under ``config``. Deployment options (replicas,
     autoscaling, CPUs) come from the config's ``deployments`` section."""
     settings = dict(args.get("config", {}))
-    settings["cors_origins"] = tuple(settings.get("cors_origins", ()))
     settings.setdefault("api_key", os.environ.get("ANIME_DETECTOR_API_KEY") or None)
-    config = ServeConfig(**settings)
+    config = ServeConfig.from_dict(settings)
     model = str(Path(args["model"]))
     return build_app(model, config, ReplicaOptions.make(max_batch=config.max_batch,
                                                         max_queue=config.max_queue),

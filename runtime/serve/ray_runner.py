@@ -24,7 +24,6 @@ from anime_detector.serve.ray_app import (
     APP_NAME,
     ReplicaOptions,
     build_app,
-    config_dict,
     ship_model,
 )
 from anime_detector.system import available_cpus
@@ -83,7 +82,7 @@ def deploy_config(model: Path, config: ServeConfig, options: ReplicaOptions, *, 
             "import_path": "anime_detector.serve.ray_app:app_builder",
             "args": {"model": str(model.resolve()), "engine": engine, "precision": precision,
                      "device": device,
-                     "config": {k: v for k, v in config_dict(config).items()
+                     "config": {k: v for k, v in config.to_dict().items()
                                 if k != "api_key"}},
             "deployments": [deployment],
         }],

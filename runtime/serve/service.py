@@ -34,7 +34,7 @@ from anime_detector.serve.backend import (
     QueueFull,
 )
 from anime_detector.serve.config import ServeConfig
-from anime_detector.serve.errors import RequestError
+from anime_detector.serve.errors import RETRY_AFTER, RequestError
 from anime_detector.serve.metrics import ServiceMetrics
 from anime_detector.serve.uploads import Upload
 from anime_detector.system import available_cpus, cpu_summary
@@ -42,7 +42,6 @@ from anime_detector.system import available_cpus, cpu_summary
 __all__ = ["Service", "row"]
 
 log = logging.getLogger("anime_detector.serve")
-RETRY_AFTER = {"Retry-After": "1"}
 
 
 def row(item: Prediction | Failure) -> dict[str, Any]:
