@@ -30,7 +30,7 @@ from anime_detector.serve.metrics import CONTENT_TYPE, ServiceMetrics
 from anime_detector.serve.middleware import RequestContext
 from anime_detector.serve.openapi import openapi_schema
 from anime_detector.serve.service import Service, row
-from anime_detector.serve.uploads import read_uploads
+from anime_detector.serve.uploads import Upload, read_uploads
 
 __all__ = ["create_app"]
 
@@ -42,32 +42,38 @@ def _service(request: Request) -> Service:
     return service
 
 
-async def predict(request: Request) -> Response:
-    explain = request.query_params.get("explain", "0").lower() in _TRUE
+async def _read(request: Request) -> tuple[Service, list[Upload]]:
     service = _service(request)
     uploads = await read_uploads(request, service.config)
-    request.scope["state"]["images"] = len(uploads)
+    request.scope["state"]["images"] = len(uploads)  # for the log line
+    return service, uploads
+
+
+def _unreadable(failures: list[Failure]) -> Response:
+    """422: no image of the request could be read (the rows say why, each)."""
+    message = (f"{failures[0].source}: {failures[0].error}" if len(failures) == 1 else
+               f"none of the {len(failures)} images could be read")
+    return JSONResponse(error_body(message, results=[row(f) for f in failures]),
+                        status_code=422)
+
+
+async def predict(request: Request) -> Response:
+    explain = request.query_params.get("explain", "0").lower() in _TRUE
+    service, uploads = await _read(request)
     items = await service.predict(uploads, explain)
-    rows = [row(item) for item in items]
-    if all(isinstance(item, Failure) for item in items):
-        first = items[0]
-        message = (f"{first.source}: {first.error}" if len(items) == 1 and
-                   isinstance(first, Failure) else f"none of the {len(items)} images could "
-                   "be read")
-        return JSONResponse(error_body(message, results=rows), status_code=422)
-    return JSONResponse({"results": rows})
+    failures = [item for item in items if isinstance(item, Failure)]
+    if len(failures) == len(items):
+        return _unreadable(failures)
+    return JSONResponse({"results": [row(item) for item in items]})
 
 
 async def explain(request: Request) -> Response:
-    service = _service(request)
-    uploads = await read_uploads(request, service.config)
-    request.scope["state"]["images"] = len(uploads)
+    service, uploads = await _read(request)
     if len(uploads) != 1:
         raise RequestError(400, f"explain takes one image, not {len(uploads)}", "bad_request")
     item, png = await service.explain_png(uploads[0])
-    if isinstance(item, Failure) or png is None:
-        return JSONResponse(error_body(f"{item.source}: {getattr(item, 'error', 'failed')}",
-                                       results=[row(item)]), status_code=422)
+    if isinstance(item, Failure):
+        return _unreadable([item])
     return Response(png, media_type="image/png", headers={
         "X-Label": item.label, "X-Score": f"{item.score:.6f}"})
 

@@ -152,14 +152,15 @@ class Service:
         prediction = decide(card.contract, result.probabilities, name, self.config.threshold)
         return replace(prediction, heatmap=result.heatmap)
 
-    async def explain_png(self, upload: Upload) -> tuple[Prediction | Failure, bytes | None]:
+    async def explain_png(self, upload: Upload) -> tuple[Prediction, bytes] | tuple[Failure, None]:
         """The Grad-CAM overlay PNG of one image (what ``explain`` writes), or its failure."""
         from anime_detector.jobs.heatmap_png import render_heatmap
 
         item = (await self.predict([upload], explain=True))[0]
-        if isinstance(item, Failure) or item.heatmap is None:
+        if isinstance(item, Failure):
             return item, None
         prediction, heat = item, item.heatmap
+        assert heat is not None  # predict(explain=True) gives every prediction its heatmap
 
         def draw() -> bytes:
             image = load_image(upload.data, max_pixels=self.config.max_pixels)
