@@ -27,10 +27,10 @@ LOOPBACK = ("127.0.0.1", "::1", "localhost")
 
 def encode_predict(url: str, name: str, data: bytes, key: str | None = None) -> bytes:
     """One ``POST /v1/predict`` request with one multipart ``file`` part, as bytes."""
+    from anime_detector.serve.client import encode_multipart
+
     boundary = uuid.uuid4().hex
-    body = (f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{name}"'
-            f"\r\nContent-Type: application/octet-stream\r\n\r\n").encode() + data + \
-        f"\r\n--{boundary}--\r\n".encode()
+    body = encode_multipart([(name, data)], boundary)
     host = urlsplit(url).netloc
     auth = f"Authorization: Bearer {key}\r\n" if key else ""
     head = (f"POST /v1/predict HTTP/1.1\r\nHost: {host}\r\n{auth}"

@@ -22,7 +22,7 @@ from anime_detector.errors import AnimeDetectorError, InputError, one_line
 from anime_detector.files import expand_inputs
 from anime_detector.preprocessing import check_image_path
 
-__all__ = ["RemoteDetector", "ServerError"]
+__all__ = ["RemoteDetector", "ServerError", "encode_multipart"]
 
 _RETRIES = 5  # answers of 503 with Retry-After retried after it, at most this often
 
@@ -115,7 +115,7 @@ class RemoteDetector:
 
     def _post(self, files: list[_Sendable]) -> list[dict[str, Any]]:
         boundary = uuid.uuid4().hex
-        body = _multipart(files, boundary)
+        body = encode_multipart([(f.path, f.data) for f in files], boundary)
         for _ in range(_RETRIES + 1):
             status, answer, headers = self._request(
                 "POST", "/v1/predict", body, f"multipart/form-data; boundary={boundary}")
@@ -145,14 +145,16 @@ def _read(path: str, max_bytes: int) -> Failure | _Sendable:
         return Failure(path, f"cannot read file: {exc.strerror or exc}")
 
 
-def _multipart(files: list[_Sendable], boundary: str) -> bytes:
+def encode_multipart(files: list[tuple[str, bytes]], boundary: str) -> bytes:
+    """A ``multipart/form-data`` body of ``file`` parts, one per (name, bytes): what
+    ``/v1/predict`` reads (the load generator of the benchmarks sends the same)."""
     parts = []
-    for item in files:
-        name = item.path.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    for path, data in files:
+        name = path.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
         name = name.replace("\\", "\\\\").replace('"', '\\"').replace("\r", " ").replace("\n", " ")
         head = (f'--{boundary}\r\nContent-Disposition: form-data; name="file"; '
                 f'filename="{name}"\r\nContent-Type: application/octet-stream\r\n\r\n')
-        parts.append(head.encode("utf-8") + item.data + b"\r\n")
+        parts.append(head.encode("utf-8") + data + b"\r\n")
     return b"".join(parts) + f"--{boundary}--\r\n".encode()
 
 
