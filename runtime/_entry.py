@@ -2,7 +2,8 @@
 
 It installs the SIGINT handler before importing anything heavy (typer, numpy, an engine,
 TensorFlow), so an interrupt at any moment ends with one ``error: interrupted`` line and
-exit code 130, never a traceback.
+exit code 130, never a traceback. A SIGINT that was ignored when the process started
+(``cmd &`` in a script, launchers that detach) stays ignored, as Python itself leaves it.
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ def _on_sigint(signum: int, frame: object) -> None:
 
 def main() -> None:
     """Run the ``anime-detector`` command line."""
-    signal.signal(signal.SIGINT, _on_sigint)
+    if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
+        signal.signal(signal.SIGINT, _on_sigint)
     try:
         from anime_detector.cli import app
 

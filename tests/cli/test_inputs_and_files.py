@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from helpers.cli import invoke
+from helpers.cli import cli_command, invoke
 
 SETPRIV = shutil.which("setpriv")
 
@@ -29,10 +29,9 @@ def _blue(path: Path) -> Path:
 
 def _as_user(*args: str | Path, env: dict[str, str] | None = None
              ) -> subprocess.CompletedProcess[str]:
-    exe = Path(sys.executable).with_name("anime-detector")
-    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "anime_detector"]
     return subprocess.run([SETPRIV or "setpriv", "--bounding-set=-dac_override,-dac_read_search",
-                           *cmd, *map(str, args)], capture_output=True, text=True, timeout=300,
+                           *cli_command(), *map(str, args)], capture_output=True, text=True,
+                          timeout=300,
                           env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", **(env or {})})
 
 

@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from helpers.cli import cli_command, start_interruptible
+
 
 @pytest.fixture(scope="module")
 def many(tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -22,11 +24,6 @@ def many(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for i in range(3000):
         (folder / f"img-{i:05d}.png").write_bytes(data)
     return folder
-
-
-def _command() -> list[str]:
-    exe = Path(sys.executable).with_name("anime-detector")
-    return [str(exe)] if exe.exists() else [sys.executable, "-m", "anime_detector"]
 
 
 def _peak_rss_mb(args: list[str]) -> tuple[float, int]:
@@ -40,7 +37,7 @@ def _peak_rss_mb(args: list[str]) -> tuple[float, int]:
 
 
 def test_memory_does_not_grow_with_the_number_of_inputs(tiny_model: Path, many: Path) -> None:
-    base = [*_command(), "predict", str(tiny_model), "-f", "json", "--batch-size", "16"]
+    base = [*cli_command(), "predict", str(tiny_model), "-f", "json", "--batch-size", "16"]
     small, n_small = _peak_rss_mb([*base, *sorted(str(p) for p in many.iterdir())[:200]])
     large, n_large = _peak_rss_mb([*base, str(many)])
     assert (n_small, n_large) == (200, 3001)
@@ -48,9 +45,9 @@ def test_memory_does_not_grow_with_the_number_of_inputs(tiny_model: Path, many: 
 
 
 def test_ctrl_c_mid_run_is_exit_130_with_only_whole_lines(tiny_model: Path, many: Path) -> None:
-    proc = subprocess.Popen([*_command(), "predict", str(tiny_model), str(many), "-f", "json",
-                             "--batch-size", "4"], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE)
+    proc = start_interruptible([*cli_command(), "predict", str(tiny_model), str(many), "-f",
+                                "json", "--batch-size", "4"], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE)
     assert proc.stdout is not None
     first = proc.stdout.readline()  # results stream: the first batch is out already
     assert json.loads(first)["label"] == "anime"

@@ -8,22 +8,22 @@ import io
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
+from helpers.cli import cli_command
+
 RAW = b"caf\xe9 \xff.png"  # Latin-1 bytes: not UTF-8
 
 
 def _console(*args: str | Path) -> subprocess.CompletedProcess[bytes]:
-    exe = Path(sys.executable).with_name("anime-detector")
-    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "anime_detector"]
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("LC_", "LANG", "PYTHONIOENCODING", "PYTHONUTF8"))}
     env["LC_ALL"] = "C"  # no encoding forced: whatever the locale gives
-    return subprocess.run([*cmd, *map(str, args)], capture_output=True, env=env, timeout=120)
+    return subprocess.run([*cli_command(), *map(str, args)], capture_output=True, env=env,
+                          timeout=120)
 
 
 @pytest.fixture()
