@@ -74,13 +74,11 @@ class Batcher:
         if self._thread.is_alive():
             self._thread.join(timeout)
 
-    async def infer(self, arrays: list[NDArray[np.float32]], explain: bool = False
-                    ) -> list[InferenceResult]:
-        """Queue all of ``arrays`` or none (:class:`QueueFull`), then await their results.
-
-        A caller that gives up (its request timed out) cancels its jobs: queued ones are
-        skipped, not run.
-        """
+    def submit(self, arrays: list[NDArray[np.float32]], explain: bool = False
+               ) -> list[asyncio.Future[InferenceResult]]:
+        """Queue all of ``arrays`` or none (:class:`QueueFull`); their futures, in order,
+        resolve on the calling event loop. Cancelling a future skips its image if it is
+        still queued."""
         loop = asyncio.get_running_loop()
         jobs = [_Job(array, explain, loop, loop.create_future()) for array in arrays]
         with self._ready:
@@ -88,11 +86,18 @@ class Batcher:
                 raise QueueFull
             self._queue.extend(jobs)
             self._ready.notify()
+        return [job.future for job in jobs]
+
+    async def infer(self, arrays: list[NDArray[np.float32]], explain: bool = False
+                    ) -> list[InferenceResult]:
+        """:meth:`submit`, then await the results. A caller that gives up (its request
+        timed out) cancels its jobs: queued ones are skipped, not run."""
+        futures = self.submit(arrays, explain)
         try:
-            return list(await asyncio.gather(*(job.future for job in jobs)))
+            return list(await asyncio.gather(*futures))
         except asyncio.CancelledError:
-            for job in jobs:
-                job.future.cancel()
+            for future in futures:
+                future.cancel()
             raise
 
     def _take(self) -> list[_Job] | None:

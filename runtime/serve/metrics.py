@@ -48,9 +48,14 @@ class ServiceMetrics:
 
     def observe_batch(self, images: int, seconds: float) -> None:
         """Called by the batcher after each inference run."""
+        self.observe_run(images, seconds)
+        self.images.inc(images)
+
+    def observe_run(self, images: int, seconds: float) -> None:
+        """One inference run's size and time (a model replica's, reported with its answers;
+        its images are counted as the answers arrive)."""
         self.batch_size.observe(images)
         self.inference.observe(seconds)
-        self.images.inc(images)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import os
-from dataclasses import replace
+from collections import deque
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -26,14 +27,24 @@ from anime_detector.detector import Detector
 from anime_detector.engines import model_files
 from anime_detector.serve.app import create_app
 from anime_detector.serve.backend import InferenceResult, ModelCard, QueueFull, warm_up
+from anime_detector.serve.batcher import Batcher
 from anime_detector.serve.config import ServeConfig
 from anime_detector.serve.errors import RETRY_AFTER, RequestError
 from anime_detector.serve.metrics import ServiceMetrics
 
-__all__ = ["APP_NAME", "ModelReplica", "RayBackend", "ReplicaOptions", "app_builder",
+__all__ = ["APP_NAME", "ModelReplica", "RayBackend", "ReplicaNote", "ReplicaOptions", "app_builder",
            "build_app", "ship_model"]
 
 APP_NAME = "anime-detector"
+
+
+@dataclass(frozen=True)
+class ReplicaNote:
+    """Which replica answered an image, and the inference runs (images, seconds) it finished
+    since its previous answer: every run reaches the front's ``/metrics`` exactly once."""
+
+    replica: str
+    runs: tuple[tuple[int, float], ...] = ()
 
 
 class ReplicaOptions(dict[str, Any]):
@@ -59,11 +70,20 @@ class ReplicaOptions(dict[str, Any]):
 
 @serve.deployment(name="ModelReplica")
 class ModelReplica:
-    """One ``Detector`` per replica, created once; Ray Serve batches its calls."""
+    """One ``Detector`` per replica, created once, and batching in two steps.
+
+    Ray Serve's ``@serve.batch`` gathers the calls that arrive together and queues them
+    on the replica's :class:`~.batcher.Batcher` (the single-process service's), which runs up
+    to ``max_batch`` of whatever is queued each time the model is free. ``@serve.batch``
+    alone forms its next batch as soon as a call arrives, while the previous batch still
+    runs: with no wait, its batches are what arrived together (1.02 images on average at
+    saturation with 8 clients, VGG19, measured), and with a wait every lone request pays it.
+    """
 
     def __init__(self, model: str | list[Any], engine: str = "auto",
                  precision: str | None = None, device: str = "auto", max_batch: int = 8,
-                 max_wait_ms: float = 0.0, name: str | None = None) -> None:
+                 max_wait_ms: float = 0.0, max_queue: int = 64,
+                 name: str | None = None) -> None:
         context: Any = ray.get_runtime_context()
         threads = max(1, int(context.get_assigned_resources().get("CPU", 1) or 1))
         options: dict[str, Any] = {"device": device, "threads": threads, "engine": engine,
@@ -76,10 +96,14 @@ class ModelReplica:
         card = ModelCard.of(self.detector)  # a shipped model sits in a temporary folder:
         self._card = replace(card, name=name) if name else card  # keep the user's file name
         self.replica = serve.get_replica_context().replica_id.unique_id
-        batched: tuple[Any, ...] = (self.plain, self.explained)  # serve.batch methods
+        self._runs: deque[tuple[int, float]] = deque()
+        self.batcher = Batcher(self.detector, max_batch, max_wait_ms, max_queue,
+                               observe=lambda images, seconds: self._runs.append(
+                                   (images, seconds)))
+        self.batcher.start()
+        batched: tuple[Any, ...] = (self._plain, self._explained)  # serve.batch methods
         for method in batched:
             method.set_max_batch_size(max_batch)
-            method.set_batch_wait_timeout_s(max_wait_ms / 1000)
 
     def card(self) -> ModelCard:
         return self._card
@@ -90,20 +114,27 @@ class ModelReplica:
                 "node": ray.get_runtime_context().get_node_id()}
 
     @serve.batch(max_batch_size=8, batch_wait_timeout_s=0.0)
-    async def plain(self, arrays: list[NDArray[np.float32]]
-                    ) -> list[tuple[InferenceResult, str]]:
-        probs = await asyncio.to_thread(self.detector.run, np.stack(arrays))
-        return [(InferenceResult(p), self.replica) for p in probs]
+    async def _plain(self, arrays: list[NDArray[np.float32]]
+                     ) -> list[asyncio.Future[InferenceResult]]:
+        return self.batcher.submit(arrays)
 
     @serve.batch(max_batch_size=8, batch_wait_timeout_s=0.0)
-    async def explained(self, arrays: list[NDArray[np.float32]]
-                        ) -> list[tuple[InferenceResult, str]]:
-        probs, heat = await asyncio.to_thread(self.detector.run_explained, np.stack(arrays))
-        return [(InferenceResult(p, h), self.replica) for p, h in zip(probs, heat, strict=True)]
+    async def _explained(self, arrays: list[NDArray[np.float32]]
+                         ) -> list[asyncio.Future[InferenceResult]]:
+        return self.batcher.submit(arrays, explain=True)
 
     async def infer(self, array: NDArray[np.float32], explain: bool = False
-                    ) -> tuple[InferenceResult, str]:
-        return await (self.explained(array) if explain else self.plain(array))
+                    ) -> tuple[InferenceResult, ReplicaNote]:
+        queued = await (self._explained(array) if explain else self._plain(array))
+        try:
+            result = await queued
+        except asyncio.CancelledError:
+            queued.cancel()  # skipped if still queued
+            raise
+        runs = []
+        while self._runs:
+            runs.append(self._runs.popleft())
+        return result, ReplicaNote(self.replica, tuple(runs))
 
 
 class RayBackend:
@@ -141,8 +172,10 @@ class RayBackend:
                                headers=RETRY_AFTER) from None
         finally:
             self._in_flight -= len(arrays)
-        for _, replica in answers:
-            self.metrics.replica_images.labels(replica).inc()
+        for _, note in answers:
+            self.metrics.replica_images.labels(note.replica).inc()
+            for images, seconds in note.runs:
+                self.metrics.observe_run(images, seconds)
         self.metrics.images.inc(len(answers))
         return [result for result, _ in answers]
 
@@ -182,8 +215,12 @@ def build_app(model: str | list[Any], config: ServeConfig, options: ReplicaOptio
     model's file name for ``/v1/model`` (a shipped model has none of its own)."""
     replica = _deployment(ModelReplica).options(**options).bind(
         model, engine=engine, precision=precision, device=device,
-        max_batch=config.max_batch, max_wait_ms=config.max_wait_ms, name=name)
-    return _deployment(Ingress).bind(replica, config.to_dict())
+        max_batch=config.max_batch, max_wait_ms=config.max_wait_ms,
+        max_queue=options["max_ongoing_requests"], name=name)
+    # Ray Serve's default of 5 requests at a time would cap the images a replica sees at
+    # once (and so its batches) below the service's own queue bound.
+    ingress = _deployment(Ingress).options(max_ongoing_requests=config.max_queue)
+    return ingress.bind(replica, config.to_dict())
 
 
 def _deployment(cls: type) -> Any:
