@@ -6,7 +6,9 @@ under load, and requests spread over a two-node simulated cluster.
 
 1. Overhead: ``serve MODEL`` and ``serve MODEL --ray`` (one replica with every CPU) run side
    by side; load rounds alternate between them (``--clients`` closed-loop clients, one image
-   per request) and the medians are compared. Ray's idle daemons run during both.
+   per request) and the medians are compared. Ray's idle daemons run during both. Where the
+   CPU goes: every process's CPU seconds (``/proc``) over each service's rounds, per image
+   served, and the mean batch size from each service's ``/metrics``.
 2. Replica kill: ``--ray --replicas 2 --cpus-per-replica 1``; one replica process is killed
    with SIGKILL a third of the way into a load run. Counted: answers by status, connection
    failures, seconds until two replicas run again.
@@ -27,6 +29,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +38,46 @@ from _common import machine_line, median, save  # noqa: E402
 from _loadgen import Server, encode_predict, free_port, run_load  # noqa: E402
 
 MAX_REQUESTS = 5000
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds() -> dict[tuple[int, str], float]:
+    """CPU seconds so far of every process on the machine, keyed by (pid, short name)."""
+    seen: dict[tuple[int, str], float] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:  # gone meanwhile
+            continue
+        fields = stat.rsplit(")", 1)[1].split()
+        seen[(int(entry.name), _short_name(argv))] = (int(fields[11]) + int(fields[12])) / TICK
+    return seen
+
+
+def _short_name(argv: list[bytes]) -> str:
+    """``ray::ServeReplica:app:ModelReplica`` -> ``ModelReplica``; a binary -> its file name;
+    ``python -m anime_detector serve`` -> ``anime_detector serve``."""
+    words = [w.decode(errors="replace") for w in argv if w]
+    if not words:
+        return "?"
+    if words[0].startswith("ray::"):
+        return words[0].split()[0].rsplit(":", 1)[-1].split(".")[0]  # no ".method" it runs
+    if "-m" in words[:-1]:
+        return " ".join(words[words.index("-m") + 1:][:2])
+    script = next((w for w in words[1:] if w.endswith(".py")), words[0])
+    return Path(script).name
+
+
+def mean_batch(url: str) -> float:
+    """Mean images per inference run so far, from the service's ``/metrics``."""
+    text = urllib.request.urlopen(url + "/metrics", timeout=10).read().decode()
+    values = {line.split()[0]: float(line.split()[-1]) for line in text.splitlines()
+              if line.startswith("anime_detector_batch_size_")}
+    return values.get("anime_detector_batch_size_sum", 0.0) / max(
+        1.0, values.get("anime_detector_batch_size_count", 0.0))
 
 
 def overhead(model: Path, files: list[Path], args: argparse.Namespace) -> dict[str, Any]:
@@ -42,6 +85,8 @@ def overhead(model: Path, files: list[Path], args: argparse.Namespace) -> dict[s
     scaled = Server(model, ["--ray", "--max-batch", "8"])
     rates: dict[str, list[float]] = {"single process": [], "ray serve, 1 replica": []}
     p99: dict[str, list[float]] = {k: [] for k in rates}
+    cpu: dict[str, dict[str, float]] = {k: {} for k in rates}
+    served = dict.fromkeys(rates, 0)
     try:
         for server in (single, scaled):
             payloads = [encode_predict(server.url, p.name, p.read_bytes()) for p in files]
@@ -49,16 +94,29 @@ def overhead(model: Path, files: list[Path], args: argparse.Namespace) -> dict[s
         for round_ in range(args.rounds):
             for name, server in (("single process", single), ("ray serve, 1 replica", scaled)):
                 payloads = [encode_predict(server.url, p.name, p.read_bytes()) for p in files]
+                start = cpu_seconds()
                 load = run_load(server.url, payloads, args.clients, args.seconds, MAX_REQUESTS)
+                for (pid, label), seconds in cpu_seconds().items():
+                    spent = seconds - start.get((pid, label), seconds)
+                    cpu[name][label] = cpu[name].get(label, 0.0) + spent
+                served[name] += load.ok
                 rates[name].append(load.ok / load.wall_s)
                 p99[name].append(1000 * load.percentile(99))
                 print(f"round {round_ + 1}: {name}: {load.ok / load.wall_s:.2f} img/s, "
                       f"p99 {1000 * load.percentile(99):.0f} ms, {load.statuses}", flush=True)
+        batches = {"single process": mean_batch(single.url),
+                   "ray serve, 1 replica": mean_batch(scaled.url)}
     finally:
         single.stop()
         scaled.stop()
-    result = {name: {"img_per_s": median(values), "rounds": values, "p99_ms": median(p99[name])}
-              for name, values in rates.items()}
+    result: dict[str, Any] = {
+        name: {"img_per_s": median(values), "rounds": values, "p99_ms": median(p99[name]),
+               "mean_batch": batches[name],
+               "cpu_ms_per_image": {label: 1000 * spent / max(1, served[name])
+                                    for label, spent in sorted(cpu[name].items(),
+                                                               key=lambda kv: -kv[1])
+                                    if 1000 * spent / max(1, served[name]) >= 0.5}}
+        for name, values in rates.items()}
     result["ratio"] = (result["ray serve, 1 replica"]["img_per_s"]
                        / result["single process"]["img_per_s"])
     return result
@@ -164,12 +222,14 @@ def markdown(report: dict[str, Any]) -> str:
         f"# The service on Ray Serve ({machine_line()}; {report['backbone']}, "
         f"{report['clients']} clients, {report['rounds']} alternating rounds of "
         f"{report['seconds']:g} s)", "",
-        "| service | img/s (median) | rounds | p99 ms |", "|---|---:|---|---:|",
-        f"| single process | {single['img_per_s']:.2f} | "
-        f"{', '.join(f'{v:.2f}' for v in single['rounds'])} | {single['p99_ms']:.0f} |",
-        f"| Ray Serve, 1 replica | {scaled['img_per_s']:.2f} | "
-        f"{', '.join(f'{v:.2f}' for v in scaled['rounds'])} | {scaled['p99_ms']:.0f} |", "",
-        f"Ray Serve / single process: {o['ratio']:.0%} (target >= 80%).", "",
+        "| service | img/s (median) | rounds | p99 ms | mean batch | CPU ms per image, by "
+        "process |", "|---|---:|---|---:|---:|---|",
+        *(f"| {title} | {row['img_per_s']:.2f} | "
+          f"{', '.join(f'{v:.2f}' for v in row['rounds'])} | {row['p99_ms']:.0f} | "
+          f"{row['mean_batch']:.2f} | " + ", ".join(
+              f"{label} {ms:.0f}" for label, ms in row["cpu_ms_per_image"].items()) + " |"
+          for title, row in (("single process", single), ("Ray Serve, 1 replica", scaled))),
+        "", f"Ray Serve / single process: {o['ratio']:.0%} (target >= 80%).", "",
         f"Replica killed under load ({k['requests']} requests, 2 replicas of 1 CPU): answers "
         f"{k['statuses']}, {k['connection_failures']} connection failures; two replicas again "
         f"{k['two_replicas_again_after_s']:.0f} s after the kill; then {k['after_statuses']}.",
