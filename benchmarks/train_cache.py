@@ -2,7 +2,8 @@
 
     python benchmarks/train_cache.py [--images 200] [--epochs 10]
 
-Generates N seeded images (two classes), then on the same VGG19 (--weights none):
+Copies N real images from the shipped sample set (two classes, round-robin), then on the
+same VGG19 (--weights none):
 (1) one feature-extraction pass, (2) ``train`` with the cache (cold), (3) ``train``
 with the cache again (warm), (4) ``train --no-feature-cache``. Targets (train issue):
 (2) <= 1.3x (1), and (4) >= 5x (2).
@@ -11,15 +12,11 @@ with the cache again (warm), (4) ``train --no-feature-cache``. Targets (train is
 from __future__ import annotations
 
 import argparse
-import sys
 import tempfile
 import warnings
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from _common import machine_line, matmul_gflops, save, timed
-
-from helpers.images import write_class_folder
+from _common import SAMPLE, machine_line, make_images, matmul_gflops, save, timed
 
 
 def main() -> None:
@@ -37,7 +34,8 @@ def main() -> None:
     quiet = lambda _line: None  # noqa: E731
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        data = write_class_folder(root / "data", per_class=args.images // 2)
+        data = root / "data"
+        make_images(args.images, SAMPLE, data)
         samples = discover(data)
         probe_before = matmul_gflops()
         parts = build_parts(None)

@@ -202,7 +202,8 @@ x86_models() { # x86_models DEST: the x86 models and references, cached by what 
     tarball=$CACHE/x86-models-$key.tar.zst
     if [[ ! -s $tarball ]]; then
         say "exporting the x86 models and their x86 predictions (ci/arm64_models.py)"
-        "$PYTHON" "$REPO/ci/arm64_models.py" "$WORK/x86" >"$WORK/models.log" 2>&1 \
+        PYTHONPATH="$REPO/tests${PYTHONPATH:+:$PYTHONPATH}" \
+            "$PYTHON" "$REPO/ci/arm64_models.py" "$WORK/x86" >"$WORK/models.log" 2>&1 \
             || die "ci/arm64_models.py failed: $(tail -n 3 "$WORK/models.log" | tr '\n' ' ')"
         tar -C "$WORK/x86" --exclude=./cache --exclude=./run -I 'zstd -q' -cf "$tarball.tmp" . \
             && mv "$tarball.tmp" "$tarball"

@@ -1,6 +1,8 @@
 """Host side of the ARM64 check: small models made on x86, and what x86 predicts with them.
 
-``python ci/arm64_models.py OUT`` (needs the ``[train]``, ``[ncnn]`` extras and pnnx) writes:
+``PYTHONPATH=tests python ci/arm64_models.py OUT`` (as ``ci/arm64.sh`` runs it: the test
+helpers package on the path, as pytest's ``pythonpath`` puts it; needs the ``[train]``,
+``[ncnn]`` extras and pnnx) writes:
 
 - ``OUT/run/``: ``train`` on ``examples/sample`` with MobileNetV3Small, ``--weights none``
   (no download; under emulation it costs about 0.6 s an image where VGG19 costs 100 s);
@@ -23,10 +25,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "tests"))  # the test helpers package: a script, not a test
+from helpers.bad_inputs import ERRORS, ODD_BUT_VALID
 
-from helpers.bad_inputs import ERRORS, ODD_BUT_VALID  # noqa: E402
+REPO = Path(__file__).resolve().parent.parent
 
 # (name, model file or folder, engine, precision): what both sides predict with.
 CASES: tuple[tuple[str, str, str, str | None], ...] = (
@@ -87,7 +88,7 @@ def predict_all(out: Path, sources: list[str], name: str) -> dict[str, Any]:
 
 def main(argv: list[str]) -> None:
     if len(argv) != 1:
-        sys.exit("usage: python ci/arm64_models.py OUT")
+        sys.exit("usage: PYTHONPATH=tests python ci/arm64_models.py OUT")
     import os
 
     out = Path(argv[0]).resolve()
