@@ -161,7 +161,7 @@ class RayBackend:
         try:
             answers = await asyncio.gather(*(self.handle.infer.remote(a, explain)
                                              for a in arrays))
-        except serve.exceptions.BackPressureError:
+        except (serve.exceptions.BackPressureError, QueueFull):  # Ray's queue or the replica's
             raise QueueFull from None
         except (RayActorError, serve.exceptions.DeploymentUnavailableError) as exc:
             raise RequestError(503, f"a model replica stopped ({type(exc).__name__}); retry "
