@@ -3,7 +3,8 @@
 The HTTP app is the single-process one (:func:`~anime_detector.serve.app.create_app`),
 served by an ingress deployment; its backend is :class:`RayBackend`, a handle to
 :class:`ModelReplica` deployments, each holding one ``Detector`` created once, with its
-threads set to the replica's CPUs and Ray Serve's own ``@serve.batch``. The model file
+threads set to the replica's CPUs, batching with Ray Serve's own ``@serve.batch`` in front of
+the single-process service's :class:`~anime_detector.serve.batcher.Batcher`. The model file
 travels through Ray's object store (as ``batch`` ships it) or, from a config file for
 ``serve deploy``, is read from a path each node has. Needs the ``[serve-ray]`` extra.
 """
