@@ -63,8 +63,12 @@ def serve(
     max_inflight_mb: Annotated[float, typer.Option(
         min=0.001, help="Request bodies in flight at once, all together, before 503.")] = 256.0,
     max_files: Annotated[int, typer.Option(min=1, help="Most images per request.")] = 16,
-    timeout: Annotated[float, typer.Option(min=0.01, help="Seconds per request before 504.")
-    ] = 30.0,
+    timeout: Annotated[float, typer.Option(
+        min=0.01, help="Seconds a request's body may take to arrive (else 408) and, again, "
+                       "its images to be predicted (else 504).")] = 30.0,
+    header_timeout: Annotated[float, typer.Option(
+        min=0.01, help="Seconds a request's line and headers may take to arrive before 408 "
+                       "(slow-header clients; without --ray).")] = 10.0,
     api_key: Annotated[str | None, typer.Option(
         envvar="ANIME_DETECTOR_API_KEY", show_envvar=True,
         help="Require this key (Authorization: Bearer or X-API-Key) on every route but "
@@ -104,7 +108,7 @@ def serve(
     config = ServeConfig(
         max_body_mb=max_body_mb, max_inflight_mb=max_inflight_mb, max_files=max_files,
         max_pixels=max_pixels, max_batch=max_batch, max_wait_ms=max_wait_ms,
-        max_queue=max_queue, timeout_s=timeout,
+        max_queue=max_queue, timeout_s=timeout, header_timeout_s=header_timeout,
         threshold=threshold, api_key=api_key or None, cors_origins=tuple(cors_origin or ()),
         grace_s=grace, log_format=log_format.value)
     if ray or print_config:
@@ -131,7 +135,7 @@ def serve(
                                  engine=engine.value, precision=precision, spin=False)
     configure_logging(config.log_format)
     app = create_app(lambda: detector, config)
-    clean = run_server(app, host, port, grace,
+    clean = run_server(app, host, port, grace, config.header_timeout_s,
                        on_started=lambda url: typer.echo(f"serving {model} on {url}", err=True))
     if not clean:
         fail(f"{model}: the service stopped: {app.state.service.load_error or 'see the log'}",

@@ -18,7 +18,8 @@ class ServeConfig:
     ``max_inflight_mb``: request bodies being read or worked on at once, all requests
     together (each counts its ``Content-Length``, or ``max_body_mb`` when chunked); past
     it, new requests get 503 before a byte of their body is read. One request is always
-    let in.
+    let in. ``header_timeout_s``: a request's line and headers must arrive within it, or
+    408 (single process; on Ray Serve, Ray's proxy reads them).
     """
 
     max_body_mb: float = 20.0
@@ -29,6 +30,7 @@ class ServeConfig:
     max_wait_ms: float = 0.0
     max_queue: int = 64
     timeout_s: float = 30.0
+    header_timeout_s: float = 10.0
     threshold: float | None = None
     api_key: str | None = None
     cors_origins: tuple[str, ...] = ()

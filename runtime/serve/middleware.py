@@ -3,11 +3,14 @@ and the last-resort 500 (a JSON body with the request id, never a traceback).
 
 A pure ASGI middleware, so the body limit counts bytes as the server hands them over: a
 declared ``Content-Length`` over the limit is refused before a byte is read, a chunked body
-is cut off the moment it passes the limit. Either way the answer is 413.
+is cut off the moment it passes the limit. Either way the answer is 413. A body that has not
+arrived within the request timeout is cut off with 408: a client that trickles its upload
+holds neither a connection nor its share of the in-flight budget for longer.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
 import logging
@@ -39,6 +42,10 @@ log = logging.getLogger("anime_detector.serve")
 
 
 class _BodyTooLarge(Exception):
+    pass
+
+
+class _BodyTooSlow(Exception):
     pass
 
 
@@ -95,7 +102,13 @@ class RequestContext:
                 await _send_json(send_with_id, status, error_body(message),
                                  _refusal_headers(status))
             else:
-                await self.app(scope, self._limited(receive), send_with_id)
+                await self.app(scope, self._limited(receive, started), send_with_id)
+        except _BodyTooSlow:
+            self.metrics.errors.labels("body_too_slow").inc()
+            if not response["started"]:
+                await _send_json(send_with_id, 408, error_body(
+                    f"request body not received within {self.config.timeout_s:g} s"),
+                    {"connection": "close"})
         except _BodyTooLarge:
             self.metrics.errors.labels("body_too_large").inc()
             if not response["started"]:
@@ -140,16 +153,25 @@ class RequestContext:
         self._inflight += size
         return size
 
-    def _limited(self, receive: Receive) -> Receive:
-        limit, seen = self.config.max_body_bytes, 0
+    def _limited(self, receive: Receive, started: float) -> Receive:
+        """``receive`` with the body limit and the body deadline; after the last body chunk
+        (waiting for a disconnect), unbounded."""
+        limit, seen, complete = self.config.max_body_bytes, 0, False
+        deadline = started + self.config.timeout_s
 
         async def counted() -> Message:
-            nonlocal seen
-            message = await receive()
+            nonlocal seen, complete
+            if complete:
+                return await receive()
+            try:
+                message = await asyncio.wait_for(receive(), deadline - time.perf_counter())
+            except TimeoutError:
+                raise _BodyTooSlow from None
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > limit:
                     raise _BodyTooLarge
+                complete = not message.get("more_body", False)
             return message
 
         return counted

@@ -19,6 +19,7 @@ _ERROR = {"$ref": "#/components/schemas/Error"}
 
 def _errors(*codes: int) -> dict[str, Any]:
     text = {400: "Malformed request", 401: "Missing or wrong API key",
+            408: "Headers not in within --header-timeout, or the body within --timeout",
             413: "Body over --max-body-mb", 415: "Unsupported media type",
             422: "No image could be read", 503: "Not ready, or the queue is full (Retry-After)",
             504: "No answer within --timeout"}
@@ -63,14 +64,14 @@ def openapi_schema(config: ServeConfig) -> dict[str, Any]:
                 "requestBody": _image_body(many=True),
                 "responses": {"200": {"description": "One row per image", "content": {
                     "application/json": {"schema": {"$ref": "#/components/schemas/Results"}}}},
-                    **_errors(400, 401, 413, 415, 422, 503, 504)}}},
+                    **_errors(400, 401, 408, 413, 415, 422, 503, 504)}}},
             "/v1/explain": {"post": {
                 "summary": "Grad-CAM overlay of one image, as PNG",
                 "parameters": [_name_param()],
                 "requestBody": _image_body(many=False),
                 "responses": {"200": {"description": "The overlay", "content": {
                     "image/png": {"schema": {"type": "string", "format": "binary"}}}},
-                    **_errors(400, 401, 413, 415, 422, 503, 504)}}},
+                    **_errors(400, 401, 408, 413, 415, 422, 503, 504)}}},
             "/v1/model": {"get": {"summary": "Labels, preprocessing, engine, versions, limits",
                                   "responses": {**get_json, **_errors(401, 503)}}},
             "/healthz": {"get": {"summary": "The process is alive", "security": [],

@@ -21,6 +21,7 @@ from types import FrameType
 import uvicorn
 from starlette.applications import Starlette
 
+from anime_detector.serve.http_protocol import head_deadline_protocol
 from anime_detector.serve.service import Service
 
 __all__ = ["configure_logging", "run_server"]
@@ -75,12 +76,15 @@ class _DrainingServer(uvicorn.Server):
 
 
 def run_server(app: Starlette, host: str, port: int, grace_s: float,
+               header_timeout_s: float = 10.0,
                on_started: Callable[[str], None] | None = None) -> bool:
-    """Serve until a signal (or a model that fails to load); True for a clean stop."""
+    """Serve until a signal (or a model that fails to load); True for a clean stop.
+    ``header_timeout_s``: see :mod:`~anime_detector.serve.http_protocol`."""
     service: Service = app.state.service
     config = uvicorn.Config(app, host=host, port=port, timeout_graceful_shutdown=math.ceil(grace_s),
                             access_log=False, log_config=None, server_header=False,
-                            lifespan="on", timeout_keep_alive=5)
+                            lifespan="on", timeout_keep_alive=5,
+                            http=head_deadline_protocol(header_timeout_s))
     server = _DrainingServer(config, service)
     service.on_load_failure = lambda reason: setattr(server, "should_exit", True)
     if on_started is not None:

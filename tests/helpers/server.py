@@ -77,13 +77,15 @@ class ServerProcess:
 
 
 @contextlib.contextmanager
-def serve_in_thread(app: object) -> Iterator[str]:
-    """uvicorn on a thread of this process, for an app the test built; yields its URL."""
+def serve_in_thread(app: object, http: object = "auto") -> Iterator[str]:
+    """uvicorn on a thread of this process, for an app the test built; yields its URL.
+    ``http``: uvicorn's HTTP protocol (a name, or a class)."""
     import uvicorn
 
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,  # type: ignore[arg-type]
-                                           log_config=None, access_log=False))
+                                           log_config=None, access_log=False,
+                                           http=http))  # type: ignore[arg-type]
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     url = f"http://127.0.0.1:{port}"

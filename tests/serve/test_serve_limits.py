@@ -167,6 +167,80 @@ def test_slow_client_does_not_hold_up_others(server: ServerProcess, image_set: l
         slow.join()
 
 
+def _trickle_head(sock: socket.socket, head: bytes, give_up_s: float) -> tuple[bytes, float]:
+    """Send ``head`` a byte every 50 ms until the server answers or closes; (answer, seconds)."""
+    started = time.monotonic()
+    answer = b""
+    sock.settimeout(0.05)
+    for byte in head:
+        try:
+            sock.sendall(bytes([byte]))
+            chunk = sock.recv(4096)
+        except TimeoutError:
+            chunk = None
+        except OSError:  # closed by the server
+            break
+        if chunk == b"":
+            break
+        answer += chunk or b""
+        if time.monotonic() - started > give_up_s:
+            break
+    return answer, time.monotonic() - started
+
+
+def test_slow_headers_and_slow_bodies_get_408_and_the_connection_closed(
+        explain_model: Path, image_set: list[Path], tmp_path: Path) -> None:
+    """A slowloris client (new or on a kept-alive connection) and a silent one are cut off
+    after --header-timeout; a body, after --timeout (a slow one within it is served)."""
+    running = ServerProcess(explain_model, "--header-timeout", "1", "--timeout", "4",
+                            log=tmp_path / "log")
+    host, port = running.url.removeprefix("http://").split(":")
+    slow_head = b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"a" * 200
+    try:
+        with socket.create_connection((host, int(port))) as trickler, \
+                socket.create_connection((host, int(port))) as silent:
+            answer, seconds = _trickle_head(trickler, slow_head, give_up_s=6)
+            assert answer.startswith(b"HTTP/1.1 408 "), answer[:200]
+            assert b'{"error": "request headers not received within 1 s"}' in answer
+            assert 0.9 < seconds < 4
+            silent.settimeout(5)
+            assert silent.recv(4096).startswith(b"HTTP/1.1 408 ")
+        with socket.create_connection((host, int(port))) as kept:
+            kept.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            kept.settimeout(5)
+            first = b""
+            while b'{"status":"alive"}' not in first:  # the whole answer, head and body
+                chunk = kept.recv(4096)
+                assert chunk, f"closed after {first!r}"
+                first += chunk
+            assert first.startswith(b"HTTP/1.1 200 ")
+            answer, _ = _trickle_head(kept, slow_head, give_up_s=6)
+            assert answer.startswith(b"HTTP/1.1 408 "), answer[:200]
+        data = image_set[0].read_bytes()
+        head = (f"POST /v1/predict?name=a.png HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                f"Content-Type: image/png\r\nContent-Length: {len(data)}\r\n\r\n").encode()
+        step = len(data) // 6 + 1
+        pieces = [data[i:i + step] for i in range(0, len(data), step)]
+        answer = raw_request(running.url, head, _slowly(pieces, 0.25))  # 1.5 s of body
+        assert answer.startswith(b"HTTP/1.1 200 "), answer[:300]
+        step = len(data) // 12 + 1
+        pieces = [data[i:i + step] for i in range(0, len(data), step)]
+        started = time.monotonic()
+        answer = raw_request(running.url, head, _slowly(pieces, 0.6))  # 7 s of body
+        assert answer.startswith(b"HTTP/1.1 408 "), answer[:300]
+        assert b'{"error": "request body not received within 4 s"}' in answer
+        assert time.monotonic() - started < 6.5
+        assert wait_for_log(running, "POST /v1/predict 408 images=0")
+    finally:
+        running.stop()
+
+
+def _slowly(chunks: list[bytes], pause_s: float) -> Iterator[bytes]:
+    for chunk in chunks:
+        time.sleep(pause_s)
+        yield chunk
+
+
 def test_timeout_answers_504(explain_model: Path, image_set: list[Path], tmp_path: Path
                              ) -> None:
     # The batcher waits 2 s for company; the request's budget is 0.3 s.
