@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-__all__ = ["LoadResult", "Server", "burst", "encode_predict", "free_port", "run_load"]
+__all__ = ["LoadResult", "Server", "burst", "encode_predict", "free_port", "process_cpu_s",
+           "run_load"]
 
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
 
@@ -145,6 +146,12 @@ def burst(url: str, payload: bytes, connections: int, timeout: float = 120.0) ->
     return result
 
 
+def process_cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) process ``pid`` has used so far, from ``/proc``."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -177,8 +184,7 @@ class Server:
         return float("nan")
 
     def cpu_s(self) -> float:
-        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return process_cpu_s(self.proc.pid)
 
     def stop(self) -> None:
         self.proc.send_signal(signal.SIGTERM)

@@ -35,25 +35,22 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import machine_line, median, save  # noqa: E402
-from _loadgen import Server, encode_predict, free_port, run_load  # noqa: E402
+from _loadgen import Server, encode_predict, free_port, process_cpu_s, run_load  # noqa: E402
 
 MAX_REQUESTS = 5000
-TICK = os.sysconf("SC_CLK_TCK")
 
 
-def cpu_seconds() -> dict[tuple[int, str], float]:
-    """CPU seconds so far of every process on the machine, keyed by (pid, short name)."""
-    seen: dict[tuple[int, str], float] = {}
+def cpu_seconds() -> dict[int, tuple[str, float]]:
+    """Every process on the machine: pid -> (short name, CPU seconds so far)."""
+    seen: dict[int, tuple[str, float]] = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
-            stat = (entry / "stat").read_text()
             argv = (entry / "cmdline").read_bytes().split(b"\0")
+            seen[int(entry.name)] = (_short_name(argv), process_cpu_s(int(entry.name)))
         except OSError:  # gone meanwhile
             continue
-        fields = stat.rsplit(")", 1)[1].split()
-        seen[(int(entry.name), _short_name(argv))] = (int(fields[11]) + int(fields[12])) / TICK
     return seen
 
 
@@ -96,8 +93,8 @@ def overhead(model: Path, files: list[Path], args: argparse.Namespace) -> dict[s
                 payloads = [encode_predict(server.url, p.name, p.read_bytes()) for p in files]
                 start = cpu_seconds()
                 load = run_load(server.url, payloads, args.clients, args.seconds, MAX_REQUESTS)
-                for (pid, label), seconds in cpu_seconds().items():
-                    spent = seconds - start.get((pid, label), seconds)
+                for pid, (label, seconds) in cpu_seconds().items():
+                    spent = seconds - start.get(pid, ("", seconds))[1]  # new: counted from here
                     cpu[name][label] = cpu[name].get(label, 0.0) + spent
                 served[name] += load.ok
                 rates[name].append(load.ok / load.wall_s)
@@ -109,13 +106,14 @@ def overhead(model: Path, files: list[Path], args: argparse.Namespace) -> dict[s
     finally:
         single.stop()
         scaled.stop()
+    per_image = {name: {label: 1000 * spent / max(1, served[name])
+                        for label, spent in sorted(cpu[name].items(), key=lambda kv: -kv[1])}
+                 for name in rates}
     result: dict[str, Any] = {
         name: {"img_per_s": median(values), "rounds": values, "p99_ms": median(p99[name]),
                "mean_batch": batches[name],
-               "cpu_ms_per_image": {label: 1000 * spent / max(1, served[name])
-                                    for label, spent in sorted(cpu[name].items(),
-                                                               key=lambda kv: -kv[1])
-                                    if 1000 * spent / max(1, served[name]) >= 0.5}}
+               "cpu_ms_per_image": {label: ms for label, ms in per_image[name].items()
+                                    if ms >= 0.5}}
         for name, values in rates.items()}
     result["ratio"] = (result["ray serve, 1 replica"]["img_per_s"]
                        / result["single process"]["img_per_s"])

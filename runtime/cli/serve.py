@@ -135,7 +135,7 @@ def serve(
                                  engine=engine.value, precision=precision, spin=False)
     configure_logging(config.log_format)
     app = create_app(lambda: detector, config)
-    clean = run_server(app, host, port, grace, config.header_timeout_s,
+    clean = run_server(app, host, port,
                        on_started=lambda url: typer.echo(f"serving {model} on {url}", err=True))
     if not clean:
         fail(f"{model}: the service stopped: {app.state.service.load_error or 'see the log'}",

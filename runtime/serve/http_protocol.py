@@ -18,11 +18,13 @@ import asyncio
 import json
 from typing import Any
 
+from anime_detector.serve.errors import error_body
+
 __all__ = ["head_deadline_protocol"]
 
 
 def _timeout_answer(seconds: float) -> bytes:
-    body = json.dumps({"error": f"request headers not received within {seconds:g} s"}).encode()
+    body = json.dumps(error_body(f"request headers not received within {seconds:g} s")).encode()
     return (b"HTTP/1.1 408 Request Timeout\r\ncontent-type: application/json\r\n"
             b"connection: close\r\ncontent-length: " + str(len(body)).encode() + b"\r\n\r\n"
             + body)

@@ -1,9 +1,9 @@
 """Running the app under uvicorn: logging, and a shutdown that drains.
 
 On SIGTERM or SIGINT the server stops accepting, ``/readyz`` turns 503, requests in flight
-finish within ``grace_s`` seconds, and the process exits 0 (uvicorn would otherwise raise
-the signal again after its shutdown, which kills the process with the signal's code or,
-for SIGINT, prints a traceback).
+finish within the config's ``grace_s`` seconds, and the process exits 0 (uvicorn would
+otherwise raise the signal again after its shutdown, which kills the process with the
+signal's code or, for SIGINT, prints a traceback).
 """
 
 from __future__ import annotations
@@ -75,16 +75,18 @@ class _DrainingServer(uvicorn.Server):
                 signal.signal(sig, handler)
 
 
-def run_server(app: Starlette, host: str, port: int, grace_s: float,
-               header_timeout_s: float = 10.0,
+def run_server(app: Starlette, host: str, port: int,
                on_started: Callable[[str], None] | None = None) -> bool:
-    """Serve until a signal (or a model that fails to load); True for a clean stop.
-    ``header_timeout_s``: see :mod:`~anime_detector.serve.http_protocol`."""
+    """Serve until a signal (or a model that fails to load); True for a clean stop. The grace
+    period and the header deadline (:mod:`~anime_detector.serve.http_protocol`) are the
+    app's ``ServeConfig``'s."""
     service: Service = app.state.service
-    config = uvicorn.Config(app, host=host, port=port, timeout_graceful_shutdown=math.ceil(grace_s),
+    settings = service.config
+    config = uvicorn.Config(app, host=host, port=port,
+                            timeout_graceful_shutdown=math.ceil(settings.grace_s),
                             access_log=False, log_config=None, server_header=False,
                             lifespan="on", timeout_keep_alive=5,
-                            http=head_deadline_protocol(header_timeout_s))
+                            http=head_deadline_protocol(settings.header_timeout_s))
     server = _DrainingServer(config, service)
     service.on_load_failure = lambda reason: setattr(server, "should_exit", True)
     if on_started is not None:
