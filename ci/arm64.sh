@@ -184,14 +184,15 @@ prepare_root() { # unpack the cached root into $WORK/root and mount what a syste
     mount_into "$root/dev/shm" -t tmpfs -o size=1g tmpfs
 }
 
-# What README.md "Install on a Raspberry Pi / ARM64 board" tells a user, then the test tools.
+# What README.md "Install on a Raspberry Pi / ARM64 board" tells a user, then the test tools,
+# at the versions CI tested (requirements/dev-lock.txt as constraints; each has aarch64 wheels).
 INSTALL='cd /src
 python3 -m venv .venv
-.venv/bin/pip install --quiet ".[cpu]"
+.venv/bin/pip install --quiet -c requirements/dev-lock.txt ".[cpu]"
 site=$(echo .venv/lib/python3*/site-packages)
 echo "footprint of .[cpu]: $(du -sm --exclude="pip*" --exclude="setuptools*" --exclude="_distutils_hack" --exclude="pkg_resources" "$site" | cut -f1) MB of site-packages, pip and setuptools not counted: $(cd "$site" && ls -d *.dist-info | grep -v -e ^pip- -e ^setuptools- | sed "s/-[0-9].*//" | tr "\n" " ")"
-.venv/bin/pip install --quiet ".[cpu,ncnn,openvino]" pytest
-.venv/bin/pip install --quiet --no-deps pnnx==20261020
+.venv/bin/pip install --quiet -c requirements/dev-lock.txt ".[cpu,ncnn,openvino]" pytest
+.venv/bin/pip install --quiet --no-deps -r requirements/no-deps.txt
 .venv/bin/python --version'
 
 x86_models() { # x86_models DEST: the x86 models and references, cached by what makes them
@@ -258,8 +259,9 @@ native() { # a real aarch64 machine: no emulation, a venv and the tests
     local python=${PYTHON:-python3}
     WORK=$(mktemp -d "${TMPDIR:-/tmp}/anime-detector-arm64.XXXXXX")
     "$python" -m venv "$WORK/venv"
-    "$WORK/venv/bin/pip" install --quiet "$REPO[cpu,ncnn,openvino]" pytest \
-        && "$WORK/venv/bin/pip" install --quiet --no-deps pnnx==20261020 \
+    "$WORK/venv/bin/pip" install --quiet -c "$REPO/requirements/dev-lock.txt" \
+        "$REPO[cpu,ncnn,openvino]" pytest \
+        && "$WORK/venv/bin/pip" install --quiet --no-deps -r "$REPO/requirements/no-deps.txt" \
         || die "pip install failed on this aarch64 machine (see above)"
     [[ -n ${ARM64_MODELS:-} ]] || say "ARM64_MODELS unset: the x86 parity tests will skip"
     (cd "$REPO" && ARM64_REPORT=$WORK/native.jsonl "$WORK/venv/bin/python" -m pytest -q $TESTS) \

@@ -38,6 +38,8 @@ from anime_detector.onnx_metadata import read_contract, read_metadata
 
 __all__ = ["PNNX_INSTALL", "NcnnReport", "find_pnnx", "keras_to_ncnn", "to_ncnn"]
 
+# The pin in requirements/no-deps.txt, quoted for an installed wheel that has no checkout
+# (tests/test_pins.py keeps them equal).
 PNNX_VERSION = "20261020"
 PNNX_INSTALL = f"pip install --no-deps pnnx=={PNNX_VERSION}"
 PARAM, BIN = "model.ncnn.param", "model.ncnn.bin"
