@@ -14,6 +14,7 @@ from typing import Any
 
 from anime_detector.errors import ModelError
 from anime_detector.preprocessing import PreprocessSpec
+from anime_detector.preprocessing import input_shape as input_shape_of
 
 __all__ = [
     "CAM_WEIGHTS",
@@ -126,11 +127,13 @@ def check_io_shapes(
     path: str | os.PathLike[str], contract: ModelContract, input_shape: Sequence[object],
     output_shape: Sequence[object], input_is_float: bool = True,
 ) -> None:
-    """Refuse a model whose I/O does not match ``(N, H, W, 3) -> (N, classes)``."""
+    """Refuse a model whose I/O does not match ``(N, H, W, 3) -> (N, classes)`` (or
+    ``(N, 3, H, W)`` for an NCHW spec)."""
     spec = contract.spec
-    want = f"(batch, {spec.height}, {spec.width}, 3) -> (batch, {len(contract.labels)})"
+    image = list(input_shape_of(spec))
+    want = f"(batch, {', '.join(map(str, image))}) -> (batch, {len(contract.labels)})"
     shape_in, shape_out = list(input_shape), list(output_shape)
-    ok_in = len(shape_in) == 4 and shape_in[1:] == [spec.height, spec.width, 3]
+    ok_in = len(shape_in) == 4 and shape_in[1:] == image
     ok_out = len(shape_out) == 2 and shape_out[1] == len(contract.labels)
     if not (ok_in and ok_out and input_is_float):
         kind = "" if input_is_float else "non-float "

@@ -10,7 +10,10 @@ Resize filter: Pillow's ``BILINEAR``. Pillow widens the filter support when it
 shrinks an image, so this is an antialiased resize (unlike TF's bilinear
 resize or Keras' ``load_img`` default, ``nearest``, both of which alias on
 large photos). The image is squashed to 224x224 without cropping, as the
-original project's ``target_size=(224, 224)`` loader did.
+original project's ``target_size=(224, 224)`` loader did; encoders that expect it
+(timm, CLIP) set ``resize="center-crop"``. Any encoder's numbers fit the spec:
+``(pixel - mean) * scale / std`` per channel, in RGB or BGR order, HWC or CHW
+(:mod:`anime_detector.encoder_spec` builds specs from named presets).
 
 Fast JPEG decode (``spec.jpeg_draft = k > 0``): libjpeg decodes at the smallest
 DCT scale (1/2, 1/4, 1/8) that keeps both sides at least ``k`` times the target
@@ -39,6 +42,7 @@ __all__ = [
     "ImageSource",
     "PreprocessSpec",
     "check_image_path",
+    "input_shape",
     "load_image",
     "preprocess",
     "preprocess_batch",
@@ -53,6 +57,8 @@ ImageSource = str | os.PathLike[str] | bytes | IO[bytes] | Image.Image | NDArray
 MAX_IMAGE_PIXELS = 89_478_485
 
 _ORIENTATION = 0x0112  # the EXIF tag
+LAYOUTS = ("NHWC", "NCHW")
+RESIZE_MODES = ("squash", "center-crop")
 _RESAMPLE = {
     "nearest": Image.Resampling.NEAREST,
     "bilinear": Image.Resampling.BILINEAR,
@@ -73,6 +79,11 @@ class PreprocessSpec:
     scale: float = 1.0
     alpha_background: tuple[int, int, int] = (255, 255, 255)
     jpeg_draft: int = 0  # 0: full-size decode; k: reduced DCT scale keeping >= k x target
+    # (pixel - mean) * scale / std: ``mean`` in 0-255 pixel units, ``std`` in scaled units
+    # (timm's pretrained_cfg std with scale 1/255).
+    std: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    layout: str = "NHWC"  # the array preprocess returns: (H, W, 3), or (3, H, W) for NCHW
+    resize: str = "squash"  # squash to size, or center-crop: shorter side to size, then crop
 
     def __post_init__(self) -> None:
         if self.resample not in _RESAMPLE:
@@ -83,16 +94,25 @@ class PreprocessSpec:
             raise ValueError("height and width must be positive")
         if self.jpeg_draft < 0:
             raise ValueError("jpeg_draft must be 0 (off) or a positive size factor")
+        if self.layout not in LAYOUTS:
+            raise ValueError(f"layout must be one of {', '.join(LAYOUTS)}, not {self.layout!r}")
+        if self.resize not in RESIZE_MODES:
+            raise ValueError(f"resize must be one of {', '.join(RESIZE_MODES)}, "
+                             f"not {self.resize!r}")
+        if len(self.std) != 3 or not all(v > 0 for v in self.std):
+            raise ValueError(f"std must be three positive numbers, not {self.std!r}")
 
     def to_json(self) -> str:
         """Serialise to the JSON stored in the ONNX metadata.
 
-        ``jpeg_draft`` is left out while 0, so specs written before it existed (and
-        the feature-cache keys derived from them) stay the same.
+        Fields added later (``jpeg_draft``, ``std``, ``layout``, ``resize``) are left out
+        while they hold their defaults, so specs written before they existed (and the
+        feature-cache keys derived from them) stay the same.
         """
         data = asdict(self)
-        if not data["jpeg_draft"]:
-            del data["jpeg_draft"]
+        for key, default in _LATER_FIELDS.items():
+            if data[key] == default:
+                del data[key]
         return json.dumps(data, sort_keys=True)
 
     @classmethod
@@ -101,10 +121,14 @@ class PreprocessSpec:
         data: dict[str, Any] = json.loads(text)
         data["mean"] = tuple(float(v) for v in data["mean"])
         data["alpha_background"] = tuple(int(v) for v in data["alpha_background"])
+        if "std" in data:
+            data["std"] = tuple(float(v) for v in data["std"])
         return cls(**data)
 
 
 DEFAULT_SPEC = PreprocessSpec()
+_LATER_FIELDS: dict[str, Any] = {"jpeg_draft": 0, "std": (1.0, 1.0, 1.0), "layout": "NHWC",
+                                 "resize": "squash"}
 
 
 def _describe(source: object) -> str:
@@ -249,21 +273,37 @@ def load_image(
 
 def preprocess(source: ImageSource, spec: PreprocessSpec = DEFAULT_SPEC,
                max_pixels: int | None = None) -> NDArray[np.float32]:
-    """Return the model input for one image: float32 ``(height, width, 3)``.
+    """Return the model input for one image: float32 ``(height, width, 3)``, or
+    ``(3, height, width)`` for an NCHW spec.
 
     Same numbers as ``keras.applications.vgg19.preprocess_input`` applied to
     the resized RGB image (for the default spec). ``max_pixels``: see :func:`load_image`.
     """
-    image = load_image(source, spec, for_model=True, max_pixels=max_pixels)
-    if image.size != (spec.width, spec.height):
-        image = image.resize((spec.width, spec.height), _RESAMPLE[spec.resample])
+    image = resize(load_image(source, spec, for_model=True, max_pixels=max_pixels), spec)
     return normalize(np.asarray(image, dtype=np.uint8), spec)
+
+
+def resize(image: Image.Image, spec: PreprocessSpec) -> Image.Image:
+    """``image`` at the spec's size: squashed, or (``center-crop``) its shorter side scaled
+    to the size and the middle cut out, as timm's and OpenCLIP's eval transforms do."""
+    size = (spec.width, spec.height)
+    if image.size == size:
+        return image
+    if spec.resize == "center-crop":
+        w, h = image.size
+        ratio = max(spec.width / w, spec.height / h)
+        scaled = (max(spec.width, round(w * ratio)), max(spec.height, round(h * ratio)))
+        image = image.resize(scaled, _RESAMPLE[spec.resample])
+        left, top = (scaled[0] - spec.width) // 2, (scaled[1] - spec.height) // 2
+        return image.crop((left, top, left + spec.width, top + spec.height))
+    return image.resize(size, _RESAMPLE[spec.resample])
 
 
 def normalize(
     pixels: NDArray[np.uint8], spec: PreprocessSpec = DEFAULT_SPEC
 ) -> NDArray[np.float32]:
-    """Channel order, mean subtraction and scale for resized RGB uint8 pixels."""
+    """Channel order, ``(pixel - mean) * scale / std`` and layout for resized RGB uint8
+    pixels ``(..., H, W, 3)``."""
     arr = pixels.astype(np.float32)
     if spec.channel_order == "BGR":
         arr = arr[..., ::-1]
@@ -271,13 +311,24 @@ def normalize(
         arr = arr - np.asarray(spec.mean, dtype=np.float32)
     if spec.scale != 1.0:
         arr = arr * np.float32(spec.scale)
+    if spec.std != (1.0, 1.0, 1.0):
+        arr = np.divide(arr, np.asarray(spec.std, dtype=np.float32), dtype=np.float32)
+    if spec.layout == "NCHW":
+        arr = np.moveaxis(arr, -1, -3)
     return np.ascontiguousarray(arr, dtype=np.float32)
+
+
+def input_shape(spec: PreprocessSpec) -> tuple[int, int, int]:
+    """One preprocessed image's shape: ``(H, W, 3)``, or ``(3, H, W)`` for NCHW."""
+    if spec.layout == "NCHW":
+        return (3, spec.height, spec.width)
+    return (spec.height, spec.width, 3)
 
 
 def preprocess_batch(
     sources: list[ImageSource], spec: PreprocessSpec = DEFAULT_SPEC
 ) -> NDArray[np.float32]:
-    """Stack :func:`preprocess` over several images into ``(N, height, width, 3)``."""
+    """Stack :func:`preprocess` over several images into ``(N, height, width, 3)`` (or NCHW)."""
     if not sources:
-        return np.zeros((0, spec.height, spec.width, 3), dtype=np.float32)
+        return np.zeros((0, *input_shape(spec)), dtype=np.float32)
     return np.stack([preprocess(s, spec) for s in sources])
