@@ -26,8 +26,8 @@ __all__ = ["head_deadline_protocol"]
 def _timeout_answer(seconds: float) -> bytes:
     body = json.dumps(error_body(f"request headers not received within {seconds:g} s")).encode()
     return (b"HTTP/1.1 408 Request Timeout\r\ncontent-type: application/json\r\n"
-            b"connection: close\r\ncontent-length: " + str(len(body)).encode() + b"\r\n\r\n"
-            + body)
+            b"x-content-type-options: nosniff\r\nconnection: close\r\n"
+            b"content-length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
 
 
 class _HeadDeadline:

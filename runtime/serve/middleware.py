@@ -37,7 +37,7 @@ ROUTES = frozenset({"/", "/v1/predict", "/v1/explain", "/v1/model", "/healthz", 
 # No key needed: the probes, and the page itself (static, it holds no data; its calls to
 # the API carry the key the user types in).
 PUBLIC_ROUTES = frozenset({"/healthz", "/readyz", "/"})
-_CLIENT_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+_CLIENT_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 log = logging.getLogger("anime_detector.serve")
 
 
@@ -58,7 +58,7 @@ def _header(scope: Scope, name: bytes) -> str | None:
 
 def _request_id(scope: Scope) -> str:
     given = _header(scope, b"x-request-id")
-    return given if given and _CLIENT_ID.match(given) else uuid.uuid4().hex
+    return given if given and _CLIENT_ID.fullmatch(given) else uuid.uuid4().hex
 
 
 class RequestContext:
@@ -83,9 +83,10 @@ class RequestContext:
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
                 response.update(status=message["status"], started=True)
+                extra = [(b"x-content-type-options", b"nosniff")]
                 if self.config.echo_request_id:
-                    message["headers"] = [*message.get("headers", []),
-                                          (b"x-request-id", rid.encode())]
+                    extra.append((b"x-request-id", rid.encode()))
+                message["headers"] = [*message.get("headers", []), *extra]
             await send(message)
 
         reserved = 0
