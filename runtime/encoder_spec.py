@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from anime_detector.preprocessing import PreprocessSpec
 
-__all__ = ["PRESETS", "EncoderPixels", "encoder_spec"]
+__all__ = ["PRESETS", "EncoderPixels", "encoder_spec", "parse_numbers", "parse_size"]
 
 _IMAGENET_MEAN = (0.485, 0.456, 0.406)
 _IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -86,3 +86,34 @@ def encoder_spec(
         scale=scale, std=_three("std", std) or base.std, layout=layout,
         resize=resize or base.resize,
     )
+
+
+def parse_numbers(name: str, text: str | None) -> tuple[float, ...] | None:
+    """``--mean 0.485,0.456,0.406`` (or one number, or fractions like ``1/255``)."""
+    if text is None:
+        return None
+    try:
+        return tuple(_number(part) for part in text.replace(" ", "").split(",") if part)
+    except (ValueError, ZeroDivisionError):
+        raise ValueError(f"--{name} {text!r}: expected numbers separated by commas") from None
+
+
+def parse_size(text: str | None) -> tuple[int, int] | None:
+    """``--input-size 224``, ``224x192`` or ``224,192`` as (height, width)."""
+    if text is None:
+        return None
+    parts = text.lower().replace("x", ",").split(",")
+    try:
+        sizes = [int(p) for p in parts]
+    except ValueError:
+        sizes = []
+    if len(sizes) not in (1, 2) or min(sizes, default=0) < 1:
+        raise ValueError(f"--input-size {text!r}: expected H, HxW or H,W (positive integers)")
+    return (sizes[0], sizes[-1])
+
+
+def _number(text: str) -> float:
+    if "/" in text:
+        top, bottom = text.split("/", 1)
+        return float(top) / float(bottom)
+    return float(text)

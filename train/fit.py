@@ -18,13 +18,19 @@ from anime_detector.metrics import classification_report
 from anime_detector.preprocessing import PreprocessSpec
 from anime_detector.train.backbones import get_backbone, spec_for
 from anime_detector.train.data import Sample, discover, stratified_split
+from anime_detector.train.encoder_file import (
+    encoder_fingerprint,
+    is_encoder_path,
+    write_sidecar,
+)
+from anime_detector.train.encoder_options import EncoderOptions, resolve_encoder
 from anime_detector.train.features import (
     FeatureCache,
     backbone_fingerprint,
     default_cache_dir,
     extract_features,
 )
-from anime_detector.train.model import build_parts, compile_for_training
+from anime_detector.train.model import build_encoder_parts, build_parts, compile_for_training
 from anime_detector.train.report import plot_history, write_json
 from anime_detector.train.sequence import ImageBatches
 
@@ -48,12 +54,16 @@ class TrainConfig:
     feature_cache: bool = True
     cache_dir: Path | None = None
     overwrite: bool = False
-    backbone: str = "vgg19"  # a key of anime_detector.train.backbones.BACKBONES
+    backbone: str = "vgg19"  # a key of anime_detector.train.backbones.BACKBONES, or a file
+    head: str = "seed"  # or "linear"
+    backbone_output: str | None = None  # encoder files: the output (layer) the head reads
+    pixels: EncoderOptions = field(default_factory=EncoderOptions)  # encoder files only
+    resolved_spec: PreprocessSpec | None = None  # an encoder file's, set by train()
 
     @property
     def spec(self) -> PreprocessSpec:
         """The backbone's preprocessing: what training feeds it and export records."""
-        return spec_for(self.backbone)
+        return self.resolved_spec or spec_for(self.backbone)
 
 
 @dataclass
@@ -93,22 +103,34 @@ def _split(config: TrainConfig) -> tuple[list[Sample], list[Sample]]:
 
 
 def _one_hot(labels: np.ndarray) -> np.ndarray:
-    return np.eye(len(DEFAULT_LABELS), dtype=np.float32)[labels]
+    one_hot: np.ndarray = np.eye(len(DEFAULT_LABELS), dtype=np.float32)[labels]
+    return one_hot
 
 
 def train(config: TrainConfig, log: Callable[[str], None] = print) -> TrainResult:
     """Fit the model on ``config.data_dir`` and write ``config.out_dir`` atomically."""
     if config.out_dir.exists() and not config.overwrite:
         raise SourceError(config.out_dir, "run folder exists; pass --overwrite to replace it")
-    if config.backbone != "tiny":  # "tiny": the test stand-in, not in the registry
-        config = replace(config, backbone=get_backbone(config.backbone).key)
+    encoder = None
+    if is_encoder_path(config.backbone):  # refused here, before any work, if unusable
+        encoder, spec = resolve_encoder(config.backbone, config.backbone_output, config.pixels)
+        config = replace(config, resolved_spec=spec)
+        log(f"encoder {encoder.describe()}; preprocessing {spec.to_json()}")
+    else:
+        config.pixels.refuse_for_named(config.backbone)
+        if config.backbone != "tiny":  # "tiny": the test stand-in, not in the registry
+            config = replace(config, backbone=get_backbone(config.backbone).key)
     keras.utils.set_random_seed(config.seed)
     train_set, val_set = _split(config)
-    parts = build_parts(config.weights, config.backbone)
+    parts = (build_encoder_parts(encoder, config.head) if encoder
+             else build_parts(config.weights, config.backbone, config.head))
+    fingerprint = (encoder_fingerprint(encoder, config.spec) if encoder
+                   else backbone_fingerprint(parts.extractor, config.spec, config.backbone))
     seconds: dict[str, float] = {}
     with atomic_dir(config.out_dir, overwrite=config.overwrite) as tmp:
-        if config.feature_cache:
-            fit = _fit_on_features(parts, config, train_set, val_set, seconds, log)
+        if config.feature_cache or (encoder and encoder.kind == "onnx"):
+            fit = _fit_on_features(parts, config, train_set, val_set, seconds, log,
+                                   fingerprint)
         else:
             fit = _fit_end_to_end(parts, config, train_set, val_set, seconds, log)
         history, best_epoch, skipped = fit.history, fit.best_epoch, fit.skipped
@@ -120,11 +142,14 @@ def train(config: TrainConfig, log: Callable[[str], None] = print) -> TrainResul
             skipped=[{"path": p, "error": e} for p, e in skipped], train_images=len(train_set),
             val_images=len(val_set), best_epoch=best_epoch, weights=str(config.weights),
             evaluated_on="validation" if fit.on_validation else "training",
-            backbone=config.backbone, seconds=seconds,
+            backbone=encoder.describe() if encoder else config.backbone, head=config.head,
+            seconds=seconds,
         )
         started = time.perf_counter()
         parts.model.save(tmp / "model.keras")
         seconds["save"] = time.perf_counter() - started
+        if encoder:
+            write_sidecar(tmp, encoder, config.spec, config.head)
         write_json(tmp / "history.json", {"best_epoch": best_epoch, **history})
         write_json(tmp / "metrics.json", metrics)
         write_json(tmp / "labels.json", list(DEFAULT_LABELS))
@@ -150,10 +175,10 @@ class FitOutput:
 
 def _fit_on_features(parts: Any, config: TrainConfig, train_set: list[Sample],
                      val_set: list[Sample], seconds: dict[str, float],
-                     log: Callable[[str], None]) -> FitOutput:
+                     log: Callable[[str], None], fingerprint: str) -> FitOutput:
     started = time.perf_counter()
-    cache = FeatureCache(config.cache_dir or default_cache_dir(),
-                         backbone_fingerprint(parts.extractor, config.spec, config.backbone))
+    root = config.cache_dir or default_cache_dir()
+    cache = FeatureCache(root if config.feature_cache else None, fingerprint)
     common = dict(extractor=parts.extractor, cache=cache, spec=config.spec,
                   seed=config.seed, batch_size=config.batch_size, warn=log)
     tr = extract_features(samples=train_set, views=1 + config.augment, **common)

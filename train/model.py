@@ -31,12 +31,21 @@ from anime_detector.train.backbones import (
     get_backbone,
     model_name,
 )
+from anime_detector.train.encoder_file import (
+    CUSTOM_KEY,
+    EncoderInfo,
+    OnnxFeatures,
+    keras_output,
+    load_keras_encoder,
+)
 
-__all__ = ["ModelParts", "WeightsError", "build_model", "build_parts", "resolve_weights"]
+__all__ = ["HEADS", "ModelParts", "WeightsError", "build_encoder_parts", "build_model",
+           "build_parts", "head_layers", "resolve_weights"]
 
 log = logging.getLogger(__name__)
 
 DROPOUT_RATES = (0.5, 0.3, 0.2)
+HEADS = ("seed", "linear")
 WEIGHTS_FILE = REGISTRY["vgg19"].weights_file
 WEIGHTS_URL = REGISTRY["vgg19"].weights_url + WEIGHTS_FILE
 WEIGHTS_MD5 = REGISTRY["vgg19"].weights_md5
@@ -102,29 +111,70 @@ def _backbone(weights: str | os.PathLike[str] | None, backbone: str) -> Any:
     return build_base(entry, resolve_weights(weights, entry))
 
 
+def head_layers(head: str = "seed") -> list[Any]:
+    """The head after pooling: the seed's dropout/dense stack, or one dense layer (``linear``)."""
+    out = keras.layers.Dense(len(DEFAULT_LABELS), activation="softmax", name="predictions")
+    if head == "linear":
+        return [out]
+    if head != "seed":
+        raise ValueError(f"unknown head {head!r}; choose one of {', '.join(HEADS)}")
+    return [
+        keras.layers.Dropout(DROPOUT_RATES[0], name="dropout_1"),
+        keras.layers.Dense(256, activation="relu", name="dense_256"),
+        keras.layers.Dropout(DROPOUT_RATES[1], name="dropout_2"),
+        keras.layers.Dense(128, activation="relu", name="dense_128"),
+        keras.layers.Dropout(DROPOUT_RATES[2], name="dropout_3"),
+        out,
+    ]
+
+
+def _assemble(inputs: Any, features: Any, head: str, name: str) -> ModelParts:
+    """The full model, the extractor (image -> features) and the head, sharing layers."""
+    head_in = keras.Input((int(features.shape[-1]),), name="features")
+    x, y = features, head_in
+    for layer in head_layers(head):
+        x, y = layer(x), layer(y)
+    return ModelParts(keras.Model(inputs, x, name=name),
+                      keras.Model(inputs, features, name="extractor"),
+                      keras.Model(head_in, y, name="head"))
+
+
 def build_parts(
-    weights: str | os.PathLike[str] | None = "imagenet", backbone: str = "vgg19"
+    weights: str | os.PathLike[str] | None = "imagenet", backbone: str = "vgg19",
+    head: str = "seed",
 ) -> ModelParts:
     """Build the full model, the feature extractor and the head (sharing layers)."""
     key = backbone if backbone == "tiny" else get_backbone(backbone).key
     base = _backbone(weights, key)
     base.trainable = False
     features = keras.layers.GlobalAveragePooling2D(name="global_pool")(base.output)
-    head_layers = [
-        keras.layers.Dropout(DROPOUT_RATES[0], name="dropout_1"),
-        keras.layers.Dense(256, activation="relu", name="dense_256"),
-        keras.layers.Dropout(DROPOUT_RATES[1], name="dropout_2"),
-        keras.layers.Dense(128, activation="relu", name="dense_128"),
-        keras.layers.Dropout(DROPOUT_RATES[2], name="dropout_3"),
-        keras.layers.Dense(len(DEFAULT_LABELS), activation="softmax", name="predictions"),
-    ]
-    head_in = keras.Input((int(features.shape[-1]),), name="features")
-    x, y = features, head_in
-    for layer in head_layers:
-        x, y = layer(x), layer(y)
-    model = keras.Model(base.input, x, name=model_name(key))
-    return ModelParts(model, keras.Model(base.input, features, name="extractor"),
-                      keras.Model(head_in, y, name="head"))
+    return _assemble(base.input, features, head, model_name(key))
+
+
+def build_encoder_parts(info: EncoderInfo, head: str = "seed") -> ModelParts:
+    """The head on an encoder file, frozen.
+
+    A Keras encoder is called as one layer of the full model (pooled when its output is a
+    map), so ``model.keras`` is the whole network. An ONNX encoder stays outside Keras:
+    the model is the head alone and the extractor runs the file on onnxruntime.
+    """
+    if info.kind == "onnx":
+        head_in = keras.Input((info.channels,), name="features")
+        y = head_in
+        for layer in head_layers(head):
+            y = layer(y)
+        model = keras.Model(head_in, y, name=model_name(CUSTOM_KEY))
+        return ModelParts(model, OnnxFeatures(info), model)
+    encoder = load_keras_encoder(info.path)
+    encoder.trainable = False
+    if info.output:
+        encoder = keras.Model(encoder.inputs, keras_output(encoder, info.output),
+                              name="encoder")
+    image = keras.Input((*info.size, 3), name="image")
+    features = encoder(image)
+    if info.output_kind == "map":
+        features = keras.layers.GlobalAveragePooling2D(name="global_pool")(features)
+    return _assemble(image, features, head, model_name(CUSTOM_KEY))
 
 
 def build_model(

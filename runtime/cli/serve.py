@@ -79,6 +79,9 @@ def serve(
         min=0.0, help="Seconds requests in flight get to finish on SIGTERM/Ctrl-C.")] = 10.0,
     log_format: Annotated[LogFormat, typer.Option(help="text, or json for log collectors.")]
     = LogFormat.text,
+    model_name: Annotated[str | None, typer.Option(
+        help="The model's name on the Open Inference Protocol routes (/v2/models/NAME; "
+             "default: the model file's stem).")] = None,
     ray: Annotated[bool, typer.Option(
         "--ray", help="Serve on Ray Serve: the same routes, model replicas across a cluster.")
     ] = False,
@@ -96,7 +99,8 @@ def serve(
         "--print-config", help="With --ray: print the Ray Serve config for `serve deploy` "
                                "and exit.")] = False,
 ) -> None:
-    """Serve the model over HTTP: a web page, /v1/predict, /v1/explain, health and metrics."""
+    """Serve the model over HTTP: a web page, /v1/predict, /v1/explain, the Open Inference
+    Protocol (KServe v2: /v2/models/NAME/infer), health and metrics."""
     require_modules(SERVE_MODULES, SERVE_HINT)
     if ray or print_config:
         require_modules(RAY_MODULES, RAY_HINT)
@@ -110,7 +114,7 @@ def serve(
         max_pixels=max_pixels, max_batch=max_batch, max_wait_ms=max_wait_ms,
         max_queue=max_queue, timeout_s=timeout, header_timeout_s=header_timeout,
         threshold=threshold, api_key=api_key or None, cors_origins=tuple(cors_origin or ()),
-        grace_s=grace, log_format=log_format.value)
+        grace_s=grace, log_format=log_format.value, model_name=model_name)
     if ray or print_config:
         from anime_detector.serve.ray_app import ReplicaOptions
         from anime_detector.serve.ray_runner import deploy_config, run_on_ray

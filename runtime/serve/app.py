@@ -35,6 +35,7 @@ from anime_detector.serve.middleware import RequestContext
 from anime_detector.serve.openapi import openapi_schema
 from anime_detector.serve.service import Service, row
 from anime_detector.serve.uploads import Upload, read_uploads
+from anime_detector.serve.v2_routes import V2_ROUTES, model_name
 
 __all__ = ["create_app"]
 
@@ -130,7 +131,11 @@ async def page(request: Request) -> Response:
 
 
 async def schema(request: Request) -> Response:
-    return JSONResponse(request.app.state.openapi)
+    service = _service(request)
+    backend = service.backend if service.ready else None
+    model = ((model_name(backend.card, service.config.model_name), backend.card.version)
+             if backend else None)
+    return JSONResponse(openapi_schema(service.config, model))
 
 
 async def _request_error(request: Request, exc: Exception) -> Response:
@@ -158,6 +163,7 @@ ROUTE_TABLE = [
     Route("/readyz", readyz, methods=["GET"]),
     Route("/metrics", metrics, methods=["GET"]),
     Route("/openapi.json", schema, methods=["GET"]),
+    *V2_ROUTES,
 ]
 
 
@@ -180,15 +186,17 @@ def create_app(loader: Callable[[], Detector] | None = None, config: ServeConfig
         yield
         service.stop()
 
-    middleware = [Middleware(RequestContext, config=config, metrics=metrics)]
+    middleware = [Middleware(RequestContext, config=config, metrics=metrics,
+                             routes=ROUTE_TABLE)]
     if config.cors_origins:
         middleware.insert(0, Middleware(
             CORSMiddleware, allow_origins=list(config.cors_origins), allow_credentials=False,
-            allow_methods=["GET", "POST"], expose_headers=["X-Request-ID"],
-            allow_headers=["Authorization", "X-API-Key", "Content-Type", "X-Request-ID"]))
+            allow_methods=["GET", "POST"],
+            expose_headers=["X-Request-ID", "Inference-Header-Content-Length"],
+            allow_headers=["Authorization", "X-API-Key", "Content-Type", "X-Request-ID",
+                           "Inference-Header-Content-Length"]))
     handlers: dict[Any, Any] = {RequestError: _request_error, HTTPException: _http_error}
     app = Starlette(routes=ROUTE_TABLE, middleware=middleware, lifespan=lifespan,
                     exception_handlers=handlers)
     app.state.service = service
-    app.state.openapi = openapi_schema(config)
     return app

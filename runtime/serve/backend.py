@@ -8,8 +8,10 @@ the same either way.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
@@ -19,9 +21,12 @@ from anime_detector.contract import ModelContract
 from anime_detector.detector import Detector
 from anime_detector.engines import EngineInfo
 from anime_detector.errors import AnimeDetectorError
+from anime_detector.fsutil import sha256_path
 
 __all__ = ["Backend", "BackendOpener", "BatchObserver", "InferenceResult", "ModelCard",
-           "QueueFull", "warm_up"]
+           "QueueFull", "model_version", "warm_up"]
+
+VERSION_CHARS = 12  # of the model's sha256: its version in the Open Inference Protocol
 
 BatchObserver = Callable[[int, float], None]  # (images, seconds) of each inference run
 
@@ -41,23 +46,34 @@ class InferenceResult:
 @dataclass(frozen=True)
 class ModelCard:
     """What ``GET /v1/model`` says and what the routes need to decode and decide: small and
-    picklable, so a replica on another node can hand it to the front."""
+    picklable, so a replica on another node can hand it to the front. ``version``: the
+    first characters of the model's sha256 (:func:`model_version`)."""
 
     name: str
     contract: ModelContract
     info: EngineInfo
     providers: list[str] = field(default_factory=list)
     can_explain: bool = False
+    version: str = ""
 
     @classmethod
     def of(cls, detector: Detector) -> ModelCard:
+        """The card of a loaded detector; its version is read from the model's files while
+        they exist (a model shipped to a replica in bytes has none left: its sender says)."""
         try:
             detector.require_explain()
             can_explain = True
         except AnimeDetectorError:
             can_explain = False
+        version = model_version(detector.path) if Path(detector.path).exists() else ""
         return cls(detector.path.name, detector.contract, detector.info, detector.providers,
-                   can_explain)
+                   can_explain, version)
+
+
+def model_version(model: str | os.PathLike[str]) -> str:
+    """The model's version: the first characters of its file's sha256 (what ``sha256sum``
+    prints for an ``.onnx``), or of its folder's files (an ncnn model)."""
+    return sha256_path(model)[:VERSION_CHARS]
 
 
 class Backend(Protocol):

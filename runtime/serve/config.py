@@ -19,7 +19,8 @@ class ServeConfig:
     together (each counts its ``Content-Length``, or ``max_body_mb`` when chunked); past
     it, new requests get 503 before a byte of their body is read. One request is always
     let in. ``header_timeout_s``: a request's line and headers must arrive within it, or
-    408 (single process; on Ray Serve, Ray's proxy reads them).
+    408 (single process; on Ray Serve, Ray's proxy reads them). ``model_name``: the model's
+    name on the Open Inference Protocol routes (default: its file's stem).
     """
 
     max_body_mb: float = 20.0
@@ -37,6 +38,7 @@ class ServeConfig:
     grace_s: float = 10.0
     log_format: str = "text"
     echo_request_id: bool = True  # False behind a proxy that sets X-Request-ID (Ray Serve)
+    model_name: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data (a deployment's arguments, a YAML file); :meth:`from_dict` reverses it."""

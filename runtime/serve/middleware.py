@@ -17,14 +17,16 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from typing import Any
+
+from starlette.routing import BaseRoute, Match
 
 from anime_detector.serve.config import ServeConfig
 from anime_detector.serve.errors import RETRY_AFTER, error_body
 from anime_detector.serve.metrics import ServiceMetrics
 
-__all__ = ["ROUTES", "PUBLIC_ROUTES", "RequestContext"]
+__all__ = ["PUBLIC_ROUTES", "RequestContext"]
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -32,11 +34,9 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
-ROUTES = frozenset({"/", "/v1/predict", "/v1/explain", "/v1/model", "/healthz", "/readyz",
-                    "/metrics", "/openapi.json"})
-# No key needed: the probes, and the page itself (static, it holds no data; its calls to
-# the API carry the key the user types in).
-PUBLIC_ROUTES = frozenset({"/healthz", "/readyz", "/"})
+# No key needed: the probes (ours and the Open Inference Protocol's), and the page itself
+# (static, it holds no data; its calls to the API carry the key the user types in).
+PUBLIC_ROUTES = frozenset({"/healthz", "/readyz", "/v2/health/live", "/v2/health/ready", "/"})
 _CLIENT_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 log = logging.getLogger("anime_detector.serve")
 
@@ -62,12 +62,15 @@ def _request_id(scope: Scope) -> str:
 
 
 class RequestContext:
-    """The outermost layer of our own: see the module docstring."""
+    """The outermost layer of our own: see the module docstring. ``routes``: the app's, whose
+    paths (``/v2/models/{name}/infer``) label the metrics."""
 
-    def __init__(self, app: ASGIApp, config: ServeConfig, metrics: ServiceMetrics) -> None:
+    def __init__(self, app: ASGIApp, config: ServeConfig, metrics: ServiceMetrics,
+                 routes: Sequence[BaseRoute] = ()) -> None:
         self.app = app
         self.config = config
         self.metrics = metrics
+        self.routes = routes
         self._key = config.api_key.encode() if config.api_key else None
         self._inflight = 0  # bytes of request bodies admitted and not finished
 
@@ -177,8 +180,16 @@ class RequestContext:
 
         return counted
 
+    def _route(self, scope: Scope) -> str:
+        """The path of the route that takes this request (its template), else ``other``."""
+        for route in self.routes:
+            match, _ = route.matches(scope)
+            if match is not Match.NONE:
+                return str(getattr(route, "path", "other"))
+        return "other"
+
     def _record(self, scope: Scope, rid: str, status: int, seconds: float) -> None:
-        route = scope["path"] if scope["path"] in ROUTES else "other"
+        route = self._route(scope)
         images = scope["state"].get("images", 0)
         self.metrics.requests.labels(route, str(status)).inc()
         self.metrics.latency.labels(route).observe(seconds)

@@ -84,7 +84,7 @@ class ModelReplica:
     def __init__(self, model: str | list[Any], engine: str = "auto",
                  precision: str | None = None, device: str = "auto", max_batch: int = 8,
                  max_wait_ms: float = 0.0, max_queue: int = 64,
-                 name: str | None = None) -> None:
+                 name: str | None = None, version: str | None = None) -> None:
         context: Any = ray.get_runtime_context()
         threads = max(1, int(context.get_assigned_resources().get("CPU", 1) or 1))
         options: dict[str, Any] = {"device": device, "threads": threads, "engine": engine,
@@ -94,8 +94,9 @@ class ModelReplica:
         else:
             self.detector = Detector.load(model, **options)
         warm_up(self.detector)
-        card = ModelCard.of(self.detector)  # a shipped model sits in a temporary folder:
-        self._card = replace(card, name=name) if name else card  # keep the user's file name
+        # A shipped model sat in a temporary folder: keep the user's file name and version.
+        card = ModelCard.of(self.detector)
+        self._card = replace(card, name=name or card.name, version=version or card.version)
         self.replica = serve.get_replica_context().replica_id.unique_id
         self._runs: deque[tuple[int, float]] = deque()
         self.batcher = Batcher(self.detector, max_batch, max_wait_ms, max_queue,
@@ -211,13 +212,14 @@ def ship_model(model: str | os.PathLike[str]) -> list[Any]:
 
 def build_app(model: str | list[Any], config: ServeConfig, options: ReplicaOptions,
               engine: str = "auto", precision: str | None = None, device: str = "auto",
-              name: str | None = None) -> Any:
-    """The Ray Serve application: the ingress bound to the model deployment. ``name``: the
-    model's file name for ``/v1/model`` (a shipped model has none of its own)."""
+              name: str | None = None, version: str | None = None) -> Any:
+    """The Ray Serve application: the ingress bound to the model deployment. ``name`` and
+    ``version``: the model's file name and :func:`~.backend.model_version` (a shipped model
+    has none of its own)."""
     replica = _deployment(ModelReplica).options(**options).bind(
         model, engine=engine, precision=precision, device=device,
         max_batch=config.max_batch, max_wait_ms=config.max_wait_ms,
-        max_queue=options["max_ongoing_requests"], name=name)
+        max_queue=options["max_ongoing_requests"], name=name, version=version)
     # Ray Serve's default of 5 requests at a time would cap the images a replica sees at
     # once (and so its batches) below the service's own queue bound.
     ingress = _deployment(Ingress).options(max_ongoing_requests=config.max_queue)

@@ -19,6 +19,7 @@ import ray
 import yaml
 from ray import serve
 
+from anime_detector.serve.backend import model_version
 from anime_detector.serve.config import ServeConfig
 from anime_detector.serve.ray_app import (
     APP_NAME,
@@ -53,7 +54,8 @@ def run_on_ray(model: Path, config: ServeConfig, options: ReplicaOptions, *, hos
     try:
         serve.start(http_options={"host": host, "port": port})
         app = build_app(ship_model(model), config, options, engine=engine,
-                        precision=precision, device=device, name=model.name)
+                        precision=precision, device=device, name=model.name,
+                        version=model_version(model))
         serve.run(app, name=APP_NAME, route_prefix="/")
         log.info("serving %s on Ray Serve at http://%s:%d", model, host, port)
         while not stop.wait(0.5):

@@ -14,10 +14,10 @@ import logging
 import platform
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, replace
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
@@ -42,6 +42,7 @@ from anime_detector.system import available_cpus, cpu_summary
 __all__ = ["Service", "row"]
 
 log = logging.getLogger("anime_detector.serve")
+_T = TypeVar("_T")
 
 
 def row(item: Prediction | Failure) -> dict[str, Any]:
@@ -109,6 +110,11 @@ class Service:
             raise RequestError(503, f"not ready: {reason}", "not_ready", headers=RETRY_AFTER)
         return self.backend
 
+    @property
+    def card(self) -> ModelCard:
+        """The model being served (503 until it is ready)."""
+        return self._require_ready().card
+
     async def predict(self, uploads: list[Upload], explain: bool = False
                       ) -> list[Prediction | Failure]:
         """One result per upload, in order; bad images become :class:`Failure` rows.
@@ -121,27 +127,62 @@ class Service:
         if explain and not backend.card.can_explain:
             raise RequestError(400, f"{backend.card.name}: this model cannot explain (export "
                                "it with `anime-detector export`; onnxruntime only)", "bad_request")
+        return await self._bounded(self._predict(backend, uploads, explain))
+
+    async def classify(self, images: list[Upload] | NDArray[np.float32]) -> list[Prediction]:
+        """All or nothing, as the Open Inference Protocol answers: ``images`` are encoded
+        files, all decoded before any inference, or an already preprocessed ``(N, H, W, 3)``
+        batch.
+
+        Raises:
+            RequestError: 400 naming the first upload that cannot be read, and as
+                :meth:`predict`.
+        """
+        backend = self._require_ready()
+        return await self._bounded(self._classify(backend, images))
+
+    async def _bounded(self, work: Awaitable[_T]) -> _T:
         try:
-            return await asyncio.wait_for(self._predict(backend, uploads, explain),
-                                          self.config.timeout_s)
+            return await asyncio.wait_for(work, self.config.timeout_s)
         except asyncio.TimeoutError:
             raise RequestError(504, f"no answer within the timeout of {self.config.timeout_s:g} "
                                "s", "timeout") from None
 
-    async def _predict(self, backend: Backend, uploads: list[Upload], explain: bool
-                       ) -> list[Prediction | Failure]:
+    async def _prepare(self, backend: Backend, uploads: list[Upload]) -> list[_Prepared]:
         loop = asyncio.get_running_loop()
         spec, max_pixels = backend.card.contract.spec, self.config.max_pixels
-        prepared = await asyncio.gather(*(
-            loop.run_in_executor(self.pool, _prepare, up, spec, max_pixels) for up in uploads))
-        arrays = [p.array for p in prepared if p.array is not None]
+        return list(await asyncio.gather(*(
+            loop.run_in_executor(self.pool, _prepare, up, spec, max_pixels) for up in uploads)))
+
+    async def _infer(self, backend: Backend, arrays: list[NDArray[np.float32]],
+                     explain: bool = False) -> list[InferenceResult]:
         try:
-            results = iter(await backend.infer(arrays, explain) if arrays else [])
+            return await backend.infer(arrays, explain) if arrays else []
         except QueueFull:
             raise RequestError(503, f"busy: the queue is full ({backend.max_queue} images); "
                                "retry shortly", "queue_full", headers=RETRY_AFTER) from None
+
+    async def _predict(self, backend: Backend, uploads: list[Upload], explain: bool
+                       ) -> list[Prediction | Failure]:
+        prepared = await self._prepare(backend, uploads)
+        results = iter(await self._infer(
+            backend, [p.array for p in prepared if p.array is not None], explain))
         return [self._result(backend.card, p, next(results) if p.array is not None else None)
                 for p in prepared]
+
+    async def _classify(self, backend: Backend, images: list[Upload] | NDArray[np.float32]
+                        ) -> list[Prediction]:
+        if isinstance(images, list):
+            prepared = await self._prepare(backend, images)
+            for p in prepared:
+                if p.array is None:  # (the error handler counts it)
+                    raise RequestError(400, f"{p.upload.name}: {p.error}", "bad_image")
+            arrays = [p.array for p in prepared if p.array is not None]
+        else:
+            arrays = list(images)
+        results = await self._infer(backend, arrays)
+        return [decide(backend.card.contract, r.probabilities, None, self.config.threshold)
+                for r in results]
 
     def _result(self, card: ModelCard, prepared: _Prepared,
                 result: InferenceResult | None) -> Prediction | Failure:
@@ -176,7 +217,7 @@ class Service:
         card = backend.card
         contract, info = card.contract, card.info
         return {
-            "model": card.name,
+            "model": card.name, "version": card.version,
             "labels": list(contract.labels),
             "threshold": (contract.threshold if self.config.threshold is None
                           else self.config.threshold),
