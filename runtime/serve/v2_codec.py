@@ -7,7 +7,8 @@ header lists them (each input says its ``binary_data_size``). Two inputs are und
 
 - ``image``, BYTES ``[N]``: encoded image files; in JSON each is a base64 string, in binary
   each is a 4-byte little-endian length and the file's bytes (Triton's BYTES layout);
-- ``input``, FP32 ``[N, H, W, 3]``: preprocessed images, little-endian, row-major.
+- ``input``, FP32 ``[N, H, W, 3]`` (``[N, 3, H, W]`` for an NCHW model): preprocessed
+  images, little-endian, row-major.
 
 Every count, shape, datatype and size is checked against the model and the service's limits
 before a tensor is built; each problem is a :class:`~.errors.RequestError` (400, or 413 for
@@ -44,15 +45,15 @@ def _bad(message: str) -> RequestError:
 
 @dataclass(frozen=True)
 class TensorShape:
-    """What the model takes: ``(N, height, width, 3)`` FP32, at most ``max_items`` images."""
+    """What the model takes: ``(N, *image)`` FP32 (``image``: ``preprocessing.input_shape``),
+    at most ``max_items`` images."""
 
-    height: int
-    width: int
+    image: tuple[int, int, int]
     max_items: int
 
     @property
     def image_values(self) -> int:
-        return self.height * self.width * 3
+        return math.prod(self.image)
 
 
 @dataclass(frozen=True)
@@ -210,10 +211,10 @@ def _tensor(tensor: dict[str, Any], data: bytes | list[Any], shape: TensorShape
             ) -> NDArray[np.float32]:
     dims = _count(tensor, "FP32", 4)
     _check_items(INPUT, dims[0], shape)
-    want = [dims[0], shape.height, shape.width, 3]
+    want = [dims[0], *shape.image]
     if dims != want:
         raise _bad(f"input {INPUT!r} has shape {dims}; this model takes "
-                   f"[N, {shape.height}, {shape.width}, 3]")
+                   f"[N, {', '.join(map(str, shape.image))}]")
     values = math.prod(want)
     if isinstance(data, bytes):
         if len(data) != values * 4:

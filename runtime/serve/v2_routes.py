@@ -22,6 +22,7 @@ from starlette.routing import Route
 
 from anime_detector._version import __version__
 from anime_detector.errors import one_line
+from anime_detector.preprocessing import input_shape
 from anime_detector.serve.backend import ModelCard
 from anime_detector.serve.errors import RequestError
 from anime_detector.serve.service import Service
@@ -88,13 +89,13 @@ async def model_ready(request: Request) -> Response:
 
 async def model_metadata(request: Request) -> Response:
     service, card, name = _model(request)
-    spec, labels = card.contract.spec, list(card.contract.labels)
+    labels = list(card.contract.labels)
     return JSONResponse({
         "name": name, "versions": [card.version],
         "platform": _PLATFORMS.get(card.info.engine, card.info.engine),
         "inputs": [{"name": IMAGE, "datatype": "BYTES", "shape": [-1]},
                    {"name": INPUT, "datatype": "FP32",
-                    "shape": [-1, spec.height, spec.width, 3]}],
+                    "shape": [-1, *input_shape(card.contract.spec)]}],
         "outputs": [{"name": "probabilities", "datatype": "FP32", "shape": [-1, len(labels)]},
                     {"name": "label", "datatype": "BYTES", "shape": [-1]},
                     {"name": "score", "datatype": "FP32", "shape": [-1]}],
@@ -112,8 +113,7 @@ async def infer(request: Request) -> Response:
         raise RequestError(415, f"Content-Encoding {one_line(encoding, 20)!r} is not "
                            "supported: send the body uncompressed", "unsupported_media_type")
     body = await request.body()
-    spec = card.contract.spec
-    shape = TensorShape(spec.height, spec.width, service.config.max_files)
+    shape = TensorShape(input_shape(card.contract.spec), service.config.max_files)
     parsed = await asyncio.get_running_loop().run_in_executor(
         service.pool, parse_request, body, request.headers.get(HEADER_LENGTH), shape)
     items: list[Upload] | NDArray[np.float32]
