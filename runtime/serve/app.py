@@ -29,7 +29,7 @@ from anime_detector.detector import Detector, Failure
 from anime_detector.serve.backend import BackendOpener
 from anime_detector.serve.batcher import local_backend
 from anime_detector.serve.config import ServeConfig
-from anime_detector.serve.errors import RETRY_AFTER, RequestError, error_body
+from anime_detector.serve.errors import RequestError, error_body
 from anime_detector.serve.metrics import CONTENT_TYPE, ServiceMetrics
 from anime_detector.serve.middleware import RequestContext
 from anime_detector.serve.openapi import openapi_schema
@@ -93,11 +93,12 @@ async def healthz(request: Request) -> Response:
 
 async def readyz(request: Request) -> Response:
     service = _service(request)
-    if service.ready:
+    refusal = service.refusal()
+    if refusal is None:
         return JSONResponse({"status": "ready"})
     reason = ("draining" if service.draining else "failed" if service.load_error else
               "loading")
-    return JSONResponse({"status": reason}, status_code=503, headers=RETRY_AFTER)
+    return JSONResponse({"status": reason}, status_code=503, headers=refusal.headers)
 
 
 async def metrics(request: Request) -> Response:

@@ -91,28 +91,40 @@ class Batcher:
     async def infer(self, arrays: list[NDArray[np.float32]], explain: bool = False
                     ) -> list[InferenceResult]:
         """:meth:`submit`, then await the results. A caller that gives up (its request
-        timed out) cancels its jobs: queued ones are skipped, not run."""
+        timed out, its client went away) cancels its jobs: queued ones leave the queue."""
         futures = self.submit(arrays, explain)
         try:
             return list(await asyncio.gather(*futures))
         except asyncio.CancelledError:
             for future in futures:
                 future.cancel()
+            self._drop_cancelled()
             raise
+
+    def _drop_cancelled(self) -> None:
+        """Take the jobs whose callers gave up off the queue (they would be skipped anyway)."""
+        with self._ready:
+            live = [job for job in self._queue if not job.future.cancelled()]
+            if len(live) != len(self._queue):
+                self._queue.clear()
+                self._queue.extend(live)
 
     def _take(self) -> list[_Job] | None:
         """Block until jobs are queued; take up to ``max_batch`` of one kind (None: stop)."""
         with self._ready:
-            while not self._queue and not self._stopping:
-                self._ready.wait()
-            if self._stopping and not self._queue:
-                return None
-            deadline = time.monotonic() + self.max_wait_s
-            while len(self._queue) < self.max_batch and not self._stopping:
-                left = deadline - time.monotonic()
-                if left <= 0:
+            while True:
+                while not self._queue and not self._stopping:
+                    self._ready.wait()
+                if self._stopping and not self._queue:
+                    return None
+                deadline = time.monotonic() + self.max_wait_s
+                while len(self._queue) < self.max_batch and not self._stopping:
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        break
+                    self._ready.wait(left)
+                if self._queue:  # else its callers gave up while it waited for more
                     break
-                self._ready.wait(left)
             kind = self._queue[0].explain
             taken: list[_Job] = []
             while self._queue and len(taken) < self.max_batch and self._queue[0].explain == kind:

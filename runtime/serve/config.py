@@ -18,8 +18,9 @@ class ServeConfig:
     ``max_inflight_mb``: request bodies being read or worked on at once, all requests
     together (each counts its ``Content-Length``, or ``max_body_mb`` when chunked); past
     it, new requests get 503 before a byte of their body is read. One request is always
-    let in. ``header_timeout_s``: a request's line and headers must arrive within it, or
-    408 (single process; on Ray Serve, Ray's proxy reads them). ``model_name``: the model's
+    let in. ``min_body_rate_kbs``: past its first seconds, a body arriving slower than this
+    is cut off (408). ``header_timeout_s``: a request's line and headers must arrive within
+    it, or 408 (single process; on Ray Serve, Ray's proxy reads them). ``model_name``: the model's
     name on the Open Inference Protocol routes (default: its file's stem).
     """
 
@@ -32,6 +33,7 @@ class ServeConfig:
     max_queue: int = 64
     timeout_s: float = 30.0
     header_timeout_s: float = 10.0
+    min_body_rate_kbs: float = 32.0
     threshold: float | None = None
     api_key: str | None = None
     cors_origins: tuple[str, ...] = ()

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from anime_detector.errors import one_line
 
-__all__ = ["RETRY_AFTER", "RequestError", "error_body"]
+__all__ = ["LOADING_RETRY_S", "RETRY_AFTER", "RequestError", "error_body", "retry_after"]
 
-RETRY_AFTER = {"Retry-After": "1"}  # every 503: the client may try again in a second
+RETRY_AFTER = {"Retry-After": "1"}  # a busy 503: the client may try again in a second
+LOADING_RETRY_S = 5  # a 503 while the model loads: loading and warming up take seconds
+
+
+def retry_after(seconds: float) -> dict[str, str]:
+    """The ``Retry-After`` header of a 503: whole seconds, at least 1."""
+    return {"Retry-After": str(max(1, math.ceil(seconds)))}
 
 
 class RequestError(Exception):

@@ -4,13 +4,15 @@ and the last-resort 500 (a JSON body with the request id, never a traceback).
 A pure ASGI middleware, so the body limit counts bytes as the server hands them over: a
 declared ``Content-Length`` over the limit is refused before a byte is read, a chunked body
 is cut off the moment it passes the limit. Either way the answer is 413. A body that has not
-arrived within the request timeout is cut off with 408: a client that trickles its upload
-holds neither a connection nor its share of the in-flight budget for longer.
+arrived within the request timeout, or arrives slower than the minimum rate, is cut off with
+408: a client that trickles its upload holds neither a connection nor its share of the
+in-flight budget for longer (:mod:`.body`). A ``POST`` is refused before its body is read
+while the service is not ready, and mid-body once it drains. A client that goes away is
+logged with status 499, no traceback, and its work is dropped.
 """
 
 from __future__ import annotations
 
-import asyncio
 import hmac
 import json
 import logging
@@ -22,8 +24,9 @@ from typing import Any
 
 from starlette.routing import BaseRoute, Match
 
+from anime_detector.serve.body import Body, BodyTooLarge, BodyTooSlow, NotReady
 from anime_detector.serve.config import ServeConfig
-from anime_detector.serve.errors import RETRY_AFTER, error_body
+from anime_detector.serve.errors import RETRY_AFTER, RequestError, error_body
 from anime_detector.serve.metrics import ServiceMetrics
 
 __all__ = ["PUBLIC_ROUTES", "RequestContext"]
@@ -33,20 +36,13 @@ Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+_Refusal = tuple[int, str, str, dict[str, str]]  # status, message, error kind, headers
 
 # No key needed: the probes (ours and the Open Inference Protocol's), and the page itself
 # (static, it holds no data; its calls to the API carry the key the user types in).
 PUBLIC_ROUTES = frozenset({"/healthz", "/readyz", "/v2/health/live", "/v2/health/ready", "/"})
 _CLIENT_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 log = logging.getLogger("anime_detector.serve")
-
-
-class _BodyTooLarge(Exception):
-    pass
-
-
-class _BodyTooSlow(Exception):
-    pass
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
@@ -81,9 +77,11 @@ class RequestContext:
         rid = _request_id(scope)
         scope.setdefault("state", {}).update(request_id=rid, images=0)
         started = time.perf_counter()
-        response: dict[str, Any] = {"status": 500, "started": False}
+        response: dict[str, Any] = {"status": 500, "started": False, "complete": False}
 
         async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.body" and not message.get("more_body"):
+                response["complete"] = True
             if message["type"] == "http.response.start":
                 response.update(status=message["status"], started=True)
                 extra = [(b"x-content-type-options", b"nosniff")]
@@ -93,33 +91,49 @@ class RequestContext:
             await send(message)
 
         reserved = 0
+        service = scope["app"].state.service
+        body = Body(receive, limit=self.config.max_body_bytes, timeout_s=self.config.timeout_s,
+                    min_rate=self.config.min_body_rate_kbs * 1024, started=started,
+                    ready=lambda: service.ready)
         try:
             refusal = self._refusal(scope)
-            if refusal is None and scope["method"] == "POST":
-                reserved = self._admit(scope)
-                refusal = None if reserved else (
-                    503, f"busy: over {self.config.max_inflight_mb:g} MB of requests in "
-                    "flight; retry shortly", "busy")
+            if refusal is None and scope["method"] == "POST":  # before a byte of the body
+                refusal = _unready(service.refusal())
+                if refusal is None:
+                    reserved = self._admit(scope)
+                    refusal = None if reserved else (
+                        503, f"busy: over {self.config.max_inflight_mb:g} MB of requests in "
+                        "flight; retry shortly", "busy", _refusal_headers(503))
             if refusal is not None:
-                status, message, kind = refusal
+                status, message, kind, headers = refusal
                 self.metrics.errors.labels(kind).inc()
-                await _send_json(send_with_id, status, error_body(message),
-                                 _refusal_headers(status))
+                await _send_json(send_with_id, status, error_body(message), headers)
+            elif scope["method"] == "POST":
+                await body.run(lambda limited: self.app(scope, limited, send_with_id),
+                               answered=lambda: bool(response["complete"]))
             else:
-                await self.app(scope, self._limited(receive, started), send_with_id)
-        except _BodyTooSlow:
+                await self.app(scope, body.receive, send_with_id)
+        except NotReady:  # SIGTERM while the body arrived: it is not read to the end
+            error = service.refusal() or RequestError(503, "not ready", "not_ready")
+            self.metrics.errors.labels("not_ready").inc()
+            if not response["started"]:
+                await _send_json(send_with_id, 503, error_body(error.message),
+                                 {"connection": "close", **error.headers})
+        except BodyTooSlow as exc:
             self.metrics.errors.labels("body_too_slow").inc()
             if not response["started"]:
-                await _send_json(send_with_id, 408, error_body(
-                    f"request body not received within {self.config.timeout_s:g} s"),
-                    {"connection": "close"})
-        except _BodyTooLarge:
+                await _send_json(send_with_id, 408, error_body(str(exc)),
+                                 {"connection": "close"})
+        except BodyTooLarge:
             self.metrics.errors.labels("body_too_large").inc()
             if not response["started"]:
                 await _send_json(send_with_id, 413, error_body(
                     f"request body over the limit of {self.config.max_body_mb:g} MB"),
                     _refusal_headers(413))
         except Exception:
+            if body.gone:  # the client went away: nobody to answer, nothing went wrong here
+                response["status"] = 499  # nginx's "client closed request", for the log
+                return
             log.exception("unexpected error, request id %s", rid)
             self.metrics.errors.labels("internal").inc()
             if not response["started"]:
@@ -129,8 +143,13 @@ class RequestContext:
             self._inflight -= reserved
             self._record(scope, rid, int(response["status"]), time.perf_counter() - started)
 
-    def _refusal(self, scope: Scope) -> tuple[int, str, str] | None:
-        """(status, message, kind) when the request is refused before the app sees it."""
+    def _refusal(self, scope: Scope) -> _Refusal | None:
+        """Why the request is refused before the app sees it, whatever the service's state."""
+        refused = self._refused(scope)
+        return None if refused is None else (*refused, _refusal_headers(refused[0]))
+
+    def _refused(self, scope: Scope) -> tuple[int, str, str] | None:
+        """(status, message, kind) of :meth:`_refusal`."""
         if self._key is not None and scope["path"] not in PUBLIC_ROUTES:
             given = _given_key(scope)
             if given is None:
@@ -157,29 +176,6 @@ class RequestContext:
         self._inflight += size
         return size
 
-    def _limited(self, receive: Receive, started: float) -> Receive:
-        """``receive`` with the body limit and the body deadline; after the last body chunk
-        (waiting for a disconnect), unbounded."""
-        limit, seen, complete = self.config.max_body_bytes, 0, False
-        deadline = started + self.config.timeout_s
-
-        async def counted() -> Message:
-            nonlocal seen, complete
-            if complete:
-                return await receive()
-            try:
-                message = await asyncio.wait_for(receive(), deadline - time.perf_counter())
-            except TimeoutError:
-                raise _BodyTooSlow from None
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > limit:
-                    raise _BodyTooLarge
-                complete = not message.get("more_body", False)
-            return message
-
-        return counted
-
     def _route(self, scope: Scope) -> str:
         """The path of the route that takes this request (its template), else ``other``."""
         for route in self.routes:
@@ -200,6 +196,13 @@ class RequestContext:
         else:
             log.info("%s %s %d images=%d %.1fms id=%s", scope["method"], route, status, images,
                      seconds * 1000, rid)
+
+
+def _unready(error: RequestError | None) -> _Refusal | None:
+    """The service's own 503 (loading, draining), answered before the body is read."""
+    if error is None:
+        return None
+    return error.status, error.message, error.kind, {"connection": "close", **error.headers}
 
 
 def _given_key(scope: Scope) -> str | None:

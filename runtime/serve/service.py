@@ -34,7 +34,7 @@ from anime_detector.serve.backend import (
     QueueFull,
 )
 from anime_detector.serve.config import ServeConfig
-from anime_detector.serve.errors import RETRY_AFTER, RequestError
+from anime_detector.serve.errors import LOADING_RETRY_S, RETRY_AFTER, RequestError, retry_after
 from anime_detector.serve.metrics import ServiceMetrics
 from anime_detector.serve.uploads import Upload
 from anime_detector.system import available_cpus, cpu_summary
@@ -102,12 +102,25 @@ class Service:
             self.backend.stop()
         self.pool.shutdown(wait=False, cancel_futures=True)
 
-    def _require_ready(self) -> Backend:
-        if self.backend is None or self.draining:
-            reason = ("shutting down" if self.draining else
-                      f"model failed to load: {self.load_error}" if self.load_error else
+    def refusal(self) -> RequestError | None:
+        """The 503 that takes the place of any work now: while the model loads (retry in a
+        few seconds: loading takes that long), after it failed, or while draining (another
+        instance may take the retry at once); None when ready."""
+        if self.backend is not None and not self.draining:
+            return None
+        if self.draining:
+            reason, retry = "shutting down", RETRY_AFTER
+        else:
+            reason = (f"model failed to load: {self.load_error}" if self.load_error else
                       "model is loading")
-            raise RequestError(503, f"not ready: {reason}", "not_ready", headers=RETRY_AFTER)
+            retry = retry_after(LOADING_RETRY_S)
+        return RequestError(503, f"not ready: {reason}", "not_ready", headers=retry)
+
+    def _require_ready(self) -> Backend:
+        refusal = self.refusal()
+        if refusal is not None:
+            raise refusal
+        assert self.backend is not None
         return self.backend
 
     @property
