@@ -62,10 +62,12 @@ def _load_saved_model(path: Path) -> SourceModel:
 
     size = (None, DEFAULT_SPEC.height, DEFAULT_SPEC.width, 3)
 
-    @tf.function(input_signature=[tf.TensorSpec(size, tf.float32, name="input")])
-    def call(x: Any) -> Any:
+    def first_output(x: Any) -> Any:
         out = fn(**{input_name: x})
         return next(iter(out.values()))
+
+    call = tf.function(first_output,
+                       input_signature=[tf.TensorSpec(size, tf.float32, name="input")])
 
     def predict(batch: np.ndarray) -> np.ndarray:
         return np.asarray(call(tf.constant(batch, tf.float32)))

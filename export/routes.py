@@ -32,6 +32,7 @@ def _from_onnx(model: Path) -> bool:
 def export_requirements(model: Path, fmt: str = "onnx", *, verify: bool = True,
                         precision: str = "fp32") -> list[tuple[tuple[str, ...], str]]:
     """``(modules, install hint)`` pairs, in the order to check them, for this export."""
+    needs: list[tuple[tuple[str, ...], str]]
     if ExportFormat(fmt) is ExportFormat.ncnn:
         needs = [(("ncnn", "onnxruntime"), NCNN_HINT)]
         return needs if _from_onnx(model) else [*needs, (EXPORT_MODULES, TRAIN_HINT)]

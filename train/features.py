@@ -137,11 +137,12 @@ def extract_features(
                 rows[index] = cached
                 cache.hits += 1
             else:
-                pending.append((index, digest, view, pixels))  # type: ignore[arg-type]
+                pending.append((index, digest, view, pixels))
                 if len(pending) == batch_size:
                     flush()
     flush()
     keep = [i for i, row in enumerate(rows) if row is not None]
-    feats = np.stack([rows[i] for i in keep]) if keep else np.zeros((0, 0), np.float32)
+    kept = [row for row in rows if row is not None]
+    feats = np.stack(kept) if kept else np.zeros((0, 0), np.float32)
     labels = np.array([jobs[i][0].label for i in keep], dtype=np.int64)
     return ExtractResult(feats.astype(np.float32), labels, sorted(skipped.items()))

@@ -15,7 +15,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, NoReturn
 
 import typer
 
@@ -36,7 +36,7 @@ __all__ = [
     "EngineName", "EngineOpt", "OutputFormat", "SortMode", "InputsArg", "RecursiveOpt",
     "BatchSizeOpt", "ThresholdOpt", "PrecisionOpt", "SortIntoOpt", "SortModeOpt",
     "ReportFormat", "ThreadsOpt", "fail",
-    "import_train_extra", "require_modules", "user_errors",
+    "train_extra", "require_modules", "user_errors",
 ]
 
 DeviceOpt = Annotated[Device, typer.Option(help="auto: CUDA if it really runs, else CPU.")]
@@ -114,11 +114,17 @@ def require_modules(modules: tuple[str, ...], hint: str) -> None:
         fail(f"{hint} (missing: {', '.join(missing)})")
 
 
-def import_train_extra(module: str, needs: tuple[str, ...] = TRAIN_MODULES) -> Any:
-    """Check the ``[train]`` extra's ``needs`` are importable, then import ``module``."""
+@contextmanager
+def train_extra(needs: tuple[str, ...] = TRAIN_MODULES) -> Iterator[None]:
+    """Guard the imports of a ``[train]`` command: ``with train_extra(): from ... import``.
+
+    Checks that ``needs`` are importable first (one line with the install hint, exit 2),
+    then turns an ``ImportError`` inside the block into the same line. The imports stay
+    plain statements, so mypy types them and import-linter sees them.
+    """
     require_modules(needs, TRAIN_HINT)
     try:
-        return importlib.import_module(module)
+        yield
     except ImportError as exc:
         fail(f"{TRAIN_HINT} ({exc})")
 

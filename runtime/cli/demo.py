@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from anime_detector.cli.common import import_train_extra, user_errors
+from anime_detector.cli.common import train_extra, user_errors
 
 __all__ = ["demo"]
 
@@ -23,7 +23,8 @@ def demo(
                                              "training.")] = None,
 ) -> None:
     """The whole pipeline on the sample set: train, export, predict, eval, bench."""
-    pipeline = import_train_extra("anime_detector.demo")
+    with train_extra():
+        from anime_detector import demo as pipeline
     from anime_detector.jobs.summaries import format_demo_summary
 
     with user_errors():

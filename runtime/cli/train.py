@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from anime_detector.cli.common import fail, import_train_extra, user_errors
+from anime_detector.cli.common import fail, train_extra, user_errors
 
 __all__ = ["train"]
 
@@ -72,7 +72,8 @@ def train(
         fail(str(exc))
     if scales is not None and len(scales) != 1:
         fail(f"--scale {scale!r}: expected one number")
-    fit = import_train_extra("anime_detector.train.fit")
+    with train_extra():
+        from anime_detector.train import fit
     from anime_detector.jobs.summaries import format_train_summary
     from anime_detector.train.encoder_options import EncoderOptions
 
