@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import platform
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -59,13 +59,48 @@ def _versions() -> dict[str, str]:
 def source_backbone(source: SourceModel) -> tuple[str, PreprocessSpec]:
     """The backbone a source model was trained on and its preprocessing spec.
 
-    Read from the Keras model's name (see ``anime_detector.train.backbones``); a
-    SavedModel folder or an unsuffixed name is VGG19, as every model was before.
+    Read from the run's ``backbone.json`` for an encoder file, else from the Keras model's
+    name (see ``anime_detector.train.backbones``); a SavedModel folder or an unsuffixed
+    name is VGG19, as every model was before.
     """
     from anime_detector.train.backbones import backbone_of_model, spec_for
+    from anime_detector.train.encoder_file import read_sidecar
 
+    encoder = read_sidecar(source.path) if source.keras_model is not None else None
+    if encoder is not None:
+        info, spec, _ = encoder
+        return f"file:{info.path.name}", replace(spec, layout="NHWC")
     key = backbone_of_model(source.keras_model) if source.keras_model is not None else "vgg19"
     return key, spec_for(key)
+
+
+def _convert(source: SourceModel, spec: PreprocessSpec, opset: int,
+             warn: Callable[[str], None]) -> tuple[SourceModel, Any, dict[str, Any] | None]:
+    """The fp32 graph (and explain metadata), and the source to verify it against."""
+    from anime_detector.train.encoder_file import read_sidecar
+
+    encoder = read_sidecar(source.path) if source.keras_model is not None else None
+    if encoder is not None and encoder[0].kind == "onnx":
+        from anime_detector.export.compose import compose_onnx, encoder_reference
+
+        info = _checked_encoder(encoder[0])
+        proto, explain = compose_onnx(source, info, opset, warn)
+        return encoder_reference(source, info), proto, explain
+    proto, explain = convert_explainable(source, opset, warn, size=(spec.height, spec.width))
+    return source, proto, explain
+
+
+def _checked_encoder(info: Any) -> Any:
+    """The run's encoder file, refused if it is gone or changed since training."""
+    from anime_detector.errors import ModelError
+
+    if not info.path.is_file():
+        raise ModelError(info.path, "the encoder this model was trained on is gone (the run's "
+                         "backbone.json names it); put it back to export")
+    if sha256_path(info.path) != info.sha256:
+        raise ModelError(info.path, "the encoder file changed since training (SHA-256 differs "
+                         "from the run's backbone.json); retrain the head on it")
+    return info
 
 
 def _write_metadata(model: Any, contract: ModelContract) -> None:
@@ -155,13 +190,17 @@ def to_onnx(
     log(f"converting {model_path} ({source.kind}) with tf2onnx, opset {opset}; "
         f"backbone {backbone}")
     report = ExportReport(out_path, precision)
-    fp32, explain = convert_explainable(source, opset, report.warnings.append)
+    source, fp32, explain = _convert(source, spec, opset, report.warnings.append)
     batch, described = verification_batch(verify_dir, spec=spec) if verify else (None, "")
     fp32_probs = None if batch is None else _verify_fp32(source, fp32, batch, described, atol,
                                                          report, log)
     final = fp32
     if precision != "fp32":
-        final = to_fp16(fp32) if precision == "fp16" else to_int8(fp32, calibration, target)
+        if precision == "fp16":
+            final = to_fp16(fp32)
+        else:  # _checked_target has made sure int8 has its calibration images
+            assert calibration is not None
+            final = to_int8(fp32, calibration, target)
         if batch is not None:
             _check_reduced(final, fp32_probs, batch, precision, (max_delta, min_agreement),
                            strict, report, log)

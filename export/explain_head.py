@@ -24,7 +24,8 @@ from anime_detector.export.graph import convert_to_onnx
 from anime_detector.export.loading import SourceModel
 from anime_detector.graphs.explain_head import DenseLayer, append_explain, explain_metadata
 
-__all__ = ["ExplainHead", "NotExplainable", "convert_explainable", "find_explain_head"]
+__all__ = ["ExplainHead", "NotExplainable", "convert_explainable", "dense_head",
+           "find_explain_head"]
 
 
 class NotExplainable(Exception):
@@ -60,6 +61,16 @@ def _dense(layer: Any, last: bool) -> DenseLayer:
     bias = (np.asarray(layer.bias.numpy(), dtype=np.float32) if layer.use_bias
             else np.zeros(kernel.shape[1], np.float32))
     return DenseLayer(kernel, bias, relu=activation == "relu")
+
+
+def dense_head(model: Any) -> list[DenseLayer]:
+    """The dense layers of a head-only model (features in, two classes out)."""
+    import keras
+
+    denses = [x for x in _flat_layers(model) if isinstance(x, keras.layers.Dense)]
+    if not denses or int(denses[-1].units) != 2:
+        raise NotExplainable("the head does not end in a dense layer with two classes")
+    return [_dense(x, i == len(denses) - 1) for i, x in enumerate(denses)]
 
 
 def find_explain_head(model: Any) -> ExplainHead:
@@ -104,7 +115,8 @@ def _rename_output(model: Any, index: int, name: str) -> None:
     model.graph.output[index].name = name
 
 
-def convert_explainable(source: SourceModel, opset: int, warn: Callable[[str], None]
+def convert_explainable(source: SourceModel, opset: int, warn: Callable[[str], None],
+                        size: tuple[int, int] | None = None
                         ) -> tuple[Any, dict[str, Any] | None]:
     """Convert ``source``; with the explain outputs and their metadata where possible."""
     reason = "a SavedModel folder has no Keras layers to follow"
@@ -114,9 +126,9 @@ def convert_explainable(source: SourceModel, opset: int, warn: Callable[[str], N
         except NotExplainable as exc:
             reason = str(exc)
         else:
-            proto = convert_to_onnx(source, opset, extra_outputs=[head.feature])
+            proto = convert_to_onnx(source, opset, extra_outputs=[head.feature], size=size)
             _rename_output(proto, 1, FEATURE_MAP)
             append_explain(proto, FEATURE_MAP, head.dense, DEFAULT_LABELS.index(POSITIVE_LABEL))
             return proto, explain_metadata(head.grid, head.channels, head.layer)
     warn(f"no explain outputs ({reason}); `anime-detector explain` will refuse this model")
-    return convert_to_onnx(source, opset), None
+    return convert_to_onnx(source, opset, size=size), None

@@ -53,17 +53,20 @@ def _quiet_optimizer_failures() -> Iterator[None]:
 
 
 def convert_to_onnx(source: SourceModel, opset: int = DEFAULT_OPSET,
-                    extra_outputs: Sequence[Any] = ()) -> Any:
+                    extra_outputs: Sequence[Any] = (), size: tuple[int, int] | None = None
+                    ) -> Any:
     """Convert with tf2onnx (explicit input signature, as Keras 3 needs).
 
     ``extra_outputs`` (Keras tensors of the model) become graph outputs after ``output``,
-    keeping the names tf2onnx gives them.
+    keeping the names tf2onnx gives them. ``size``: the input's (height, width), 224x224
+    unless the model was trained on an encoder file of another size.
     """
     import keras
     import tensorflow as tf
     import tf2onnx
 
-    shape_in = (DEFAULT_SPEC.height, DEFAULT_SPEC.width, 3)
+    height, width = size or (DEFAULT_SPEC.height, DEFAULT_SPEC.width)
+    shape_in = (height, width, 3)
     signature = (tf.TensorSpec((None, *shape_in), tf.float32, name="input"),)
     with _quiet_optimizer_failures():
         try:

@@ -23,6 +23,7 @@ from anime_detector.engines import KERAS_ENGINES
 from anime_detector.engines.base import EngineInfo
 from anime_detector.errors import ModelError, one_line
 from anime_detector.train.backbones import backbone_of_model, spec_for
+from anime_detector.train.encoder_file import OnnxFeatures, read_sidecar
 
 __all__ = ["KerasEngine", "load", "load_function", "load_keras_engine",
            "load_predict"]
@@ -37,6 +38,13 @@ class KerasEngine:
         self.path = path
         self.kind = kind
         self.contract = ModelContract(spec=spec_for(backbone_of_model(model)))
+        self._features: Any = None  # an ONNX encoder the head runs on (backbone.json)
+        encoder = read_sidecar(path)
+        if encoder is not None:
+            info, spec, _ = encoder
+            self.contract = ModelContract(spec=spec)
+            if info.kind == "onnx":
+                self._features = OnnxFeatures(info)
         self._call = self._caller(kind)
 
     def _caller(self, kind: str) -> Callable[[NDArray[np.float32]], Any]:
@@ -54,6 +62,8 @@ class KerasEngine:
         return EngineInfo(self.kind, keras.__version__, "tensorflow-cpu", "fp32")
 
     def run(self, batch: NDArray[np.float32]) -> NDArray[np.float32]:
+        if self._features is not None:
+            batch = self._features.predict_on_batch(batch)
         return np.asarray(self._call(batch), dtype=np.float32)
 
 

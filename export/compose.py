@@ -1,0 +1,182 @@
+"""One self-contained ``.onnx`` from an ONNX encoder and the head trained on it.
+
+``train --backbone ENCODER.onnx`` fits a Keras head on pooled features; export joins the
+two graphs (``onnx.compose.merge_models``):
+
+- the encoder as it is, its input renamed ``input`` and fixed at the trained size, with
+  a ``Transpose`` in front when it takes NCHW (every engine here feeds NHWC, as
+  :func:`anime_detector.preprocessing.preprocess` gives it for the exported contract);
+- global average pooling of its map (``ReduceMean``), or its vector as it is, as
+  ``features``;
+- the head converted by tf2onnx from ``features`` to ``output``;
+- when the encoder gives a map, the explain outputs
+  (:func:`anime_detector.graphs.explain_head.append_explain`) on that map, NHWC.
+
+The reference for verification is what training computed: the encoder on onnxruntime
+(:class:`anime_detector.train.encoder_file.OnnxFeatures`), then the Keras head.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+
+from anime_detector.contract import DEFAULT_LABELS, POSITIVE_LABEL
+from anime_detector.errors import ModelError, one_line
+from anime_detector.export.explain_head import NotExplainable, dense_head
+from anime_detector.export.graph import rename_io
+from anime_detector.export.loading import SourceModel
+from anime_detector.graphs.explain_head import append_explain, explain_metadata
+from anime_detector.train.encoder_file import EncoderInfo, OnnxFeatures
+
+__all__ = ["compose_onnx", "encoder_reference"]
+
+FEATURES = "features"
+MIN_OPSET, MAX_TF2ONNX_OPSET = 13, 18
+
+
+def _default_opset(model: Any) -> int:
+    return next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
+
+
+def _reduce_mean(helper: Any, numpy_helper: Any, opset: int, source: str, axes: list[int],
+                 out: str) -> tuple[list[Any], list[Any]]:
+    if opset >= 18:
+        axes_name = out + "/axes"
+        return ([helper.make_node("ReduceMean", [source, axes_name], [out], keepdims=0)],
+                [numpy_helper.from_array(np.array(axes, np.int64), axes_name)])
+    return [helper.make_node("ReduceMean", [source], [out], axes=axes, keepdims=0)], []
+
+
+def _prepare_encoder(info: EncoderInfo, opset: int) -> tuple[Any, str]:
+    """The encoder graph taking NHWC ``input`` and giving ``features``; the NHWC map's name
+    ("" for a vector)."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    model = onnx.load(str(info.path))
+    if _default_opset(model) < opset:
+        model = onnx.version_converter.convert_version(model, opset)
+    graph = model.graph
+    height, width = info.size
+    image = helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", height, width, 3])
+    front: list[Any] = []
+    if info.layout == "NCHW":
+        front.append(helper.make_node("Transpose", ["input"], [info.input_name],
+                                      perm=[0, 3, 1, 2], name="input_to_nchw"))
+    else:
+        for node in graph.node:
+            node.input[:] = ["input" if n == info.input_name else n for n in node.input]
+    del graph.input[:]
+    graph.input.append(image)
+    inits: list[Any] = []
+    map_name = ""
+    if info.output_kind == "map":
+        axes = [2, 3] if info.map_layout == "NCHW" else [1, 2]
+        back, inits = _reduce_mean(helper, numpy_helper, opset, info.output, axes, FEATURES)
+        map_name = info.output
+        if info.map_layout == "NCHW":
+            map_name = "encoder_map_nhwc"
+            back.append(helper.make_node("Transpose", [info.output], [map_name],
+                                         perm=[0, 2, 3, 1]))
+    else:
+        back = [helper.make_node("Identity", [info.output], [FEATURES])]
+    nodes = [*front, *graph.node, *back]
+    del graph.node[:]
+    graph.node.extend(nodes)
+    graph.initializer.extend(inits)
+    del graph.output[:]
+    graph.output.append(helper.make_tensor_value_info(FEATURES, TensorProto.FLOAT,
+                                                      ["N", info.channels]))
+    return model, map_name
+
+
+def _convert_head(head: Any, channels: int, opset: int) -> Any:
+    import tensorflow as tf
+    import tf2onnx
+
+    signature = (tf.TensorSpec((None, channels), tf.float32, name=FEATURES),)
+    proto, _ = tf2onnx.convert.from_keras(head, input_signature=signature, opset=opset)
+    return rename_io(proto, FEATURES, "output")
+
+
+def _merge(encoder: Any, head: Any) -> Any:
+    import onnx
+    from onnx import compose
+
+    ir = max(encoder.ir_version, head.ir_version)
+    encoder.ir_version = head.ir_version = ir
+    merged = compose.merge_models(encoder, head, io_map=[(FEATURES, FEATURES)],
+                                  prefix2="head/")
+    for node in merged.graph.node:
+        node.output[:] = ["output" if n == "head/output" else n for n in node.output]
+    for out in merged.graph.output:
+        if out.name == "head/output":
+            out.name = "output"
+    versions: dict[str, int] = {}
+    for entry in merged.opset_import:  # merge_models lists each domain once per graph
+        versions[entry.domain] = max(versions.get(entry.domain, 0), entry.version)
+    del merged.opset_import[:]
+    merged.opset_import.extend(onnx.helper.make_opsetid(d, v) for d, v in versions.items())
+    onnx.checker.check_model(merged)
+    return merged
+
+
+def compose_onnx(source: SourceModel, info: EncoderInfo, opset: int,
+                 warn: Callable[[str], None]) -> tuple[Any, dict[str, Any] | None]:
+    """The encoder and ``source`` (the head) as one graph, with explain outputs on a map."""
+    try:
+        encoder_opset = max(MIN_OPSET, min(_default_opset(_load_header(info)), 99))
+        head_opset = min(max(opset, encoder_opset), MAX_TF2ONNX_OPSET)
+        encoder, map_name = _prepare_encoder(info, max(encoder_opset, head_opset))
+        head = _convert_head(source.keras_model, info.channels, _default_opset(encoder))
+        merged = _merge(encoder, head)
+    except ModelError:
+        raise
+    except Exception as exc:
+        raise ModelError(info.path, f"cannot compose the encoder with the head: "
+                         f"{one_line(exc)}") from None
+    if not map_name:
+        warn("no explain outputs (the encoder gives a vector, no spatial feature map); "
+             "`anime-detector explain` will refuse this model")
+        return merged, None
+    try:
+        dense = dense_head(source.keras_model)
+    except NotExplainable as exc:
+        warn(f"no explain outputs ({exc}); `anime-detector explain` will refuse this model")
+        return merged, None
+    append_explain(merged, map_name, dense, DEFAULT_LABELS.index(POSITIVE_LABEL))
+    grid = _grid(info)
+    return merged, explain_metadata(grid, info.channels, f"{info.path.name}:{info.output}")
+
+
+def _load_header(info: EncoderInfo) -> Any:
+    import onnx
+
+    return onnx.load(str(info.path), load_external_data=False)
+
+
+def _grid(info: EncoderInfo) -> tuple[int, int]:
+    session = OnnxFeatures(info).session
+    probe = np.zeros((1, 3, *info.size) if info.layout == "NCHW" else (1, *info.size, 3),
+                     np.float32)
+    (value,) = session.run([info.output], {info.input_name: probe})
+    shape = np.shape(value)
+    return (shape[2], shape[3]) if info.map_layout == "NCHW" else (shape[1], shape[2])
+
+
+def encoder_reference(source: SourceModel, info: EncoderInfo) -> SourceModel:
+    """``source`` (the head) with ``predict`` taking NHWC images: the encoder on
+    onnxruntime, as training ran it, then the Keras head."""
+    features = OnnxFeatures(info)
+    head = source.keras_model
+
+    def predict(batch: np.ndarray) -> np.ndarray:
+        if info.layout == "NCHW":
+            batch = np.ascontiguousarray(batch.transpose(0, 3, 1, 2))
+        return np.asarray(head(features.predict_on_batch(batch), training=False))
+
+    return replace(source, predict=predict)
