@@ -102,7 +102,7 @@ def test_parity_with_onnxruntime(small: Path, converted: tuple[Path, list[str]])
     assert out.dtype == np.float32 and out.shape == (len(batch), 2)
     np.testing.assert_allclose(out, reference, atol=1e-5)
     fp16 = ncnn_engine.load(folder, precision="fp16", threads=1)
-    assert fp16.info.precision in ("fp16", "fp16-weights", "fp32")
+    assert fp16.info.precision == _fp16_on_this_cpu()
     assert np.abs(fp16.run(batch) - reference).max() < 1e-2
     with pytest.raises(ValueError, match=r"expected a \(N, 32, 32, 3\) batch"):
         fp32.run(batch[:, :16])
@@ -278,3 +278,15 @@ def test_bench_without_an_ncnn_folder_says_how_to_make_one(small: Path) -> None:
     assert timed.returncode == 0, timed.stderr
     assert "note: ncnn is installed but not timed; ncnn runs converted folders" in timed.stderr
     assert "ncnn" not in {r["engine"] for r in json.loads(timed.stdout)["results"]}
+
+
+def _fp16_on_this_cpu() -> str:
+    """What ncnn's fp16 means here, from /proc/cpuinfo's flags (not from ncnn): fp16
+    arithmetic on ARMv8.2 (asimdhp), fp16 weight storage on x86 with AVX, else fp32."""
+    flags: set[str] = set()
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.split(":")[0].strip() in ("flags", "Features"):
+            flags.update(line.split(":", 1)[1].split())
+    if "asimdhp" in flags:
+        return "fp16"
+    return "fp16-weights" if "avx" in flags else "fp32"
