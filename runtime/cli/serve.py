@@ -109,12 +109,15 @@ def serve(
     from anime_detector.serve.config import ServeConfig
     from anime_detector.serve.server import configure_logging, run_server
 
-    config = ServeConfig(
-        max_body_mb=max_body_mb, max_inflight_mb=max_inflight_mb, max_files=max_files,
-        max_pixels=max_pixels, max_batch=max_batch, max_wait_ms=max_wait_ms,
-        max_queue=max_queue, timeout_s=timeout, header_timeout_s=header_timeout,
-        threshold=threshold, api_key=api_key or None, cors_origins=tuple(cors_origin or ()),
-        grace_s=grace, log_format=log_format.value, model_name=model_name)
+    try:
+        config = ServeConfig(
+            max_body_mb=max_body_mb, max_inflight_mb=max_inflight_mb, max_files=max_files,
+            max_pixels=max_pixels, max_batch=max_batch, max_wait_ms=max_wait_ms,
+            max_queue=max_queue, timeout_s=timeout, header_timeout_s=header_timeout,
+            threshold=threshold, api_key=api_key or None, cors_origins=tuple(cors_origin or ()),
+            grace_s=grace, log_format=log_format.value, model_name=model_name)
+    except ValueError as exc:  # settings that contradict each other
+        fail(str(exc))
     if ray or print_config:
         from anime_detector.serve.ray_app import ReplicaOptions
         from anime_detector.serve.ray_runner import deploy_config, run_on_ray

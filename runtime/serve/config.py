@@ -42,6 +42,12 @@ class ServeConfig:
     echo_request_id: bool = True  # False behind a proxy that sets X-Request-ID (Ray Serve)
     model_name: str | None = None
 
+    def __post_init__(self) -> None:
+        if self.max_queue < self.max_files:  # such a request could never be queued
+            raise ValueError(f"--max-queue {self.max_queue} is smaller than --max-files "
+                             f"{self.max_files}: a request of {self.max_files} images would "
+                             "never fit in the queue; raise --max-queue or lower --max-files")
+
     def to_dict(self) -> dict[str, Any]:
         """Plain data (a deployment's arguments, a YAML file); :meth:`from_dict` reverses it."""
         data = asdict(self)

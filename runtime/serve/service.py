@@ -70,6 +70,7 @@ class Service:
         self.backend: Backend | None = None
         self.load_error: str | None = None
         self.draining = False
+        self._decoding = 0  # images of admitted requests being decoded: bound for the queue
         self.on_load_failure: Callable[[str], None] | None = None  # the runner stops
         self.pool = ThreadPoolExecutor(max_workers=available_cpus(), thread_name_prefix="decode")
 
@@ -167,17 +168,27 @@ class Service:
         return list(await asyncio.gather(*(
             loop.run_in_executor(self.pool, _prepare, up, spec, max_pixels) for up in uploads)))
 
+    async def _decode(self, backend: Backend, uploads: list[Upload]) -> list[_Prepared]:
+        """:meth:`_prepare`, once the queue has room for all of ``uploads``: a request that
+        would be refused with 503 spends no decoding. Images being decoded count as queued."""
+        if backend.depth + self._decoding + len(uploads) > backend.max_queue:
+            raise _queue_full(backend)
+        self._decoding += len(uploads)
+        try:
+            return await self._prepare(backend, uploads)
+        finally:
+            self._decoding -= len(uploads)
+
     async def _infer(self, backend: Backend, arrays: list[NDArray[np.float32]],
                      explain: bool = False) -> list[InferenceResult]:
         try:
             return await backend.infer(arrays, explain) if arrays else []
         except QueueFull:
-            raise RequestError(503, f"busy: the queue is full ({backend.max_queue} images); "
-                               "retry shortly", "queue_full", headers=RETRY_AFTER) from None
+            raise _queue_full(backend) from None
 
     async def _predict(self, backend: Backend, uploads: list[Upload], explain: bool
                        ) -> list[Prediction | Failure]:
-        prepared = await self._prepare(backend, uploads)
+        prepared = await self._decode(backend, uploads)
         results = iter(await self._infer(
             backend, [p.array for p in prepared if p.array is not None], explain))
         return [self._result(backend.card, p, next(results) if p.array is not None else None)
@@ -186,7 +197,7 @@ class Service:
     async def _classify(self, backend: Backend, images: list[Upload] | NDArray[np.float32]
                         ) -> list[Prediction]:
         if isinstance(images, list):
-            prepared = await self._prepare(backend, images)
+            prepared = await self._decode(backend, images)
             for p in prepared:
                 if p.array is None:  # (the error handler counts it)
                     raise RequestError(400, f"{p.upload.name}: {p.error}", "bad_image")
@@ -247,6 +258,11 @@ class Service:
                        "max_wait_ms": self.config.max_wait_ms, "max_queue": backend.max_queue,
                        "timeout_s": self.config.timeout_s},
         }
+
+
+def _queue_full(backend: Backend) -> RequestError:
+    return RequestError(503, f"busy: the queue is full ({backend.max_queue} images); retry "
+                        "shortly", "queue_full", headers=RETRY_AFTER)
 
 
 def _prepare(upload: Upload, spec: Any, max_pixels: int | None) -> _Prepared:

@@ -186,7 +186,8 @@ def test_print_config_autoscale(explain_model: Path, autoscale: str, error: str 
 def test_predict_server_fits_requests_to_a_small_queue(explain_model: Path,
                                                        image_set: list[Path],
                                                        tmp_path: Path) -> None:
-    running = ServerProcess(explain_model, "--max-queue", "2", log=tmp_path / "log")
+    running = ServerProcess(explain_model, "--max-queue", "2", "--max-files", "2",
+                            log=tmp_path / "log")
     try:
         result = subprocess.run(
             [sys.executable, "-m", "anime_detector", "predict", "--server", running.url,
