@@ -82,14 +82,14 @@ def _prepare(onnx_path: Path, target: Path) -> None:
     import onnx
     from onnx.utils import Extractor
 
-    from anime_detector.engines.onnxruntime import _ort
+    from anime_detector.engines.onnxruntime import import_onnxruntime
 
     model = onnx.load(str(onnx_path))
     if [o.name for o in model.graph.output] != ["output"]:
         model = Extractor(model).extract_model(["input"], ["output"])
     pruned = target.with_name("pruned.onnx")
     onnx.save(model, str(pruned))
-    ort = _ort()
+    ort = import_onnxruntime()
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
     options.optimized_model_filepath = str(target)

@@ -22,7 +22,8 @@ from anime_detector.engines.base import EngineInfo
 from anime_detector.errors import DeviceError, ModelError, one_line
 from anime_detector.system import available_cpus
 
-__all__ = ["DEVICES", "OnnxRuntimeEngine", "load", "open_session", "resolve_device"]
+__all__ = ["DEVICES", "OnnxRuntimeEngine", "import_onnxruntime", "load", "open_session",
+           "resolve_device"]
 
 log = logging.getLogger(__name__)
 
@@ -31,9 +32,8 @@ CPU = "CPUExecutionProvider"
 CUDA = "CUDAExecutionProvider"
 
 
-
-
-def _ort() -> Any:
+def import_onnxruntime() -> Any:
+    """The ``onnxruntime`` module, or a one-line :class:`DeviceError` with the install hint."""
     try:
         import onnxruntime
     except ImportError:
@@ -64,7 +64,7 @@ def _check_model_file(path: Path) -> None:
 
 
 def _session_options(threads: int | None, spin: bool = True) -> Any:
-    ort = _ort()
+    ort = import_onnxruntime()
     options = ort.SessionOptions()
     if not spin:  # idle worker threads sleep instead of spinning (fair when sharing CPUs)
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
@@ -76,7 +76,7 @@ def _session_options(threads: int | None, spin: bool = True) -> Any:
 
 
 def _create(path: Path, providers: list[Any], threads: int | None, spin: bool) -> Any:
-    ort = _ort()
+    ort = import_onnxruntime()
     try:
         return ort.InferenceSession(
             str(path), sess_options=_session_options(threads, spin), providers=providers
@@ -104,7 +104,7 @@ def open_session(
     model = Path(path)
     _check_model_file(model)
     chosen = resolve_device(device)
-    available = list(_ort().get_available_providers())
+    available = list(import_onnxruntime().get_available_providers())
     if chosen == "cpu":
         return _create(model, [CPU], threads, spin)
     if CUDA not in available:
@@ -117,7 +117,7 @@ def open_session(
         return _create(model, [CPU], threads, spin)
     # cuDNN's plan search logs "No execution plans support the graph" as errors while it
     # falls back to a plan that works: noise for a user, and real failures still raise.
-    _ort().set_default_logger_severity(4)
+    import_onnxruntime().set_default_logger_severity(4)
     cuda = (CUDA, {"use_tf32": "1" if tf32 else "0"})
     session = _create(model, [cuda, CPU], threads, spin)
     used = session.get_providers()
@@ -150,7 +150,7 @@ class OnnxRuntimeEngine:
 
     @property
     def info(self) -> EngineInfo:
-        return EngineInfo("onnxruntime", str(_ort().__version__), self.providers[0],
+        return EngineInfo("onnxruntime", str(import_onnxruntime().__version__), self.providers[0],
                           self.contract.precision)
 
     def run(self, batch: NDArray[np.float32]) -> NDArray[np.float32]:
