@@ -27,6 +27,7 @@ import contextlib
 import io
 import json
 import os
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -35,7 +36,15 @@ import numpy as np
 from numpy.typing import NDArray
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from anime_detector.decode_budget import DecodeBudget
 from anime_detector.errors import InputError
+from anime_detector.image_modes import (
+    decoded_bytes,
+    decoder_bytes,
+    pixel_bytes,
+    resized_rgb,
+    to_rgb,
+)
 
 __all__ = [
     "DEFAULT_SPEC",
@@ -175,24 +184,6 @@ def check_image_path(source: str | os.PathLike[str]) -> Path:
     return path
 
 
-def _to_rgb(image: Image.Image, background: tuple[int, int, int]) -> Image.Image:
-    if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
-        # 16-bit or 32-bit grey: rescale to the full 8-bit range.
-        arr = np.asarray(image, dtype=np.float64)
-        top = 65535.0 if image.mode.startswith("I;16") or arr.max() > 255 else 255.0
-        arr = np.clip(arr * (255.0 / top), 0, 255).round().astype(np.uint8)
-        image = Image.fromarray(arr, mode="L")
-    if image.mode == "P":
-        image = image.convert("RGBA" if "transparency" in image.info else "RGB")
-    if image.mode in ("LA", "PA", "La"):
-        image = image.convert("RGBA")
-    if image.mode in ("RGBA", "RGBa"):
-        canvas = Image.new("RGB", image.size, background)
-        canvas.paste(image, mask=image.getchannel("A"))
-        return canvas
-    return image.convert("RGB") if image.mode != "RGB" else image
-
-
 def _draft(image: Image.Image, spec: PreprocessSpec) -> None:
     """Let libjpeg decode at a reduced scale keeping >= ``jpeg_draft`` x the target size."""
     if spec.jpeg_draft and image.format in ("JPEG", "MPO"):
@@ -209,56 +200,54 @@ def _check_size(image: Image.Image, name: str, max_pixels: int) -> None:
                          f"{max_pixels / 1e6:.0f} (raise it with --max-pixels)")
 
 
-def _close_source_file(image: Image.Image, result: Image.Image) -> Image.Image:
-    """Release the file Pillow still holds (multi-frame formats keep it open after load)."""
-    if getattr(image, "fp", None) is None:
-        return result
-    if result is image:
-        result = image.copy()
-    image.close()
-    return result
+def _header_orientation(image: Image.Image) -> int:
+    """The EXIF orientation the header gives (1 when only decoding would tell: PNG's
+    ``getexif`` decodes the image to look for an eXIf chunk after the pixels)."""
+    if image.format == "PNG" and "exif" not in image.info:
+        return 1
+    return int(image.getexif().get(_ORIENTATION, 1))
 
 
-def _decode(image: Image.Image, source: ImageSource, spec: PreprocessSpec, name: str,
-            for_model: bool, max_pixels: int | None, on_error: contextlib.ExitStack
-            ) -> Image.Image:
-    """:func:`load_image` once the source is open; a file it opened is closed if this fails."""
-    if not isinstance(source, Image.Image):
-        on_error.callback(image.close)
-    _check_size(image, name, MAX_IMAGE_PIXELS if max_pixels is None else max_pixels)
-    if getattr(image, "n_frames", 1) > 1:
-        image.seek(0)
-    if for_model:
-        _draft(image, spec)
-    image.load()
-    upright = image
-    if image.getexif().get(_ORIENTATION, 1) != 1:  # exif_transpose copies even when upright
-        upright = ImageOps.exif_transpose(image) or image
-    rgb = _to_rgb(upright, spec.alpha_background)
-    on_error.pop_all()  # success: the file is released below, the image kept
-    return rgb if isinstance(source, Image.Image) else _close_source_file(image, rgb)
+def decode_cost(image: Image.Image, for_model: bool = True) -> int:
+    """Bytes decoding ``image`` takes at its peak, from its header: the decoded image, what
+    its decoder holds besides, its upright copy if the EXIF orientation turns it, and for
+    display (not ``for_model``) the full-size RGB result of a non-RGB image. The model
+    input is made in strips (see :mod:`anime_detector.image_modes`), so it adds little."""
+    decoded = decoded_bytes(image)
+    cost = max(decoded + decoder_bytes(image), 2 * decoded if _header_orientation(image) != 1
+               else decoded)
+    if not for_model and image.mode != "RGB":
+        cost += image.size[0] * image.size[1] * pixel_bytes("RGB")
+    return cost
 
 
-def load_image(
-    source: ImageSource, spec: PreprocessSpec = DEFAULT_SPEC, *, for_model: bool = False,
-    max_pixels: int | None = None,
-) -> Image.Image:
-    """Decode ``source`` into an upright 8-bit RGB image.
+@contextlib.contextmanager
+def _decoded(source: ImageSource, spec: PreprocessSpec, for_model: bool,
+             max_pixels: int | None, budget: DecodeBudget | None) -> Iterator[Image.Image]:
+    """The upright image, decoded in its own mode, charged to ``budget`` for the block.
 
-    Applies the EXIF orientation, takes frame 0 of animated images, converts
-    grey, palette, CMYK and 16-bit images to RGB and composites alpha on
-    ``spec.alpha_background``. With ``for_model``, JPEGs may be decoded at a
-    reduced scale as ``spec.jpeg_draft`` says (model input only, never for display).
-    Images above ``max_pixels`` (default :data:`MAX_IMAGE_PIXELS`) are refused from their
-    header, before decoding; Pillow's global limit is left as the host application set it.
-
-    Raises:
-        InputError: the source cannot be decoded; the message names it and says why.
+    A file this opens is closed when the block ends (the pixels stay usable); every
+    failure, in the block too, becomes one :class:`InputError` line naming the source.
     """
     name = _describe(source)
     try:
-        with contextlib.ExitStack() as on_error:
-            return _decode(_open(source), source, spec, name, for_model, max_pixels, on_error)
+        with contextlib.ExitStack() as stack:
+            image = _open(source)
+            if not isinstance(source, Image.Image):
+                stack.enter_context(image)  # closes the file, keeps the pixels
+            _check_size(image, name, MAX_IMAGE_PIXELS if max_pixels is None else max_pixels)
+            if getattr(image, "n_frames", 1) > 1:
+                image.seek(0)
+            if for_model:
+                _draft(image, spec)
+            if budget is not None:
+                width, height = image.size
+                stack.enter_context(budget.hold(
+                    name, decode_cost(image, for_model), f"{width}x{height} {image.mode}"))
+            image.load()
+            if image.getexif().get(_ORIENTATION, 1) != 1:  # exif_transpose copies always
+                image = ImageOps.exif_transpose(image) or image
+            yield image
     except InputError:
         raise
     except Image.DecompressionBombError as exc:
@@ -271,32 +260,72 @@ def load_image(
         raise InputError(name, "image too large to decode in memory") from None
 
 
+def load_image(
+    source: ImageSource, spec: PreprocessSpec = DEFAULT_SPEC, *, for_model: bool = False,
+    max_pixels: int | None = None, budget: DecodeBudget | None = None,
+) -> Image.Image:
+    """Decode ``source`` into an upright 8-bit RGB image.
+
+    Applies the EXIF orientation, takes frame 0 of animated images, converts
+    grey, palette, CMYK and 16-bit images to RGB and composites alpha on
+    ``spec.alpha_background``. With ``for_model``, JPEGs may be decoded at a
+    reduced scale as ``spec.jpeg_draft`` says (model input only, never for display).
+    Images above ``max_pixels`` (default :data:`MAX_IMAGE_PIXELS`) are refused from their
+    header, before decoding; Pillow's global limit is left as the host application set it.
+    With a ``budget``, the image is charged :func:`decode_cost` while it is decoded.
+
+    Raises:
+        InputError: the source cannot be decoded, or is over the budget; the message names
+            it and says why.
+    """
+    with _decoded(source, spec, for_model, max_pixels, budget) as image:
+        return to_rgb(image, spec.alpha_background)
+
+
 def preprocess(source: ImageSource, spec: PreprocessSpec = DEFAULT_SPEC,
-               max_pixels: int | None = None) -> NDArray[np.float32]:
+               max_pixels: int | None = None, budget: DecodeBudget | None = None
+               ) -> NDArray[np.float32]:
     """Return the model input for one image: float32 ``(height, width, 3)``, or
     ``(3, height, width)`` for an NCHW spec.
 
     Same numbers as ``keras.applications.vgg19.preprocess_input`` applied to
-    the resized RGB image (for the default spec). ``max_pixels``: see :func:`load_image`.
+    the resized RGB image (for the default spec). ``max_pixels``, ``budget``: see
+    :func:`load_image`. The pixels are those of :func:`resize` on :func:`load_image`'s
+    result, but converting to RGB and resizing go strip by strip, so a large image costs
+    its decoded size and little more, in any mode.
     """
-    image = resize(load_image(source, spec, for_model=True, max_pixels=max_pixels), spec)
-    return normalize(np.asarray(image, dtype=np.uint8), spec)
+    with _decoded(source, spec, True, max_pixels, budget) as image:
+        if image.size == (spec.width, spec.height):
+            small = to_rgb(image, spec.alpha_background)
+        else:
+            small = _crop(resized_rgb(image, _scaled_size(image.size, spec),
+                                      _RESAMPLE[spec.resample], spec.alpha_background), spec)
+    return normalize(np.asarray(small, dtype=np.uint8), spec)
 
 
 def resize(image: Image.Image, spec: PreprocessSpec) -> Image.Image:
     """``image`` at the spec's size: squashed, or (``center-crop``) its shorter side scaled
     to the size and the middle cut out, as timm's and OpenCLIP's eval transforms do."""
-    size = (spec.width, spec.height)
-    if image.size == size:
+    if image.size == (spec.width, spec.height):
         return image
-    if spec.resize == "center-crop":
-        w, h = image.size
-        ratio = max(spec.width / w, spec.height / h)
-        scaled = (max(spec.width, round(w * ratio)), max(spec.height, round(h * ratio)))
-        image = image.resize(scaled, _RESAMPLE[spec.resample])
-        left, top = (scaled[0] - spec.width) // 2, (scaled[1] - spec.height) // 2
-        return image.crop((left, top, left + spec.width, top + spec.height))
-    return image.resize(size, _RESAMPLE[spec.resample])
+    return _crop(image.resize(_scaled_size(image.size, spec), _RESAMPLE[spec.resample]), spec)
+
+
+def _scaled_size(size: tuple[int, int], spec: PreprocessSpec) -> tuple[int, int]:
+    """The size :func:`resize` scales an image of ``size`` to, before any crop."""
+    if spec.resize != "center-crop":
+        return spec.width, spec.height
+    w, h = size
+    ratio = max(spec.width / w, spec.height / h)
+    return max(spec.width, round(w * ratio)), max(spec.height, round(h * ratio))
+
+
+def _crop(image: Image.Image, spec: PreprocessSpec) -> Image.Image:
+    """The middle ``spec.width`` x ``spec.height`` of a scaled image (center-crop specs)."""
+    if spec.resize != "center-crop":
+        return image
+    left, top = (image.size[0] - spec.width) // 2, (image.size[1] - spec.height) // 2
+    return image.crop((left, top, left + spec.width, top + spec.height))
 
 
 def normalize(
