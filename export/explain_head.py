@@ -86,6 +86,8 @@ def find_explain_head(model: Any) -> ExplainHead:
     if not pools:
         raise NotExplainable("no GlobalAveragePooling2D layer feeding the head")
     pool = layers[pools[-1]]
+    if not any(layer is pool for layer in model.layers):
+        raise NotExplainable("the global pooling is inside a nested model (the encoder's own)")
     if getattr(pool, "data_format", "channels_last") != "channels_last":
         raise NotExplainable("global pooling is not channels_last")
     after = layers[pools[-1] + 1:]

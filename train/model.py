@@ -167,11 +167,14 @@ def build_encoder_parts(info: EncoderInfo, head: str = "seed") -> ModelParts:
         return ModelParts(model, OnnxFeatures(info), model)
     encoder = load_keras_encoder(info.path)
     encoder.trainable = False
-    if info.output:
-        encoder = keras.Model(encoder.inputs, keras_output(encoder, info.output),
-                              name="encoder")
-    image = keras.Input((*info.size, 3), name="image")
-    features = encoder(image)
+    if tuple(encoder.inputs[0].shape[1:3]) == info.size:  # its own layers, in one graph
+        image, features = encoder.inputs[0], keras_output(encoder, info.output or None)
+    else:  # a dynamic size: called as one layer on an input of the chosen size
+        if info.output:
+            encoder = keras.Model(encoder.inputs, keras_output(encoder, info.output),
+                                  name="encoder")
+        image = keras.Input((*info.size, 3), name="image")
+        features = encoder(image)
     if info.output_kind == "map":
         features = keras.layers.GlobalAveragePooling2D(name="global_pool")(features)
     return _assemble(image, features, head, model_name(CUSTOM_KEY))
