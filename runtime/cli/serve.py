@@ -49,8 +49,10 @@ def serve(
     engine: EngineOpt = EngineName.auto,
     precision: PrecisionOpt = None,
     threshold: ThresholdOpt = None,
-    max_pixels: Annotated[int | None, typer.Option(
-        min=1, help="Refuse larger images before decoding (default 89478485).")] = None,
+    max_pixels: Annotated[int, typer.Option(
+        min=1, help="Refuse larger images from their header, before decoding (50 megapixels, "
+                    "200 MB as RGB: sized for a small box; predict's limit is 89478485).")
+    ] = 50_000_000,
     max_batch: Annotated[int, typer.Option(
         min=1, help="Images per inference run: the batcher takes what is queued, up to this "
                     "(1: no batching).")
@@ -63,6 +65,11 @@ def serve(
     max_inflight_mb: Annotated[float, typer.Option(
         min=0.001, help="Request bodies in flight at once, all together, before 503.")] = 256.0,
     max_files: Annotated[int, typer.Option(min=1, help="Most images per request.")] = 16,
+    max_decode_mb: Annotated[float, typer.Option(
+        min=0.001, help="Images being decoded at once, all requests together: each is "
+                        "charged what its header says decoding takes (4 bytes a pixel for "
+                        "most) before decoding; one over it all is refused, others wait.")
+    ] = 512.0,
     timeout: Annotated[float, typer.Option(
         min=0.01, help="Seconds a request's body may take to arrive (else 408) and, again, "
                        "its images to be predicted (else 504).")] = 30.0,
@@ -112,7 +119,8 @@ def serve(
     try:
         config = ServeConfig(
             max_body_mb=max_body_mb, max_inflight_mb=max_inflight_mb, max_files=max_files,
-            max_pixels=max_pixels, max_batch=max_batch, max_wait_ms=max_wait_ms,
+            max_pixels=max_pixels, max_decode_mb=max_decode_mb, max_batch=max_batch,
+            max_wait_ms=max_wait_ms,
             max_queue=max_queue, timeout_s=timeout, header_timeout_s=header_timeout,
             threshold=threshold, api_key=api_key or None, cors_origins=tuple(cors_origin or ()),
             grace_s=grace, log_format=log_format.value, model_name=model_name)

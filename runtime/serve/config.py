@@ -18,16 +18,22 @@ class ServeConfig:
     ``max_inflight_mb``: request bodies being read or worked on at once, all requests
     together (each counts its ``Content-Length``, or ``max_body_mb`` when chunked); past
     it, new requests get 503 before a byte of their body is read. One request is always
-    let in. ``min_body_rate_kbs``: past its first seconds, a body arriving slower than this
-    is cut off (408). ``header_timeout_s``: a request's line and headers must arrive within
-    it, or 408 (single process; on Ray Serve, Ray's proxy reads them). ``model_name``: the model's
-    name on the Open Inference Protocol routes (default: its file's stem).
+    let in. ``max_pixels``: larger images are refused from their header (the service's
+    default is lower than ``predict``'s, to fit a small box). ``max_decode_mb``: images
+    being decoded at once, all requests together, each charged what its header says
+    decoding takes before a pixel is decoded; one over it all is refused, the others wait
+    for room (up to ``timeout_s``). ``min_body_rate_kbs``: past its first seconds, a body
+    arriving slower than this is cut off (408). ``header_timeout_s``: a request's line and
+    headers must arrive within it, or 408 (single process; on Ray Serve, Ray's proxy reads
+    them). ``model_name``: the model's name on the Open Inference Protocol routes
+    (default: its file's stem).
     """
 
     max_body_mb: float = 20.0
     max_inflight_mb: float = 256.0
     max_files: int = 16
-    max_pixels: int | None = None
+    max_pixels: int | None = 50_000_000  # None: predict's limit (89 MP, Pillow's warning)
+    max_decode_mb: float = 512.0
     max_batch: int = 8  # measured: equal or better throughput, no cost to a lone request
     max_wait_ms: float = 0.0
     max_queue: int = 64
@@ -65,3 +71,7 @@ class ServeConfig:
     @property
     def max_inflight_bytes(self) -> int:
         return int(self.max_inflight_mb * 1024 * 1024)
+
+    @property
+    def max_decode_bytes(self) -> int:
+        return int(self.max_decode_mb * 1024 * 1024)

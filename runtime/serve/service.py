@@ -23,6 +23,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from anime_detector._version import __version__
+from anime_detector.decode_budget import DecodeBudget
 from anime_detector.detector import Failure, Prediction, decide
 from anime_detector.errors import describe_error
 from anime_detector.preprocessing import load_image, preprocess
@@ -66,6 +67,7 @@ class Service:
                  metrics: ServiceMetrics) -> None:
         self.config = config
         self.metrics = metrics
+        self.decode_budget = DecodeBudget(config.max_decode_bytes, wait_s=config.timeout_s)
         self._open_backend = open_backend
         self.backend: Backend | None = None
         self.load_error: str | None = None
@@ -166,7 +168,8 @@ class Service:
         loop = asyncio.get_running_loop()
         spec, max_pixels = backend.card.contract.spec, self.config.max_pixels
         return list(await asyncio.gather(*(
-            loop.run_in_executor(self.pool, _prepare, up, spec, max_pixels) for up in uploads)))
+            loop.run_in_executor(self.pool, _prepare, up, spec, max_pixels, self.decode_budget)
+            for up in uploads)))
 
     async def _decode(self, backend: Backend, uploads: list[Upload]) -> list[_Prepared]:
         """:meth:`_prepare`, once the queue has room for all of ``uploads``: a request that
@@ -228,7 +231,8 @@ class Service:
         assert heat is not None  # predict(explain=True) gives every prediction its heatmap
 
         def draw() -> bytes:
-            image = load_image(upload.data, max_pixels=self.config.max_pixels)
+            image = load_image(upload.data, max_pixels=self.config.max_pixels,
+                               budget=self.decode_budget)
             buffer = io.BytesIO()
             render_heatmap(image, prediction, heat).save(buffer, "PNG", compress_level=1)
             return buffer.getvalue()
@@ -256,7 +260,9 @@ class Service:
             "limits": {"max_body_mb": self.config.max_body_mb,
                        "max_files": self.config.max_files, "max_batch": backend.max_batch,
                        "max_wait_ms": self.config.max_wait_ms, "max_queue": backend.max_queue,
-                       "timeout_s": self.config.timeout_s},
+                       "timeout_s": self.config.timeout_s,
+                       "max_pixels": self.config.max_pixels,
+                       "max_decode_mb": self.config.max_decode_mb},
         }
 
 
@@ -265,11 +271,12 @@ def _queue_full(backend: Backend) -> RequestError:
                         "shortly", "queue_full", headers=RETRY_AFTER)
 
 
-def _prepare(upload: Upload, spec: Any, max_pixels: int | None) -> _Prepared:
+def _prepare(upload: Upload, spec: Any, max_pixels: int | None, budget: DecodeBudget
+             ) -> _Prepared:
     """Decode and preprocess one upload on a pool thread; a bad image gives its reason."""
     if not upload.data:
         return _Prepared(upload, None, "empty file (0 bytes)")
     try:
-        return _Prepared(upload, preprocess(upload.data, spec, max_pixels), None)
+        return _Prepared(upload, preprocess(upload.data, spec, max_pixels, budget), None)
     except Exception as exc:  # one bad image never fails the others
         return _Prepared(upload, None, describe_error(exc))

@@ -1,0 +1,66 @@
+"""Decoding limits of the service, on a real server: the pixel limit it starts with, and the
+decode budget that every request in flight shares (charged from the header, before a
+pixel is decoded)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from PIL import Image
+
+from helpers.server import ServerProcess
+
+
+@pytest.fixture(scope="module")
+def budgeted(explain_model: Path, tmp_path_factory: pytest.TempPathFactory
+             ) -> Iterator[ServerProcess]:
+    """A service with a 1 MB decode budget."""
+    running = ServerProcess(explain_model, "--max-decode-mb", "1",
+                            log=tmp_path_factory.mktemp("log") / "budget.log")
+    yield running
+    running.stop()
+
+
+def _png(path: Path, mode: str, size: tuple[int, int], value: int) -> Path:
+    Image.new(mode, size, value).save(path)
+    return path
+
+
+def test_an_image_over_the_decode_budget_is_refused_in_one_line(
+        budgeted: ServerProcess, image_set: list[Path], tmp_path: Path) -> None:
+    big = _png(tmp_path / "deep.png", "I;16", (1000, 1000), 3000)  # 2 MB decoded, 2 KB sent
+    small = image_set[0]
+    response = httpx.post(budgeted.url + "/v1/predict", timeout=30, files=[
+        ("file", (big.name, big.read_bytes())), ("file", (small.name, small.read_bytes()))])
+    assert response.status_code == 200, response.text
+    refused, predicted = response.json()["results"]
+    assert refused["name"] == "deep.png" and "label" not in refused
+    assert refused["error"] == ("image too large to decode: about 2 MB (1000x1000 I;16), "
+                                "over the decode budget of 1 MB")
+    assert predicted["name"] == small.name and predicted["label"]
+    assert "Traceback" not in budgeted.log_text()
+
+
+def test_the_budget_is_given_back_after_each_image(budgeted: ServerProcess,
+                                                   tmp_path: Path) -> None:
+    fits = _png(tmp_path / "grey.png", "L", (700, 700), 90)  # 0.5 MB decoded
+    for _ in range(4):  # more than the budget, one after another
+        response = httpx.post(budgeted.url + "/v1/predict", timeout=30,
+                              files=[("file", (fits.name, fits.read_bytes()))])
+        assert response.status_code == 200, response.text
+        assert response.json()["results"][0]["label"]
+
+
+def test_the_service_starts_with_a_pixel_limit_for_a_small_box(
+        process_server: ServerProcess, tmp_path: Path) -> None:
+    huge = _png(tmp_path / "huge.png", "L", (7200, 7100), 90)  # 51 megapixels, 50 KB sent
+    response = httpx.post(process_server.url + "/v1/predict", timeout=30,
+                          files=[("file", (huge.name, huge.read_bytes()))])
+    assert response.status_code == 422, response.text
+    assert response.json()["error"] == ("huge.png: image too large: 7200x7100 = 51 megapixels "
+                                        "> the limit of 50 (raise it with --max-pixels)")
+    limits = httpx.get(process_server.url + "/v1/model").json()["limits"]
+    assert limits["max_pixels"] == 50_000_000 and limits["max_decode_mb"] == 512
