@@ -88,7 +88,10 @@ async def model(request: Request) -> Response:
 
 
 async def healthz(request: Request) -> Response:
-    return JSONResponse({"status": "alive"})
+    problem = _service(request).liveness()
+    if problem is None:
+        return JSONResponse({"status": "alive"})
+    return JSONResponse(error_body(problem, status="stuck"), status_code=503)
 
 
 async def readyz(request: Request) -> Response:

@@ -101,6 +101,10 @@ class Backend(Protocol):
         """Run what is queued, refuse new work."""
         ...
 
+    def health(self, stuck_after_s: float) -> str | None:
+        """Why inference cannot answer now (stuck past ``stuck_after_s``, gone), or None."""
+        ...
+
 
 BackendOpener = Callable[[Any, Any], Backend]  # (ServeConfig, ServiceMetrics) -> its backend
 

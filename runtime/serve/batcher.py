@@ -6,7 +6,9 @@ the event loop. It never waits when the queue is empty after the first image (an
 service answers a lone request as fast as ``Detector.predict``); ``max_wait_ms`` > 0 lets
 it wait that long for more. A full queue refuses at once (:class:`QueueFull`), so memory
 stays bounded whatever the load. Explain jobs run in batches of their own (one forward
-pass gives probabilities and heatmaps), plain jobs never pay for Grad-CAM.
+pass gives probabilities and heatmaps), plain jobs never pay for Grad-CAM. The thread
+beats while it waits and around each run: :meth:`Batcher.health` says when it is gone or
+one run has lasted past the request timeout (``/healthz`` then fails).
 """
 
 from __future__ import annotations
@@ -31,7 +33,9 @@ from anime_detector.serve.backend import (
     warm_up,
 )
 
-__all__ = ["Batcher", "local_backend"]
+__all__ = ["BEAT_S", "Batcher", "local_backend"]
+
+BEAT_S = 1.0  # the inference thread's heartbeat while it waits
 
 
 @dataclass
@@ -56,6 +60,7 @@ class Batcher:
         self._queue: deque[_Job] = deque()
         self._ready = threading.Condition()
         self._stopping = False
+        self._beat = time.monotonic()  # the inference thread's last sign of life
         self._thread = threading.Thread(target=self._work, name="inference", daemon=True)
 
     @property
@@ -65,6 +70,17 @@ class Batcher:
 
     def start(self) -> None:
         self._thread.start()
+
+    def health(self, stuck_after_s: float) -> str | None:
+        """Why inference cannot answer (its thread is gone, or one run has lasted past
+        ``stuck_after_s``), or None. The thread beats at least every :data:`BEAT_S` while
+        idle or waiting, and before and after each run."""
+        if not self._thread.is_alive():
+            return "the inference thread has stopped"
+        silent = time.monotonic() - self._beat
+        if silent > stuck_after_s + BEAT_S:
+            return f"inference stuck for {silent:.0f} s (the timeout is {stuck_after_s:g} s)"
+        return None
 
     def stop(self, timeout: float = 5.0) -> None:
         """Refuse new jobs, run those already queued (requests in flight finish), end the thread."""
@@ -114,7 +130,8 @@ class Batcher:
         with self._ready:
             while True:
                 while not self._queue and not self._stopping:
-                    self._ready.wait()
+                    self._ready.wait(BEAT_S)
+                    self._beat = time.monotonic()
                 if self._stopping and not self._queue:
                     return None
                 deadline = time.monotonic() + self.max_wait_s
@@ -122,7 +139,8 @@ class Batcher:
                     left = deadline - time.monotonic()
                     if left <= 0:
                         break
-                    self._ready.wait(left)
+                    self._ready.wait(min(left, BEAT_S))
+                    self._beat = time.monotonic()
                 if self._queue:  # else its callers gave up while it waited for more
                     break
             kind = self._queue[0].explain
@@ -135,7 +153,9 @@ class Batcher:
         while (jobs := self._take()) is not None:
             live = [job for job in jobs if not job.future.cancelled()]
             if live:
+                self._beat = time.monotonic()
                 self._run(live)
+                self._beat = time.monotonic()
 
     def _run(self, jobs: list[_Job]) -> None:
         batch = np.stack([job.array for job in jobs])

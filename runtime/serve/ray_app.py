@@ -84,7 +84,9 @@ class ModelReplica:
     def __init__(self, model: str | list[Any], engine: str = "auto",
                  precision: str | None = None, device: str = "auto", max_batch: int = 8,
                  max_wait_ms: float = 0.0, max_queue: int = 64,
-                 name: str | None = None, version: str | None = None) -> None:
+                 name: str | None = None, version: str | None = None,
+                 stuck_after_s: float = 30.0) -> None:
+        self._stuck_after_s = stuck_after_s
         context: Any = ray.get_runtime_context()
         threads = max(1, int(context.get_assigned_resources().get("CPU", 1) or 1))
         options: dict[str, Any] = {"device": device, "threads": threads, "engine": engine,
@@ -109,6 +111,13 @@ class ModelReplica:
 
     def card(self) -> ModelCard:
         return self._card
+
+    def check_health(self) -> None:
+        """Ray Serve's periodic probe: a replica whose inference is stuck or gone fails it
+        and is replaced."""
+        problem = self.batcher.health(self._stuck_after_s)
+        if problem is not None:
+            raise RuntimeError(problem)
 
     def process(self) -> dict[str, Any]:
         """Which replica, process and node this is (for operators and the tests)."""
@@ -184,6 +193,11 @@ class RayBackend:
     def stop(self) -> None:
         """Replicas belong to Ray Serve; it drains and stops them."""
 
+    def health(self, stuck_after_s: float) -> str | None:
+        """Replicas' health is Ray Serve's: it probes :meth:`ModelReplica.check_health` and
+        replaces a replica that fails it."""
+        return None
+
 
 @serve.deployment(name="Ingress", ray_actor_options={"num_cpus": 0})
 @serve.ingress()
@@ -219,7 +233,8 @@ def build_app(model: str | list[Any], config: ServeConfig, options: ReplicaOptio
     replica = _deployment(ModelReplica).options(**options).bind(
         model, engine=engine, precision=precision, device=device,
         max_batch=config.max_batch, max_wait_ms=config.max_wait_ms,
-        max_queue=options["max_ongoing_requests"], name=name, version=version)
+        max_queue=options["max_ongoing_requests"], name=name, version=version,
+        stuck_after_s=config.timeout_s)
     # Ray Serve's default of 5 requests at a time would cap the images a replica sees at
     # once (and so its batches) below the service's own queue bound.
     ingress = _deployment(Ingress).options(max_ongoing_requests=config.max_queue)

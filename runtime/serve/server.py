@@ -3,12 +3,14 @@
 On SIGTERM or SIGINT the server stops accepting, ``/readyz`` turns 503, requests in flight
 finish within the config's ``grace_s`` seconds, and the process exits 0 (uvicorn would
 otherwise raise the signal again after its shutdown, which kills the process with the
-signal's code or, for SIGINT, prints a traceback).
+signal's code or, for SIGINT, prints a traceback). Under systemd it says READY=1 once the
+model is warm, STOPPING=1 on the signal, and pings the watchdog (:mod:`.systemd`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import logging
 import math
@@ -23,6 +25,7 @@ from starlette.applications import Starlette
 
 from anime_detector.serve.http_protocol import head_deadline_protocol
 from anime_detector.serve.service import Service
+from anime_detector.serve.systemd import notify, start_watchdog
 
 __all__ = ["configure_logging", "run_server"]
 
@@ -58,6 +61,8 @@ class _DrainingServer(uvicorn.Server):
         self.service = service
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        if not self.service.draining:
+            notify("STOPPING=1")
         self.service.draining = True
         super().handle_exit(sig, frame)
 
@@ -89,10 +94,15 @@ def run_server(app: Starlette, host: str, port: int,
                             http=head_deadline_protocol(settings.header_timeout_s))
     server = _DrainingServer(config, service)
     service.on_load_failure = lambda reason: setattr(server, "should_exit", True)
+    service.on_ready = functools.partial(notify, "READY=1")  # systemd: Type=notify
+    watchdog = start_watchdog(service.liveness)  # systemd: WatchdogSec=
     if on_started is not None:
         on_started(f"http://{'[' + host + ']' if ':' in host else host}:{port}")
     try:
         server.run()
     except SystemExit:  # uvicorn could not bind (it logged why)
         return False
+    finally:
+        if watchdog is not None:
+            watchdog.set()
     return service.load_error is None and server.started

@@ -74,6 +74,7 @@ class Service:
         self.draining = False
         self._decoding = 0  # images of admitted requests being decoded: bound for the queue
         self.on_load_failure: Callable[[str], None] | None = None  # the runner stops
+        self.on_ready: Callable[[], object] | None = None  # loaded and warm (systemd's READY)
         self.pool = ThreadPoolExecutor(max_workers=available_cpus(), thread_name_prefix="decode")
 
     @property
@@ -96,6 +97,8 @@ class Service:
             self.backend = backend
             log.info("ready: %s on %s, %s", backend.card.name, backend.card.info.engine,
                      cpu_summary())
+            if self.on_ready is not None:
+                self.on_ready()
 
         threading.Thread(target=load, name="load-model", daemon=True).start()
 
@@ -104,6 +107,12 @@ class Service:
         if self.backend is not None:
             self.backend.stop()
         self.pool.shutdown(wait=False, cancel_futures=True)
+
+    def liveness(self) -> str | None:
+        """Why this process should be restarted (its inference is stuck past the request
+        timeout, or gone), or None. A model still loading is alive."""
+        backend = self.backend
+        return None if backend is None else backend.health(self.config.timeout_s)
 
     def refusal(self) -> RequestError | None:
         """The 503 that takes the place of any work now: while the model loads (retry in a

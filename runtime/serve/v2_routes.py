@@ -24,7 +24,7 @@ from anime_detector._version import __version__
 from anime_detector.errors import one_line
 from anime_detector.preprocessing import input_shape
 from anime_detector.serve.backend import ModelCard
-from anime_detector.serve.errors import RequestError
+from anime_detector.serve.errors import RequestError, error_body
 from anime_detector.serve.service import Service
 from anime_detector.serve.uploads import Upload
 from anime_detector.serve.v2_codec import (
@@ -74,7 +74,10 @@ async def server_metadata(request: Request) -> Response:
 
 
 async def server_live(request: Request) -> Response:
-    return JSONResponse({"live": True})
+    problem = _service(request).liveness()  # inference stuck or gone: 503, as /healthz
+    if problem is None:
+        return JSONResponse({"live": True})
+    return JSONResponse(error_body(problem, live=False), status_code=503)
 
 
 async def server_ready(request: Request) -> Response:

@@ -1,0 +1,106 @@
+"""Liveness, against a real server: ``/healthz`` fails when inference is stuck past the timeout
+or its thread is gone, and systemd hears READY, WATCHDOG and STOPPING on its socket."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+from onnx import helper, numpy_helper
+
+from anime_detector.contract import ModelContract
+from anime_detector.detector import Detector
+from anime_detector.serve.app import create_app
+from anime_detector.serve.config import ServeConfig
+
+from helpers.onnx_models import classifier, save
+from helpers.server import ServerProcess, serve_in_thread, wait_ready
+
+
+@pytest.fixture(scope="module")
+def slow_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real model that takes about a second per image on a modern core: a 3x3 convolution
+    of 256 channels over the whole 224 x 224 input (59 GFLOP)."""
+    rng = np.random.default_rng(0)
+    inits = [numpy_helper.from_array((rng.standard_normal(shape) * 0.01).astype(np.float32),
+                                     name)
+             for name, shape in (("w0", (256, 3, 3, 3)), ("w1", (256, 256, 3, 3)))]
+    inits.append(numpy_helper.from_array(np.full((256, 2), 0.01, np.float32), "W"))
+    nodes = [helper.make_node("Transpose", ["input"], ["x0"], perm=[0, 3, 1, 2]),
+             helper.make_node("Conv", ["x0", "w0"], ["x1"], pads=[1, 1, 1, 1]),
+             helper.make_node("Conv", ["x1", "w1"], ["x2"], pads=[1, 1, 1, 1]),
+             helper.make_node("GlobalAveragePool", ["x2"], ["gap"]),
+             helper.make_node("Flatten", ["gap"], ["flat"], axis=1),
+             helper.make_node("MatMul", ["flat", "W"], ["logits"]),
+             helper.make_node("Softmax", ["logits"], ["output"], axis=-1)]
+    return save(classifier(nodes, inits, "slow", opset=18, contract=ModelContract()),
+                tmp_path_factory.mktemp("model") / "slow.onnx")
+
+
+def _status(url: str, route: str = "/healthz") -> tuple[int, str]:
+    answer = httpx.get(url + route, timeout=5)
+    return answer.status_code, answer.text
+
+
+def test_healthz_fails_once_the_inference_thread_is_gone(explain_model: Path) -> None:
+    app = create_app(lambda: Detector.load(explain_model), ServeConfig())
+    with serve_in_thread(app) as url:
+        wait_ready(url, 30)
+        assert _status(url) == (200, '{"status":"alive"}')
+        app.state.service.backend.stop()  # the inference thread ends
+        code, text = _status(url)
+        assert code == 503 and "the inference thread has stopped" in text
+        code, text = _status(url, "/v2/health/live")
+        assert code == 503 and "the inference thread has stopped" in text
+
+
+def test_healthz_fails_while_inference_is_stuck_past_the_timeout(
+        slow_model: Path, image_set: list[Path], tmp_path: Path) -> None:
+    running = ServerProcess(slow_model, "--timeout", "0.5", "--max-batch", "4",
+                            log=tmp_path / "log")
+    try:
+        assert _status(running.url)[0] == 200
+        files = [("file", (p.name, p.read_bytes())) for p in image_set[:4]]
+        answers: list[int] = []
+        client = threading.Thread(target=lambda: answers.append(httpx.post(
+            running.url + "/v1/predict", files=files, timeout=30).status_code))
+        client.start()  # one run of 4 images: several seconds, past the 0.5 s timeout
+        seen: list[tuple[int, str]] = []
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and (not seen or seen[-1][0] != 200 or
+                                               all(code == 200 for code, _ in seen)):
+            seen.append(_status(running.url))
+            time.sleep(0.1)
+        client.join(30)
+        stuck = [text for code, text in seen if code == 503]
+        assert stuck and "inference stuck for" in stuck[0], seen[-5:]
+        assert seen[-1][0] == 200  # alive again once the run ended
+        assert answers == [504]
+    finally:
+        running.stop()
+
+
+def test_systemd_hears_ready_watchdog_and_stopping(explain_model: Path, tmp_path: Path) -> None:
+    path = tmp_path / "notify.sock"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as listener:
+        listener.bind(str(path))
+        listener.settimeout(30)
+        running = ServerProcess(explain_model, log=tmp_path / "log", wait=False,
+                                env={"NOTIFY_SOCKET": str(path), "WATCHDOG_USEC": "200000"})
+        try:
+            assert listener.recv(256) == b"READY=1"
+            assert _status(running.url.replace("localhost", "127.0.0.1"), "/readyz")[0] == 200
+            pings = [listener.recv(256) for _ in range(5)]  # every 0.1 s
+            assert pings == [b"WATCHDOG=1"] * 5
+            running.proc.send_signal(signal.SIGTERM)
+            deadline = time.monotonic() + 10
+            while (message := listener.recv(256)) != b"STOPPING=1":
+                assert message == b"WATCHDOG=1" and time.monotonic() < deadline
+        finally:
+            assert running.stop() == 0
