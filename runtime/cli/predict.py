@@ -65,7 +65,8 @@ def predict(
     = False,
     server: Annotated[str | None, typer.Option(
         help="Send the images to a running `anime-detector serve` at this URL instead of "
-             "loading a model (no MODEL argument then).")] = None,
+             "loading a model (no MODEL argument then); a URL ending in /v2/models/NAME "
+             "uses the Open Inference Protocol's routes.")] = None,
     api_key: Annotated[str | None, typer.Option(
         envvar="ANIME_DETECTOR_API_KEY", help="The server's API key, with --server.")] = None,
 ) -> None:

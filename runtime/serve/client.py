@@ -4,11 +4,19 @@ A device with no onnxruntime at all classifies through a box that runs ``serve``
 are read here, sent in multipart requests that fit the server's limits (``GET
 /v1/model`` says them), and the rows come back as the same :class:`Prediction` and
 :class:`Failure` objects a local ``predict`` writes, so the output is the same.
+
+A URL that names a model on the Open Inference Protocol routes
+(``http://host:8000/v2/models/NAME[/versions/V]``) sends the images there instead, as
+binary BYTES tensors (``Inference-Header-Content-Length``): what a gateway that routes only
+``/v2`` (KServe) lets through. That protocol fails a request on its first bad image
+(``image[i]: reason``); that image becomes its :class:`Failure` and the rest are sent again.
 """
 
 from __future__ import annotations
 
 import json
+import re
+import struct
 import time
 import urllib.error
 import urllib.request
@@ -25,6 +33,8 @@ from anime_detector.preprocessing import check_image_path
 __all__ = ["RemoteDetector", "ServerError", "encode_multipart"]
 
 _RETRIES = 5  # answers of 503 with Retry-After retried after it, at most this often
+_V2_MODEL = re.compile(r"^(?P<base>.*?)(?P<model>/v2/models/[^/]+(?:/versions/[^/]+)?)/?$")
+_V2_BAD_IMAGE = re.compile(r"^image\[(\d+)\]: (.*)$", re.DOTALL)
 
 
 class ServerError(AnimeDetectorError):
@@ -41,10 +51,12 @@ class RemoteDetector:
     """A running service, used like a local model by ``predict``."""
 
     def __init__(self, url: str, api_key: str | None = None, timeout: float = 60.0) -> None:
-        self.url = url.rstrip("/")
+        v2 = _V2_MODEL.match(url.rstrip("/"))
+        self.url = v2["base"] if v2 else url.rstrip("/")
+        self.v2_model = v2["model"] if v2 else None  # /v2/models/NAME[/versions/V]
         self.api_key = api_key
         self.timeout = timeout
-        self.model = self._json("GET", "/v1/model")
+        self.model = self._v2_metadata() if self.v2_model else self._json("GET", "/v1/model")
         self.labels: tuple[str, ...] = tuple(self.model["labels"])
         limits = self.model.get("limits", {})
         # A request never holds more images than the server may queue at once.
@@ -52,8 +64,9 @@ class RemoteDetector:
         self.max_bytes = int(float(limits.get("max_body_mb", 20)) * 1024 * 1024)
 
     def _request(self, method: str, route: str, body: bytes | None = None,
-                 content_type: str | None = None) -> tuple[int, dict[str, Any], dict[str, str]]:
-        headers = {"Accept": "application/json"}
+                 content_type: str | None = None, extra: dict[str, str] | None = None
+                 ) -> tuple[int, dict[str, Any], dict[str, str]]:
+        headers = {"Accept": "application/json", **(extra or {})}
         if content_type:
             headers["Content-Type"] = content_type
         if self.api_key:
@@ -75,6 +88,22 @@ class RemoteDetector:
             raise ServerError(f"{self.url}{route}: HTTP {status}: "
                               f"{body.get('error', 'not an anime-detector service')}")
         return body
+
+    def _v2_metadata(self) -> dict[str, Any]:
+        """The model's v2 metadata, as ``GET /v1/model`` would say it (labels, engine)."""
+        route = str(self.v2_model)
+        status, body, _ = self._request("GET", route)
+        labels = body.get("parameters", {}).get("labels") if isinstance(
+            body.get("parameters"), dict) else None
+        inputs = {t.get("name") for t in body.get("inputs", []) if isinstance(t, dict)}
+        if status != 200 or not isinstance(labels, str) or "image" not in inputs:
+            raise ServerError(f"{self.url}{route}: HTTP {status}: "
+                              f"{body.get('error', 'not an anime-detector model')}")
+        limits = {k: body["parameters"][k] for k in ("max_files", "max_body_mb")
+                  if isinstance(body["parameters"].get(k), (int, float))}
+        return {"model": body.get("name"), "labels": labels.split(","),
+                "engine": body.get("platform"), "versions": body.get("versions"),
+                "limits": limits}
 
     def predict_files(self, inputs: Sequence[str], emit: Callable[[Prediction | Failure], None],
                       recursive: bool = False, batch_size: int = 8) -> tuple[int, int]:
@@ -114,15 +143,12 @@ class RemoteDetector:
                 for p in pending]
 
     def _post(self, files: list[_Sendable]) -> list[dict[str, Any]]:
+        if self.v2_model:
+            return self._post_v2(files)
         boundary = uuid.uuid4().hex
         body = encode_multipart([(f.path, f.data) for f in files], boundary)
-        for _ in range(_RETRIES + 1):
-            status, answer, headers = self._request(
-                "POST", "/v1/predict", body, f"multipart/form-data; boundary={boundary}")
-            retry_after = {k.lower(): v for k, v in headers.items()}.get("retry-after")
-            if status != 503 or retry_after is None:  # busy, loading, a replica restarting
-                break
-            time.sleep(min(5.0, float(retry_after) if retry_after.isdigit() else 1.0))
+        status, answer = self._send_retrying(
+            "/v1/predict", body, f"multipart/form-data; boundary={boundary}")
         if status == 401:
             raise ServerError(f"{self.url}: HTTP 401: {answer.get('error', 'unauthorized')}")
         rows = answer.get("results")
@@ -130,6 +156,51 @@ class RemoteDetector:
             return rows
         reason = f"server answered HTTP {status}: {answer.get('error', 'no usable answer')}"
         return [{"error": reason} for _ in files]
+
+    def _send_retrying(self, route: str, body: bytes, content_type: str,
+                       extra: dict[str, str] | None = None) -> tuple[int, dict[str, Any]]:
+        """POST, retrying a 503 that says Retry-After (busy, loading, a replica restarting)."""
+        for _ in range(_RETRIES + 1):
+            status, answer, headers = self._request("POST", route, body, content_type, extra)
+            retry_after = {k.lower(): v for k, v in headers.items()}.get("retry-after")
+            if status != 503 or retry_after is None:
+                break
+            time.sleep(min(5.0, float(retry_after) if retry_after.isdigit() else 1.0))
+        return status, answer
+
+    def _post_v2(self, files: list[_Sendable]) -> list[dict[str, Any]]:
+        """The rows of ``files`` from the v2 ``infer`` route; an image the server names as bad
+        gets its error row and the others are sent again without it."""
+        header = json.dumps({"inputs": [{
+            "name": "image", "shape": [len(files)], "datatype": "BYTES",
+            "parameters": {"binary_data_size": sum(4 + len(f.data) for f in files)}}],
+            "outputs": [{"name": "probabilities"}, {"name": "label"}, {"name": "score"}],
+        }).encode()
+        body = header + b"".join(struct.pack("<I", len(f.data)) + f.data for f in files)
+        status, answer = self._send_retrying(
+            f"{self.v2_model}/infer", body, "application/octet-stream",
+            {"Inference-Header-Content-Length": str(len(header))})
+        error = str(answer.get("error", "no usable answer"))
+        if status == 401:
+            raise ServerError(f"{self.url}: HTTP 401: {error}")
+        bad = _V2_BAD_IMAGE.match(error) if status == 400 else None
+        if bad and int(bad[1]) < len(files):
+            index = int(bad[1])
+            rest = files[:index] + files[index + 1:]
+            rows = self._post_v2(rest) if rest else []
+            return [*rows[:index], {"error": bad[2]}, *rows[index:]]
+        outputs = {o.get("name"): o.get("data") for o in answer.get("outputs", [])
+                   if isinstance(o, dict)}
+        probs, labels, scores = (outputs.get(k) for k in ("probabilities", "label", "score"))
+        count, width = len(files), len(self.labels)
+        if (status != 200 or not isinstance(probs, list) or len(probs) != count * width
+                or not isinstance(labels, list) or not isinstance(scores, list)
+                or len(labels) != count or len(scores) != count):
+            reason = f"server answered HTTP {status}: {error}"
+            return [{"error": reason} for _ in files]
+        return [{"label": labels[i], "score": scores[i],
+                 "probabilities": dict(zip(self.labels, probs[i * width:(i + 1) * width],
+                                           strict=True))} for i in range(count)]
 
 
 def _read(path: str, max_bytes: int) -> Failure | _Sendable:

@@ -105,7 +105,9 @@ async def model_metadata(request: Request) -> Response:
         "parameters": {"labels": ",".join(labels), "positive_label": labels[
             card.contract.positive_index], "threshold": (
             card.contract.threshold if service.config.threshold is None
-            else service.config.threshold)},
+            else service.config.threshold),
+            "max_files": service.config.max_files,
+            "max_body_mb": service.config.max_body_mb},
     })
 
 

@@ -262,3 +262,25 @@ def test_key_and_model_name(keyed_server: ServerProcess, explain_model: Path,
         _check(result, paths, expected)
     finally:
         triton.close()
+
+
+def test_predict_server_on_the_v2_routes(server: ServerProcess, explain_model: Path,
+                                         image_set: list[Path], tmp_path: Path) -> None:
+    """``predict --server URL/v2/models/NAME``: the rows and exit code of a local ``predict``,
+    a bad file among good ones included (the protocol fails the request on it: the client
+    gives it its error row and sends the others again)."""
+    bad = tmp_path / "broken.jpg"
+    bad.write_bytes(b"not an image at all")
+    inputs = [str(p) for p in (image_set[0], bad, image_set[1], image_set[2])]
+    local = run_cli("predict", explain_model, *inputs, "--format", "json", timeout=300)
+    remote = run_cli("predict", "--server", f"{server.url}/v2/models/{NAME}", *inputs,
+                     "--format", "json", "--batch-size", "4", timeout=300)
+    assert remote.returncode == local.returncode == 1, remote.stderr
+    local_rows = [json.loads(line) for line in local.stdout.splitlines()]
+    remote_rows = [json.loads(line) for line in remote.stdout.splitlines()]
+    assert [r["path"] for r in remote_rows] == [r["path"] for r in local_rows] == inputs
+    for mine, theirs in zip(remote_rows, local_rows, strict=True):
+        assert mine.get("label") == theirs.get("label")
+        assert mine.get("error") == theirs.get("error")
+        if "score" in theirs:
+            assert abs(mine["score"] - theirs["score"]) <= TOLERANCE
