@@ -21,7 +21,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 __all__ = ["LoadResult", "Server", "burst", "encode_predict", "free_port", "process_cpu_s",
-           "run_load"]
+           "run_load", "wait_ready"]
 
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
 
@@ -152,6 +152,21 @@ def process_cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def wait_ready(url: str, proc: subprocess.Popen[bytes], seconds: float = 180) -> None:
+    """Until ``url/readyz`` answers 200 (a service's probe; BentoML's has the same path)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"the service for {url} exited with {proc.returncode}")
+        try:
+            with urllib.request.urlopen(url + "/readyz", timeout=2) as answer:
+                if answer.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.2)
+    raise SystemExit(f"{url} not ready within {seconds:g} s")
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -167,15 +182,7 @@ class Server:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "anime_detector", "serve", str(model), "--port", port,
              "--max-queue", "256", *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 180
-        while time.monotonic() < deadline:
-            try:
-                with urllib.request.urlopen(self.url + "/readyz", timeout=2) as answer:
-                    if answer.status == 200:
-                        return
-            except OSError:
-                time.sleep(0.2)
-        raise SystemExit(f"server on {self.url} not ready")
+        wait_ready(self.url, self.proc)
 
     def rss_mb(self) -> float:
         for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():

@@ -37,7 +37,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 import uuid
 from pathlib import Path
 from typing import Any
@@ -46,7 +45,14 @@ from urllib.parse import urlsplit
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from _common import machine_line, median, save  # noqa: E402
-from _loadgen import Server, encode_predict, free_port, process_cpu_s, run_load  # noqa: E402
+from _loadgen import (  # noqa: E402
+    Server,
+    encode_predict,
+    free_port,
+    process_cpu_s,
+    run_load,
+    wait_ready,
+)
 
 MAX_REQUESTS = 5000
 MAX_BATCH = 8
@@ -132,18 +138,11 @@ class BentoServer:
             [python, "-m", "bentoml", "serve", "_bento_service:AnimeDetector", "--host",
              "127.0.0.1", "--port", self.url.rsplit(":", 1)[1]], cwd=HERE, env=env,
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-        deadline = time.monotonic() + 180
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise SystemExit(f"bentoml serve exited with {self.proc.returncode}")
-            try:
-                with urllib.request.urlopen(self.url + "/readyz", timeout=2) as answer:
-                    if answer.status == 200:
-                        return
-            except OSError:
-                time.sleep(0.3)
-        self.stop()
-        raise SystemExit(f"the BentoML service on {self.url} was not ready within 180 s")
+        try:
+            wait_ready(self.url, self.proc)
+        except SystemExit:
+            self.stop()
+            raise
 
     def cpu_s(self) -> float:
         return tree_cpu_s(self.proc.pid)
