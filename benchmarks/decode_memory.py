@@ -8,8 +8,10 @@ Writes each mode file of ``tests/helpers/mode_images.py`` (every mode Pillow dec
 by default the largest square within the default ``--max-pixels``: small files (flat
 colour) that decode large, "mode bombs". Then runs ``anime-detector predict MODEL FILE`` in
 a fresh process per file and reads that process's peak RSS (``ru_maxrss``, from
-``wait4``). A run on a small RGB image first gives what the model and the runtime take
-alone. Memory, not time: other work on the machine does not change the figures.
+``wait4``), the median of ``--repeat`` runs. Linux starts a child's peak at its parent's
+(fork, exec), so the files are written by another process and this one stays small (its
+own peak is in the report). Runs on a small RGB image first give what the model and the
+runtime take alone. Memory, not time: other work on the machine does not change it.
 The model defaults to the random-weight VGG19 reference model (cached; building it needs
 the [train] extra). Results: results/decode_memory.{json,md}.
 """
@@ -19,6 +21,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -33,6 +36,17 @@ from _common import machine_line, predict_command, save  # noqa: E402
 from helpers.mode_images import MODE_FILES, write_mode_file  # noqa: E402
 
 MB = 2**20
+
+
+def write_files(folder: Path, side: int, names: list[str]) -> dict[str, Path]:
+    """The mode files at ``side`` in ``folder`` (kept: later runs reuse them), written by a
+    child process so this one never holds a full-size image."""
+    folder.mkdir(parents=True, exist_ok=True)
+    missing = [name for name in names if not (folder / name).exists()]
+    if missing:
+        subprocess.run([sys.executable, __file__, "--write", str(folder), "--side", str(side),
+                        "--only", *missing], check=True)
+    return {name: folder / name for name in names}
 
 
 def peak_rss(command: list[str], env: dict[str, str]) -> tuple[int, int]:
@@ -118,7 +132,13 @@ def main() -> None:
                         "other checkout's package, to compare)")
     parser.add_argument("--repeat", type=int, default=3, help="runs per file (median)")
     parser.add_argument("--no-save", action="store_true", help="print only")
+    parser.add_argument("--write", type=Path, help=argparse.SUPPRESS)  # the writing child
     args = parser.parse_args()
+    names = args.only or list(MODE_FILES)
+    if args.write:
+        for name in names:
+            write_mode_file(args.write, name, (args.side, args.side))
+        return
     if args.model is None:
         from anime_detector.export.reference_models import reference_model
 
@@ -127,18 +147,11 @@ def main() -> None:
     if args.pythonpath:
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [args.pythonpath,
                                                           env.get("PYTHONPATH")]))
-    names = args.only or list(MODE_FILES)
     with tempfile.TemporaryDirectory() as tmp:
-        folder = (args.work or Path(tmp)) / str(args.side)
-        folder.mkdir(parents=True, exist_ok=True)
-        files = {}
-        for name in names:
-            path = folder / name
-            if not path.exists():
-                write_mode_file(folder, name, (args.side, args.side))
-            files[name] = path
+        files = write_files((args.work or Path(tmp)) / str(args.side), args.side, names)
         report = {"side": args.side, "model": args.model.name,
                   **measure(args.model, files, env, args.repeat)}
+    report["own_peak_rss_bytes"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     text = markdown(report, args.model.name)
     if args.no_save:
         print(text)
