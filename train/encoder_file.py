@@ -126,17 +126,9 @@ def _pick(path: Path, names: list[str], wanted: str | None) -> str:
 
 
 def _onnx_session(path: Path) -> Any:
-    import onnxruntime as ort
+    from anime_detector.engines.onnxruntime import open_session
 
-    options = ort.SessionOptions()
-    options.log_severity_level = 3
-    try:
-        return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-    except Exception as exc:
-        text = one_line(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
-        if "protobuf" in text.lower():
-            raise ModelError(path, "not a model: cannot parse it as ONNX") from None
-        raise ModelError(path, f"onnxruntime cannot load it: {text}") from None
+    return open_session(path, device="cpu")
 
 
 def _inspect_onnx(path: Path, output: str | None, input_size: tuple[int, int] | None

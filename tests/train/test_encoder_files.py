@@ -25,7 +25,7 @@ def _train(data: Path, out: Path, encoder: Path, *extra: str | Path) -> Any:
 
 @pytest.mark.parametrize("case, build, extra, reason", [
     ("not a model", lambda p: (p.write_text("not a model"), p)[1], ("--preprocess", "unit"),
-     "not a model: cannot parse it as ONNX"),
+     "not an ONNX model (cannot parse protobuf)"),
     ("rank-3 input", onnx_rank3_input, ("--preprocess", "unit"), "has rank 3"),
     ("dynamic size", lambda p: onnx_encoder(p, size=None), ("--preprocess", "unit"),
      "dynamic size (H x W); say which with --input-size"),
