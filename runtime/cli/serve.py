@@ -76,6 +76,12 @@ def serve(
     header_timeout: Annotated[float, typer.Option(
         min=0.01, help="Seconds a request's line and headers may take to arrive before 408 "
                        "(slow-header clients; without --ray).")] = 10.0,
+    min_body_rate: Annotated[float, typer.Option(
+        min=0.0, help="KB/s a request's body must keep up after its first 5 s, else 408 "
+                      "(clients that trickle a large body; 0: --timeout only).")] = 32.0,
+    max_connections: Annotated[int, typer.Option(
+        min=1, help="Connections open at once; past it a new one gets 503 and is closed "
+                    "(without --ray).")] = 512,
     api_key: Annotated[str | None, typer.Option(
         envvar="ANIME_DETECTOR_API_KEY", show_envvar=True,
         help="Require this key (Authorization: Bearer or X-API-Key) on every route but "
@@ -122,6 +128,7 @@ def serve(
             max_pixels=max_pixels, max_decode_mb=max_decode_mb, max_batch=max_batch,
             max_wait_ms=max_wait_ms,
             max_queue=max_queue, timeout_s=timeout, header_timeout_s=header_timeout,
+            min_body_rate_kbs=min_body_rate, max_connections=max_connections,
             threshold=threshold, api_key=api_key or None, cors_origins=tuple(cors_origin or ()),
             grace_s=grace, log_format=log_format.value, model_name=model_name)
     except ValueError as exc:  # settings that contradict each other

@@ -9,6 +9,8 @@ service stops being ready (:class:`NotReady`, on SIGTERM); and notes a client th
 mid-upload. :meth:`Body.run` runs the app and, once the whole body is in, listens for the
 client going away: the app is cancelled (its queued images are dropped, its decoding that has
 not started never starts) and :class:`ClientGone` is raised, for a 499 in the log.
+:class:`Budget` is the in-flight budget the bodies share; a body that lags behind the minimum
+rate gives up the room it has not used to a request that needs it.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-__all__ = ["FREE_S", "TIMEOUTS", "Body", "BodyTooLarge", "BodyTooSlow", "ClientGone",
+__all__ = ["FREE_S", "TIMEOUTS", "Body", "BodyTooLarge", "BodyTooSlow", "Budget", "ClientGone",
            "NotReady"]
 
 Message = MutableMapping[str, Any]
@@ -29,6 +31,7 @@ Receive = Callable[[], Awaitable[Message]]
 # a class of its own on 3.10. Catch both.
 TIMEOUTS = (TimeoutError, asyncio.TimeoutError)
 FREE_S = 5.0  # a body's first seconds, before the minimum rate applies
+LAG_S = 1.0  # a body behind the minimum rate this long may lose the room it has not used
 _POLL_S = 0.25  # how often a wait for the next body chunk looks at readiness
 
 
@@ -68,6 +71,16 @@ class Body:
         self.seen = 0
         self.complete = asyncio.Event()
         self.gone = False
+        self.reserved = 0  # bytes of the in-flight budget it holds (:class:`Budget`)
+        self.budget: Budget | None = None
+        self.demoted = False  # it holds what it has received; each chunk must find room
+        self.squeezed = False  # a chunk found no room: it ends with 408
+
+    def lagging(self, now: float) -> bool:
+        """Still arriving, for a while already, and slower than the minimum rate so far."""
+        elapsed = now - self.started
+        return (self.min_rate > 0 and not self.complete.is_set()
+                and elapsed >= LAG_S and self.seen < self.min_rate * elapsed)
 
     def deadline(self) -> float:
         """When the body must be complete, given the bytes seen so far."""
@@ -93,15 +106,19 @@ class Body:
         if message["type"] == "http.disconnect":
             self.gone = True
         elif message["type"] == "http.request":
-            self.seen += len(message.get("body", b""))
+            size = len(message.get("body", b""))
+            self.seen += size
             if self.seen > self.limit:
                 raise BodyTooLarge
+            if self.demoted and self.budget is not None and not self.budget.grow(self, size):
+                self.squeezed = True
+                raise BodyTooSlow(self._too_slow())
             if not message.get("more_body", False):
                 self.complete.set()
         return message
 
     def _too_slow(self) -> str:
-        if self.deadline() >= self.started + self.timeout_s:
+        if self.deadline() >= self.started + self.timeout_s and not self.squeezed:
             return f"request body not received within {self.timeout_s:g} s"
         return (f"request body arriving slower than {self.min_rate / 1024:g} KB/s "
                 f"({self.seen} bytes in {time.perf_counter() - self.started:.1f} s)")
@@ -136,3 +153,50 @@ class Body:
                 if not answered():
                     return
                 await asyncio.Event().wait()  # answered: the app finishes on its own
+
+
+class Budget:
+    """The bytes of request bodies in flight, all requests together: each request holds its
+    declared size from admission to its answer, so every body admitted can arrive. When a new
+    request finds no room, bodies that lag behind the minimum rate (:meth:`Body.lagging`) give
+    up the room they have not used: from then on each of their chunks must find room or the
+    body ends with 408. Clients that trickle large bodies thus cannot keep well-behaved ones
+    out, and memory stays bounded. One request is always let in."""
+
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self.used = 0
+        self._holders: set[Body] = set()
+
+    def admit(self, body: Body, size: int) -> bool:
+        """Reserve ``size`` bytes for ``body``; False when there is no room, even after the
+        laggards gave up what they have not used."""
+        if self.used and self.used + size > self.total:
+            self._demote_laggards()
+            if self.used and self.used + size > self.total:
+                return False
+        body.reserved, body.budget = size, self
+        self.used += size
+        self._holders.add(body)
+        return True
+
+    def grow(self, body: Body, size: int) -> bool:
+        """Room for ``size`` more bytes of a demoted ``body``; False: none."""
+        if self.used + size > self.total:
+            return False
+        body.reserved += size
+        self.used += size
+        return True
+
+    def release(self, body: Body) -> None:
+        self.used -= body.reserved
+        body.reserved = 0
+        self._holders.discard(body)
+
+    def _demote_laggards(self) -> None:
+        now = time.perf_counter()
+        for body in self._holders:
+            if not body.demoted and body.lagging(now):
+                body.demoted = True
+                self.used -= body.reserved - body.seen
+                body.reserved = body.seen

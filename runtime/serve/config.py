@@ -23,10 +23,11 @@ class ServeConfig:
     being decoded at once, all requests together, each charged what its header says
     decoding takes before a pixel is decoded; one over it all is refused, the others wait
     for room (up to ``timeout_s``). ``min_body_rate_kbs``: past its first seconds, a body
-    arriving slower than this is cut off (408). ``header_timeout_s``: a request's line and
-    headers must arrive within it, or 408 (single process; on Ray Serve, Ray's proxy reads
-    them). ``model_name``: the model's name on the Open Inference Protocol routes
-    (default: its file's stem).
+    arriving slower than this is cut off (408). ``max_connections``: open at once; past it
+    a new one is answered 503 and closed (single process). ``header_timeout_s``: a
+    request's line and headers must arrive within it, or 408 (single process; on Ray Serve,
+    Ray's proxy reads them). ``model_name``: the model's name on the Open Inference Protocol
+    routes (default: its file's stem).
     """
 
     max_body_mb: float = 20.0
@@ -40,6 +41,7 @@ class ServeConfig:
     timeout_s: float = 30.0
     header_timeout_s: float = 10.0
     min_body_rate_kbs: float = 32.0
+    max_connections: int = 512
     threshold: float | None = None
     api_key: str | None = None
     cors_origins: tuple[str, ...] = ()

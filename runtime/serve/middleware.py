@@ -24,7 +24,7 @@ from typing import Any
 
 from starlette.routing import BaseRoute, Match
 
-from anime_detector.serve.body import Body, BodyTooLarge, BodyTooSlow, NotReady
+from anime_detector.serve.body import Body, BodyTooLarge, BodyTooSlow, Budget, NotReady
 from anime_detector.serve.config import ServeConfig
 from anime_detector.serve.errors import RETRY_AFTER, RequestError, error_body
 from anime_detector.serve.metrics import ServiceMetrics
@@ -68,7 +68,7 @@ class RequestContext:
         self.metrics = metrics
         self.routes = routes
         self._key = config.api_key.encode() if config.api_key else None
-        self._inflight = 0  # bytes of request bodies admitted and not finished
+        self._budget = Budget(config.max_inflight_bytes)  # bodies admitted, not finished
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -90,7 +90,6 @@ class RequestContext:
                 message["headers"] = [*message.get("headers", []), *extra]
             await send(message)
 
-        reserved = 0
         service = scope["app"].state.service
         body = Body(receive, limit=self.config.max_body_bytes, timeout_s=self.config.timeout_s,
                     min_rate=self.config.min_body_rate_kbs * 1024, started=started,
@@ -99,9 +98,8 @@ class RequestContext:
             refusal = self._refusal(scope)
             if refusal is None and scope["method"] == "POST":  # before a byte of the body
                 refusal = _unready(service.refusal())
-                if refusal is None:
-                    reserved = self._admit(scope)
-                    refusal = None if reserved else (
+                if refusal is None and not self._budget.admit(body, self._declared(scope)):
+                    refusal = (
                         503, f"busy: over {self.config.max_inflight_mb:g} MB of requests in "
                         "flight; retry shortly", "busy", _refusal_headers(503))
             if refusal is not None:
@@ -140,7 +138,7 @@ class RequestContext:
                 await _send_json(send_with_id, 500, error_body(
                     f"internal server error (request id {rid})", request_id=rid))
         finally:
-            self._inflight -= reserved
+            self._budget.release(body)
             self._record(scope, rid, int(response["status"]), time.perf_counter() - started)
 
     def _refusal(self, scope: Scope) -> _Refusal | None:
@@ -166,15 +164,11 @@ class RequestContext:
                              f"of {self.config.max_body_mb:g} MB"), "body_too_large"
         return None
 
-    def _admit(self, scope: Scope) -> int:
-        """Reserve this request's body size from the in-flight budget; 0: no room."""
+    def _declared(self, scope: Scope) -> int:
+        """What the body will hold at most: its ``Content-Length``, or the limit (chunked)."""
         length = _header(scope, b"content-length")
-        size = max(1, min(int(length) if length else self.config.max_body_bytes,
+        return max(1, min(int(length) if length else self.config.max_body_bytes,
                           self.config.max_body_bytes))
-        if self._inflight and self._inflight + size > self.config.max_inflight_bytes:
-            return 0
-        self._inflight += size
-        return size
 
     def _route(self, scope: Scope) -> str:
         """The path of the route that takes this request (its template), else ``other``."""

@@ -91,7 +91,9 @@ def run_server(app: Starlette, host: str, port: int,
                             timeout_graceful_shutdown=math.ceil(settings.grace_s),
                             access_log=False, log_config=None, server_header=False,
                             lifespan="on", timeout_keep_alive=5,
-                            http=head_deadline_protocol(settings.header_timeout_s))
+                            http=head_deadline_protocol(
+                                settings.header_timeout_s,
+                                max_connections=settings.max_connections))
     server = _DrainingServer(config, service)
     service.on_load_failure = lambda reason: setattr(server, "should_exit", True)
     service.on_ready = functools.partial(notify, "READY=1")  # systemd: Type=notify

@@ -33,7 +33,7 @@ def _metric(url: str, name: str) -> float:
 
 
 def _internal_errors(url: str) -> float:
-    found = re.search(r'^anime_detector_errors_total\{kind="internal"\} (\S+)$',
+    found = re.search(r'^anime_detector_request_errors_total\{kind="internal"\} (\S+)$',
                       httpx.get(url + "/metrics").text, re.MULTILINE)
     return float(found.group(1)) if found else 0.0
 
@@ -134,3 +134,89 @@ def test_an_upload_while_the_model_loads_is_refused_before_its_body(
             assert b"retry-after: 5\r\n" in answer.lower()
         finally:
             gate.set()
+
+
+def test_connections_past_the_cap_are_answered_503_and_closed(explain_model: Path,
+                                                              tmp_path: Path) -> None:
+    running = ServerProcess(explain_model, "--max-connections", "4", log=tmp_path / "log")
+    try:
+        held = [socket.create_connection(_address(running.url), timeout=10) for _ in range(4)]
+        try:
+            with socket.create_connection(_address(running.url), timeout=10) as extra:
+                answer = _recv_within(extra, 3)  # before it sends a byte
+            assert answer.startswith(b"HTTP/1.1 503 "), answer[:300]
+            assert b'{"error": "busy: over 4 connections open; retry shortly"}' in answer
+            assert b"retry-after: 1\r\n" in answer
+        finally:
+            for sock in held:
+                sock.close()
+        deadline = time.monotonic() + 5
+        while True:  # the server sees the four go within moments
+            try:
+                if httpx.get(running.url + "/healthz").status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+    finally:
+        running.stop()
+
+
+def _trickler(url: str, stop: threading.Event, answers: list[bytes]) -> None:
+    """Declare a body of 2 MiB and send a byte a second, again and again until ``stop``."""
+    while not stop.is_set():
+        with socket.create_connection(_address(url), timeout=10) as sock:
+            sock.sendall(b"POST /v1/predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\n"
+                         b"Content-Length: 2097152\r\n\r\n\0")  # 2 MB: 4 fill the budget
+            sock.settimeout(1)
+            answer = b""
+            while not stop.is_set():
+                try:
+                    answer = sock.recv(4096)
+                    break  # answered (408, 503) or closed
+                except TimeoutError:
+                    try:
+                        sock.sendall(b"\0")
+                    except OSError:
+                        break
+            answers.append(answer[:12])
+        stop.wait(0.2)
+
+
+def test_well_behaved_clients_get_through_while_slow_bodies_hold_the_budget(
+        explain_model: Path, image_set: list[Path], tmp_path: Path) -> None:
+    # Eight clients trickling 2 MiB bodies would hold the 8 MiB in-flight budget for the whole
+    # --timeout (30 s) each time; a body behind --min-body-rate (32 KB/s) gives up the room
+    # it has not used, and is cut off 5 s in.
+    running = ServerProcess(explain_model, "--max-body-mb", "2", "--max-inflight-mb", "8",
+                            log=tmp_path / "log")
+    stop = threading.Event()
+    slow_answers: list[bytes] = []
+    slow = [threading.Thread(target=_trickler, args=(running.url, stop, slow_answers))
+            for _ in range(8)]
+    try:
+        for thread in slow:
+            thread.start()
+        time.sleep(1.5)  # the budget is theirs
+        files = [("file", ("a.png", image_set[0].read_bytes()))]
+        waits = []
+        for _ in range(5):
+            started = time.monotonic()
+            for _ in range(10):  # a 503 says Retry-After: honour it
+                answer = httpx.post(running.url + "/v1/predict", files=files, timeout=30)
+                if answer.status_code != 503:
+                    break
+                time.sleep(float(answer.headers["retry-after"]))
+            assert answer.status_code == 200, answer.text
+            waits.append(time.monotonic() - started)
+        assert max(waits) < 4, waits
+        deadline = time.monotonic() + 10  # and the trickles are cut off after 5 s
+        while not any(a.startswith(b"HTTP/1.1 408") for a in slow_answers):
+            assert time.monotonic() < deadline, slow_answers
+            time.sleep(0.1)
+    finally:
+        stop.set()
+        for thread in slow:
+            thread.join(15)
+        running.stop()
