@@ -111,6 +111,11 @@ def serve(
     print_config: Annotated[bool, typer.Option(
         "--print-config", help="With --ray: print the Ray Serve config for `serve deploy` "
                                "and exit.")] = False,
+    tls_cert: Annotated[Path | None, typer.Option(
+        help="Serve HTTPS with this PEM certificate (chain); needs --tls-key (without --ray: "
+             "put TLS in front of Ray Serve's proxy).")] = None,
+    tls_key: Annotated[Path | None, typer.Option(
+        help="The PEM private key of --tls-cert.")] = None,
 ) -> None:
     """Serve the model over HTTP: a web page, /v1/predict, /v1/explain, the Open Inference
     Protocol (KServe v2: /v2/models/NAME/infer), health and metrics."""
@@ -120,7 +125,7 @@ def serve(
     from anime_detector.detector import Detector
     from anime_detector.serve.app import create_app
     from anime_detector.serve.config import ServeConfig
-    from anime_detector.serve.server import configure_logging, run_server
+    from anime_detector.serve.server import check_tls, configure_logging, run_server
 
     try:
         config = ServeConfig(
@@ -133,7 +138,12 @@ def serve(
             grace_s=grace, log_format=log_format.value, model_name=model_name)
     except ValueError as exc:  # settings that contradict each other
         fail(str(exc))
+    if (tls_cert is None) != (tls_key is None):
+        fail("--tls-cert and --tls-key go together: give both, or neither")
     if ray or print_config:
+        if tls_cert is not None:
+            fail("--tls-cert is for the single process: with --ray, terminate TLS in front "
+                 "of Ray Serve's proxy (a load balancer or reverse proxy)")
         from anime_detector.serve.ray_app import ReplicaOptions
         from anime_detector.serve.ray_runner import deploy_config, run_on_ray
 
@@ -157,7 +167,11 @@ def serve(
                                  engine=engine.value, precision=precision, spin=False)
     configure_logging(config.log_format)
     app = create_app(lambda: detector, config)
-    clean = run_server(app, host, port,
+    tls = None
+    if tls_cert is not None and tls_key is not None:
+        with user_errors():  # a certificate or key that cannot be used: one line, exit 2
+            tls = check_tls(tls_cert, tls_key)
+    clean = run_server(app, host, port, tls=tls,
                        on_started=lambda url: typer.echo(f"serving {model} on {url}", err=True))
     if not clean:
         fail(f"{model}: the service stopped: {app.state.service.load_error or 'see the log'}",

@@ -15,19 +15,22 @@ import json
 import logging
 import math
 import signal
+import ssl
 import sys
 import threading
 from collections.abc import Callable, Generator
+from pathlib import Path
 from types import FrameType
 
 import uvicorn
 from starlette.applications import Starlette
 
+from anime_detector.errors import SourceError, one_line
 from anime_detector.serve.http_protocol import head_deadline_protocol
 from anime_detector.serve.service import Service
 from anime_detector.serve.systemd import notify, start_watchdog
 
-__all__ = ["configure_logging", "run_server"]
+__all__ = ["check_tls", "configure_logging", "run_server"]
 
 
 class _JsonFormatter(logging.Formatter):
@@ -80,17 +83,37 @@ class _DrainingServer(uvicorn.Server):
                 signal.signal(sig, handler)
 
 
+def check_tls(cert: Path, key: Path) -> tuple[Path, Path]:
+    """``(cert, key)`` once they load as a certificate chain and its private key.
+
+    Raises:
+        SourceError: naming the file and what is wrong, before anything binds.
+    """
+    for path in (cert, key):
+        if not path.is_file():
+            raise SourceError(path, "no such file")
+    try:
+        ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(cert, key)
+    except (ssl.SSLError, OSError) as exc:
+        raise SourceError(cert, f"not a PEM certificate with its private key {key} "
+                          f"({one_line(exc)})") from None
+    return cert, key
+
+
 def run_server(app: Starlette, host: str, port: int,
-               on_started: Callable[[str], None] | None = None) -> bool:
+               on_started: Callable[[str], None] | None = None,
+               tls: tuple[Path, Path] | None = None) -> bool:
     """Serve until a signal (or a model that fails to load); True for a clean stop. The grace
     period and the header deadline (:mod:`~anime_detector.serve.http_protocol`) are the
-    app's ``ServeConfig``'s."""
+    app's ``ServeConfig``'s. ``tls``: a certificate and key (:func:`check_tls`): HTTPS."""
     service: Service = app.state.service
     settings = service.config
     config = uvicorn.Config(app, host=host, port=port,
                             timeout_graceful_shutdown=math.ceil(settings.grace_s),
                             access_log=False, log_config=None, server_header=False,
                             lifespan="on", timeout_keep_alive=5,
+                            ssl_certfile=tls[0] if tls else None,
+                            ssl_keyfile=tls[1] if tls else None,
                             http=head_deadline_protocol(
                                 settings.header_timeout_s,
                                 max_connections=settings.max_connections))
@@ -99,7 +122,8 @@ def run_server(app: Starlette, host: str, port: int,
     service.on_ready = functools.partial(notify, "READY=1")  # systemd: Type=notify
     watchdog = start_watchdog(service.liveness)  # systemd: WatchdogSec=
     if on_started is not None:
-        on_started(f"http://{'[' + host + ']' if ':' in host else host}:{port}")
+        scheme = "https" if tls else "http"
+        on_started(f"{scheme}://{'[' + host + ']' if ':' in host else host}:{port}")
     try:
         server.run()
     except SystemExit:  # uvicorn could not bind (it logged why)
