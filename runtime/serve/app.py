@@ -54,8 +54,9 @@ async def _read(request: Request) -> tuple[Service, list[Upload]]:
     return service, uploads
 
 
-def _unreadable(failures: list[Failure]) -> Response:
+def _unreadable(request: Request, failures: list[Failure]) -> Response:
     """422: no image of the request could be read (the rows say why, each)."""
+    _service(request).metrics.errors.labels("unreadable").inc()
     message = (f"{failures[0].source}: {failures[0].error}" if len(failures) == 1 else
                f"none of the {len(failures)} images could be read")
     return JSONResponse(error_body(message, results=[row(f) for f in failures]),
@@ -68,7 +69,7 @@ async def predict(request: Request) -> Response:
     items = await service.predict(uploads, explain)
     failures = [item for item in items if isinstance(item, Failure)]
     if len(failures) == len(items):
-        return _unreadable(failures)
+        return _unreadable(request, failures)
     return JSONResponse({"results": [row(item) for item in items]})
 
 
@@ -78,7 +79,7 @@ async def explain(request: Request) -> Response:
         raise RequestError(400, f"explain takes one image, not {len(uploads)}", "bad_request")
     item, png = await service.explain_png(uploads[0])
     if isinstance(item, Failure):
-        return _unreadable([item])
+        return _unreadable(request, [item])
     return Response(png, media_type="image/png", headers={
         "X-Label": item.label, "X-Score": f"{item.score:.6f}"})
 

@@ -21,7 +21,7 @@ def retry_after(seconds: float) -> dict[str, str]:
 class RequestError(Exception):
     """Answer ``status`` with a one-line ``message`` (and optional headers / extra fields).
 
-    ``kind`` names the error in the ``anime_detector_errors`` metric.
+    ``kind`` names the error in the ``anime_detector_request_errors`` metric.
     """
 
     def __init__(self, status: int, message: str, kind: str, *,

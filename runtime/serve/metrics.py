@@ -1,14 +1,29 @@
 """Prometheus metrics of one service, in a registry of its own (two apps never collide).
 
-Requests by route and status, request latency, queue depth, batch size, inference time,
-images predicted and errors by kind: what Triton and BentoML expose, read by ``/metrics``.
+Named by Prometheus' conventions (base units, ``_total`` counters, ``http_*`` for the HTTP
+layer as other exporters name it): requests and their duration by route, requests in
+flight, errors of whole requests and of single images apart, queue depth, batch size,
+inference time, images predicted, decode memory in use, the ``process_*`` metrics of this
+process and a ``build_info``. Every metric is described in ``docs/serve.md``; ``/metrics``
+serves them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    Info,
+    PlatformCollector,
+    ProcessCollector,
+    generate_latest,
+)
+
+from anime_detector._version import __version__
 
 __all__ = ["CONTENT_TYPE", "ServiceMetrics"]
 
@@ -18,16 +33,25 @@ _BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64)
 
 
 class ServiceMetrics:
-    """The service's counters, gauges and histograms."""
+    """The service's counters, gauges and histograms.
+
+    ``errors``: requests answered with an error, by kind (401, 408, 413, 503, 504, 500...);
+    ``image_errors``: images that could not be read, in requests that were answered.
+    """
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         r = self.registry
-        self.requests = Counter("anime_detector_requests", "HTTP requests answered.",
+        ProcessCollector(registry=r)  # process_cpu_seconds_total, _resident_memory_bytes...
+        PlatformCollector(registry=r)  # python_info
+        self.requests = Counter("http_requests", "HTTP requests answered, by route and status.",
                                 ["route", "status"], registry=r)
-        self.latency = Histogram("anime_detector_request_seconds",
+        self.latency = Histogram("http_request_duration_seconds",
                                  "Time from request start to response, by route.", ["route"],
                                  buckets=_LATENCY_BUCKETS, registry=r)
+        self.in_flight = Gauge("http_requests_in_flight",
+                               "HTTP requests being read, worked on or answered now.",
+                               registry=r)
         self.queue_depth = Gauge("anime_detector_queue_depth",
                                  "Images waiting for inference.", registry=r)
         self.batch_size = Histogram("anime_detector_batch_size", "Images per inference run.",
@@ -36,15 +60,35 @@ class ServiceMetrics:
                                    "Time of one inference run (one batch).",
                                    buckets=_LATENCY_BUCKETS, registry=r)
         self.images = Counter("anime_detector_images", "Images predicted.", registry=r)
-        self.errors = Counter("anime_detector_errors", "Errors answered, by kind.", ["kind"],
+        self.errors = Counter("anime_detector_request_errors",
+                              "Requests answered with an error, by kind.", ["kind"],
                               registry=r)
+        self.image_errors = Counter("anime_detector_image_errors",
+                                    "Images that could not be used (a failure row), by kind.",
+                                    ["kind"], registry=r)
+        self.decode_bytes = Gauge("anime_detector_decode_bytes",
+                                  "Decode budget in use: what the images being decoded were "
+                                  "charged from their headers.", registry=r)
         self.replica_images = Counter("anime_detector_replica_images",
                                       "Images predicted, by model replica (Ray Serve).",
                                       ["replica"], registry=r)
+        self.build = Info("anime_detector_build", "What runs: the package version, and once "
+                          "the model is open its engine, file name and sha256 (first 12 hex "
+                          "digits, the model's version on /v2). Value 1.", registry=r)
+        self.build.info({"version": __version__})
 
     def track_queue(self, depth: Callable[[], int]) -> None:
         """Read the queue depth from ``depth`` at every scrape."""
         self.queue_depth.set_function(lambda: float(depth()))
+
+    def track_decoding(self, in_use: Callable[[], int]) -> None:
+        """Read the decode budget in use from ``in_use`` at every scrape."""
+        self.decode_bytes.set_function(lambda: float(in_use()))
+
+    def describe_build(self, engine: str, model: str, model_sha256: str) -> None:
+        """Complete ``anime_detector_build_info`` once the model is open."""
+        self.build.info({"version": __version__, "engine": engine, "model": model,
+                         "model_sha256": model_sha256})
 
     def observe_batch(self, images: int, seconds: float) -> None:
         """Called by the batcher after each inference run."""

@@ -95,6 +95,7 @@ class RequestContext:
                     min_rate=self.config.min_body_rate_kbs * 1024, started=started,
                     ready=lambda: service.ready)
         try:
+            self.metrics.in_flight.inc()  # back down in _record, when it is answered
             refusal = self._refusal(scope)
             if refusal is None and scope["method"] == "POST":  # before a byte of the body
                 refusal = _unready(service.refusal())
@@ -181,6 +182,7 @@ class RequestContext:
     def _record(self, scope: Scope, rid: str, status: int, seconds: float) -> None:
         route = self._route(scope)
         images = scope["state"].get("images", 0)
+        self.metrics.in_flight.dec()
         self.metrics.requests.labels(route, str(status)).inc()
         self.metrics.latency.labels(route).observe(seconds)
         fields = {"method": scope["method"], "route": route, "status": status,

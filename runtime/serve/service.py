@@ -68,6 +68,7 @@ class Service:
         self.config = config
         self.metrics = metrics
         self.decode_budget = DecodeBudget(config.max_decode_bytes, wait_s=config.timeout_s)
+        metrics.track_decoding(lambda: self.decode_budget.in_use)
         self._open_backend = open_backend
         self.backend: Backend | None = None
         self.load_error: str | None = None
@@ -94,6 +95,8 @@ class Service:
                     self.on_load_failure(self.load_error)
                 return
             self.metrics.track_queue(lambda: backend.depth)
+            card = backend.card
+            self.metrics.describe_build(card.info.engine, card.name, card.version)
             self.backend = backend
             log.info("ready: %s on %s, %s", backend.card.name, backend.card.info.engine,
                      cpu_summary())
@@ -224,7 +227,7 @@ class Service:
                 result: InferenceResult | None) -> Prediction | Failure:
         name = prepared.upload.name
         if result is None:
-            self.metrics.errors.labels("bad_image").inc()
+            self.metrics.image_errors.labels("bad_image").inc()
             return Failure(name, prepared.error or "unknown error")
         prediction = decide(card.contract, result.probabilities, name, self.config.threshold)
         return replace(prediction, heatmap=result.heatmap)

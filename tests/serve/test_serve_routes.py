@@ -147,10 +147,10 @@ def test_model_info_health_and_metrics(server: ServerProcess, explain_model: Pat
     assert httpx.get(server.url + "/healthz").json() == {"status": "alive"}
     assert httpx.get(server.url + "/readyz").status_code == 200
     metrics = httpx.get(server.url + "/metrics").text
-    for name in ("anime_detector_requests_total", "anime_detector_request_seconds_bucket",
+    for name in ("http_requests_total", "http_request_duration_seconds_bucket",
                  "anime_detector_queue_depth", "anime_detector_batch_size_bucket",
                  "anime_detector_inference_seconds_bucket", "anime_detector_images_total",
-                 "anime_detector_errors_total"):
+                 "anime_detector_request_errors_total", "anime_detector_build_info"):
         assert name in metrics, name
 
 

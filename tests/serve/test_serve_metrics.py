@@ -1,0 +1,94 @@
+"""``/metrics`` on a real server, read with prometheus_client's own parser: Prometheus'
+naming conventions, errors of requests and of images counted apart, the process metrics,
+the build info, and every metric described in docs/serve.md."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import socket
+from pathlib import Path
+
+import httpx
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.samples import Sample
+
+from anime_detector._version import __version__
+
+from helpers.server import ServerProcess
+
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "serve.md"
+
+
+def scrape(url: str) -> dict[str, list[Sample]]:
+    """Family name -> its samples, as Prometheus' own parser reads them."""
+    text = httpx.get(url + "/metrics").text
+    return {family.name: family.samples for family in text_string_to_metric_families(text)}
+
+
+def value(families: dict[str, list[Sample]], sample: str, **labels: str) -> float:
+    found = [s.value for samples in families.values() for s in samples
+             if s.name == sample and all(s.labels.get(k) == v for k, v in labels.items())]
+    assert len(found) == 1, (sample, labels, found)
+    return found[0]
+
+
+@pytest.fixture(scope="module")
+def scraped(process_server: ServerProcess, image_set: list[Path]) -> dict[str, list[Sample]]:
+    """The metrics after: a good request with one bad image in it, a request whose only
+    image is bad (422), a body declared over the limit (413), and an unknown route."""
+    url = process_server.url + "/v1/predict"
+    good = image_set[0]
+    mixed = [("file", (good.name, good.read_bytes())), ("file", ("notes.png", b"plain text"))]
+    assert httpx.post(url, files=mixed, timeout=30).status_code == 200
+    only_bad = [("file", ("broken.jpg", b"\xff\xd8\xff not a jpeg"))]
+    assert httpx.post(url, files=only_bad, timeout=30).status_code == 422
+    host, port = process_server.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as sock:  # 50 MB declared
+        sock.sendall(b"POST /v1/predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\n"
+                     b"Content-Length: 52428800\r\n\r\n")
+        assert sock.recv(4096).startswith(b"HTTP/1.1 413")
+    assert httpx.get(process_server.url + "/nowhere").status_code == 404
+    return scrape(process_server.url)
+
+
+def test_http_metrics_follow_prometheus_names(scraped: dict[str, list[Sample]]) -> None:
+    assert value(scraped, "http_requests_total", route="/v1/predict", status="200") >= 1
+    assert value(scraped, "http_requests_total", route="/v1/predict", status="422") == 1
+    assert value(scraped, "http_request_duration_seconds_count", route="/v1/predict") >= 3
+    assert value(scraped, "http_request_duration_seconds_bucket", route="/v1/predict",
+                 le="+Inf") >= 3
+    assert value(scraped, "http_requests_in_flight") == 1  # this scrape, nothing left over
+    gone = {"anime_detector_request_seconds", "anime_detector_errors",
+            "anime_detector_requests"}
+    assert not gone & set(scraped)
+
+
+def test_errors_of_requests_and_of_images_are_counted_apart(
+        scraped: dict[str, list[Sample]]) -> None:
+    assert value(scraped, "anime_detector_image_errors_total", kind="bad_image") == 2
+    assert value(scraped, "anime_detector_request_errors_total", kind="unreadable") == 1
+    assert value(scraped, "anime_detector_request_errors_total", kind="body_too_large") == 1
+    kinds = {s.labels["kind"] for s in scraped["anime_detector_request_errors"]
+             if s.name.endswith("_total")}
+    assert "bad_image" not in kinds  # an image's failure is not the request's
+
+
+def test_process_and_build_metrics(scraped: dict[str, list[Sample]], explain_model: Path
+                                   ) -> None:
+    assert value(scraped, "process_resident_memory_bytes") > 10 * 2**20
+    assert value(scraped, "process_cpu_seconds_total") > 0
+    assert value(scraped, "process_open_fds") > 0
+    sha = hashlib.sha256(explain_model.read_bytes()).hexdigest()
+    assert value(scraped, "anime_detector_build_info", version=__version__,
+                 engine="onnxruntime", model=explain_model.name, model_sha256=sha[:12]) == 1
+    assert value(scraped, "anime_detector_decode_bytes") == 0  # nothing being decoded
+
+
+def test_every_metric_is_described_in_the_docs(scraped: dict[str, list[Sample]]) -> None:
+    documented = set(re.findall(r"`([a-z_]+)(?:\{[^`]*\})?`", DOCS.read_text()))
+    for family, samples in scraped.items():
+        base = family.removesuffix("_created")  # a counter's or histogram's start time
+        names = {base, f"{base}_total"} | {s.name for s in samples}
+        assert names & documented, f"{family} is not described in docs/serve.md"
