@@ -11,6 +11,7 @@ import httpx
 import pytest
 from PIL import Image
 
+from helpers.cli import run_cli
 from helpers.server import ServerProcess
 
 
@@ -64,3 +65,11 @@ def test_the_service_starts_with_a_pixel_limit_for_a_small_box(
                                         "> the limit of 50 (raise it with --max-pixels)")
     limits = httpx.get(process_server.url + "/v1/model").json()["limits"]
     assert limits["max_pixels"] == 50_000_000 and limits["max_decode_mb"] == 512
+
+
+def test_help_states_the_pixel_limit_and_the_decode_budget() -> None:
+    done = run_cli("serve", "--help", env={"COLUMNS": "200", "NO_COLOR": "1"})
+    assert done.returncode == 0, done.stderr
+    text = " ".join(done.stdout.replace("│", " ").split())
+    assert "before decoding (50 megapixels, 200 MB as RGB: sized for a small box" in text
+    assert "--max-decode-mb" in text and "one over it all is refused" in text
