@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from anime_detector.detector import Detector
@@ -77,4 +78,50 @@ def test_page_shows_predicts_label_and_score(browser: Any, server: ServerProcess
     shot = Path(os.environ.get("ANIME_DETECTOR_SCREENSHOT", tmp_path / "page.png"))
     page.screenshot(path=str(shot), full_page=True)
     assert shot.read_bytes()[:4] == b"\x89PNG" and outside == []
+    page.close()
+
+
+def test_page_splits_uploads_by_bytes_and_answers_a_file_too_large_itself(
+        browser: Any, explain_model: Path, tmp_path: Path) -> None:
+    from PIL import Image
+    from playwright.sync_api import expect
+
+    running = ServerProcess(explain_model, "--max-body-mb", "0.15", log=tmp_path / "log")
+    try:
+        files = sorted((SAMPLE / "anime").iterdir())[:6]  # 12-75 KB each: 3+ requests
+        big = tmp_path / "big.png"
+        Image.fromarray(np.random.default_rng(0).integers(0, 255, (300, 300, 3), np.uint8)
+                        ).save(big)  # 270 KB of noise: over the limit alone
+        page = browser.new_page()
+        page.goto(running.url + "/")
+        expect(page.locator("#model")).to_contain_text("onnxruntime")
+        page.set_input_files("#files", [str(p) for p in files] + [str(big)])
+        expect(page.locator("#status")).to_have_text(f"{len(files)}/{len(files) + 1} "
+                                                     "classified, 1 failed")
+        for path in files:
+            assert page.locator(f".card[data-name='{path.name}'] .label").inner_text()
+        assert "over the server's limit of 0.15 MB" in page.locator(
+            ".card[data-name='big.png'] .err").inner_text()
+        page.close()
+        assert " 413 " not in running.log_text()  # the page never sent what would not fit
+    finally:
+        running.stop()
+
+
+def test_page_shows_a_failed_call_instead_of_waiting(browser: Any, explain_model: Path,
+                                                     tmp_path: Path) -> None:
+    from playwright.sync_api import expect
+
+    running = ServerProcess(explain_model, log=tmp_path / "log")
+    page = browser.new_page()
+    try:
+        page.goto(running.url + "/")
+        expect(page.locator("#model")).to_contain_text("onnxruntime")
+    finally:
+        running.stop()  # the server goes away with the page open
+    files = sorted((SAMPLE / "anime").iterdir())[:2]
+    page.set_input_files("#files", [str(p) for p in files])
+    expect(page.locator("#status")).to_have_text("0/2 classified, 2 failed")
+    expect(page.locator("#status")).to_have_class("error")
+    assert "cannot reach the server" in page.locator(".card .err").first.inner_text()
     page.close()
