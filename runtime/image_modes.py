@@ -31,7 +31,7 @@ from PIL import Image
 
 __all__ = ["GREY_MODES", "decoded_bytes", "decoder_bytes", "pixel_bytes", "resized_rgb", "to_rgb"]
 
-GREY_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I", "F")
+GREY_MODES = ("I;16", "I;16B", "I;16L", "I", "F")
 _SMALL_MODES = {"1": 1, "L": 1, "P": 1, "I;16": 2, "I;16B": 2, "I;16L": 2, "I;16N": 2}
 _STRIP_PIXELS = 1 << 18
 

@@ -7,6 +7,7 @@ full image for 16/32-bit grey, a full RGBA copy for alpha), followed by :func:`r
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from pathlib import Path
@@ -177,3 +178,12 @@ def test_a_shared_budget_makes_a_decode_wait_for_room_then_gives_up() -> None:
         with impatient.hold("second", 50):
             pass
     assert impatient.in_use == 0
+
+
+def test_every_mode_file_is_closed_once_decoded(tmp_path: Path) -> None:
+    paths = [write_mode_file(tmp_path, name, (120, 90)) for name in MODE_FILES]
+    before = len(os.listdir("/proc/self/fd"))
+    kept = [load_image(path) for path in paths]  # multi-frame formats keep files open
+    arrays = [preprocess(path) for path in paths]
+    assert len(os.listdir("/proc/self/fd")) == before
+    assert all(image.mode == "RGB" for image in kept) and len(arrays) == len(paths)
