@@ -43,6 +43,8 @@ SECTIONS = (
                    "--rounds 5`)"),
     ("train_cache", "Training with and without the feature cache "
                     "(`python benchmarks/train_cache.py`)"),
+    ("decode_memory", "Peak memory of one predict per pixel mode, at the pixel limit "
+                      "(`python benchmarks/decode_memory.py`)"),
 )
 
 
