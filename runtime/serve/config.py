@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+import hashlib
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
-__all__ = ["ServeConfig"]
+__all__ = ["ServeConfig", "key_digest"]
+
+
+def key_digest(key: str | bytes) -> bytes:
+    """The SHA-256 of an API key: as configured (text, sent as UTF-8), or as a request's
+    header carries it (its bytes)."""
+    return hashlib.sha256(key.encode() if isinstance(key, str) else key).digest()
 
 
 @dataclass(frozen=True)
@@ -44,6 +51,7 @@ class ServeConfig:
     max_connections: int = 512
     threshold: float | None = None
     api_key: str | None = None
+    api_key_sha256: str | None = None  # the key as a sealed config carries it (hex)
     cors_origins: tuple[str, ...] = ()
     grace_s: float = 10.0
     log_format: str = "text"
@@ -55,6 +63,19 @@ class ServeConfig:
             raise ValueError(f"--max-queue {self.max_queue} is smaller than --max-files "
                              f"{self.max_files}: a request of {self.max_files} images would "
                              "never fit in the queue; raise --max-queue or lower --max-files")
+
+    def sealed(self) -> ServeConfig:
+        """This config with the API key replaced by its SHA-256, for where settings are
+        shown or logged (Ray Serve's deployment arguments); it checks keys the same."""
+        if self.api_key is None:
+            return self
+        return replace(self, api_key=None, api_key_sha256=key_digest(self.api_key).hex())
+
+    def key_digest(self) -> bytes | None:
+        """The SHA-256 of the API key that requests must carry, or None: no key needed."""
+        if self.api_key is not None:
+            return key_digest(self.api_key)
+        return bytes.fromhex(self.api_key_sha256) if self.api_key_sha256 else None
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data (a deployment's arguments, a YAML file); :meth:`from_dict` reverses it."""

@@ -25,7 +25,7 @@ from typing import Any
 from starlette.routing import BaseRoute, Match
 
 from anime_detector.serve.body import Body, BodyTooLarge, BodyTooSlow, Budget, NotReady
-from anime_detector.serve.config import ServeConfig
+from anime_detector.serve.config import ServeConfig, key_digest
 from anime_detector.serve.errors import RETRY_AFTER, RequestError, error_body
 from anime_detector.serve.metrics import ServiceMetrics
 
@@ -67,7 +67,7 @@ class RequestContext:
         self.config = config
         self.metrics = metrics
         self.routes = routes
-        self._key = config.api_key.encode() if config.api_key else None
+        self._key = config.key_digest()  # compared as digests: a sealed config has no key
         self._budget = Budget(config.max_inflight_bytes)  # bodies admitted, not finished
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -154,7 +154,7 @@ class RequestContext:
             if given is None:
                 return 401, "missing API key (send Authorization: Bearer KEY or X-API-Key)", \
                     "unauthorized"
-            if not hmac.compare_digest(given.encode("latin-1"), self._key):
+            if not hmac.compare_digest(key_digest(given.encode("latin-1")), self._key):
                 return 401, "wrong API key", "unauthorized"
         length = _header(scope, b"content-length")
         if length is not None:

@@ -114,7 +114,7 @@ def openapi_schema(config: ServeConfig, model: tuple[str, str] | None = None
     model's name and version on the ``/v2`` routes, once known."""
     limits = (f"At most {config.max_files} files and {config.max_body_mb:g} MB per request.")
     security: list[dict[str, list[str]]] = (
-        [{"bearer": []}, {"apiKey": []}] if config.api_key else [])
+        [{"bearer": []}, {"apiKey": []}] if config.key_digest() else [])
     get_json = {"200": {"description": "OK", "content": {"application/json": {
         "schema": {"type": "object"}}}}}
     return {

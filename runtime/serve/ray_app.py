@@ -22,10 +22,11 @@ import numpy as np
 import ray
 from numpy.typing import NDArray
 from ray import serve
-from ray.exceptions import RayActorError, RayError
+from ray.exceptions import RayActorError, RayError, RayTaskError
 
 from anime_detector.detector import Detector
 from anime_detector.engines import model_files
+from anime_detector.errors import one_line
 from anime_detector.serve.app import create_app
 from anime_detector.serve.backend import InferenceResult, ModelCard, QueueFull, warm_up
 from anime_detector.serve.batcher import Batcher
@@ -33,8 +34,8 @@ from anime_detector.serve.config import ServeConfig
 from anime_detector.serve.errors import RETRY_AFTER, RequestError
 from anime_detector.serve.metrics import ServiceMetrics
 
-__all__ = ["APP_NAME", "ModelReplica", "RayBackend", "ReplicaNote", "ReplicaOptions", "app_builder",
-           "build_app", "ship_model"]
+__all__ = ["APP_NAME", "ModelReplica", "RayBackend", "ReplicaFailure", "ReplicaNote",
+           "ReplicaOptions", "app_builder", "build_app", "ship_model"]
 
 APP_NAME = "anime-detector"
 
@@ -148,6 +149,10 @@ class ModelReplica:
         return result, ReplicaNote(self.replica, tuple(runs))
 
 
+class ReplicaFailure(RuntimeError):
+    """A model replica's inference raised: the service answers 500, as in one process."""
+
+
 class RayBackend:
     """The service's backend over model replicas: the same :class:`~.backend.Backend`."""
 
@@ -177,6 +182,10 @@ class RayBackend:
         except (RayActorError, serve.exceptions.DeploymentUnavailableError) as exc:
             raise RequestError(503, f"a model replica stopped ({type(exc).__name__}); retry "
                                "shortly", "replica_lost", headers=RETRY_AFTER) from None
+        except RayTaskError as exc:  # the replica ran the images and its engine failed:
+            # a 500, as in one process (a retry would fail the same way)
+            raise ReplicaFailure(one_line(exc.cause if exc.cause is not None else exc)
+                                 ) from None
         except RayError as exc:
             raise RequestError(503, f"the cluster could not run the request "
                                f"({type(exc).__name__}); retry shortly", "replica_lost",
@@ -238,7 +247,9 @@ def build_app(model: str | list[Any], config: ServeConfig, options: ReplicaOptio
     # Ray Serve's default of 5 requests at a time would cap the images a replica sees at
     # once (and so its batches) below the service's own queue bound.
     ingress = _deployment(Ingress).options(max_ongoing_requests=config.max_queue)
-    return ingress.bind(replica, config.to_dict())
+    # The deployment's arguments are on Ray's dashboard and in its state API: they carry the
+    # key's SHA-256, never the key.
+    return ingress.bind(replica, config.sealed().to_dict())
 
 
 def _deployment(cls: type) -> Any:
