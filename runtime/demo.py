@@ -20,14 +20,17 @@ from anime_detector.evaluate import compare_models, evaluate
 from anime_detector.files import walk_images
 from anime_detector.fsutil import atomic_write_text
 from anime_detector.jobs.predict_files import predict_files
+from anime_detector.train.encoder_options import EncoderOptions
 from anime_detector.train.fit import TrainConfig, train
 from anime_detector.train.model import WeightsError
 
 __all__ = ["run_demo"]
 
 
-def _train(data: Path, out: Path, weights: str | None, log: Callable[[str], None]) -> Any:
-    config = TrainConfig(data_dir=data, out_dir=out / "train", weights=weights, overwrite=True)
+def _train(data: Path, out: Path, weights: str | None, log: Callable[[str], None],
+           backbone: str = "vgg19", preprocess: str | None = None) -> Any:
+    config = TrainConfig(data_dir=data, out_dir=out / "train", weights=weights, overwrite=True,
+                         backbone=backbone, pixels=EncoderOptions(preprocess=preprocess))
     try:
         return train(config, log=log)
     except WeightsError as exc:
@@ -70,11 +73,13 @@ def sample_set(checkout: Path | None = None) -> Path:
 
 
 def run_demo(data: Path | None, out: Path, weights: str | None = "imagenet",
-             log: Callable[[str], None] = print, run_dir: Path | None = None) -> dict[str, Any]:
+             log: Callable[[str], None] = print, run_dir: Path | None = None,
+             backbone: str = "vgg19", preprocess: str | None = None) -> dict[str, Any]:
     """Run every step, write its outputs under ``out``, return a summary dict.
 
     With ``run_dir`` (an existing ``train`` run folder) training is skipped and that
-    run's model is exported, predicted, evaluated and benchmarked.
+    run's model is exported, predicted, evaluated and benchmarked. ``backbone`` and
+    ``preprocess`` are ``train``'s (an encoder file needs ``preprocess``).
     """
     from anime_detector.bench.report import format_table
     from anime_detector.bench.runner import EngineSpec, run_bench
@@ -86,7 +91,7 @@ def run_demo(data: Path | None, out: Path, weights: str | None = "imagenet",
         keras_path, metrics = _reuse(run_dir, log)
     else:
         log("1/5 train")
-        metrics = _train(data, out, weights, log).metrics
+        metrics = _train(data, out, weights, log, backbone, preprocess).metrics
         keras_path = out / "train" / "model.keras"
     onnx_path = out / "model.onnx"
     log("2/5 export")

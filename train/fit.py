@@ -140,7 +140,8 @@ def train(config: TrainConfig, log: Callable[[str], None] = print) -> TrainResul
         metrics.update(
             images_used=len(train_set) + len(val_set) - len(skipped), images_skipped=len(skipped),
             skipped=[{"path": p, "error": e} for p, e in skipped], train_images=len(train_set),
-            val_images=len(val_set), best_epoch=best_epoch, weights=str(config.weights),
+            val_images=len(val_set), best_epoch=best_epoch,
+            weights="encoder file" if encoder else str(config.weights),
             evaluated_on="validation" if fit.on_validation else "training",
             backbone=encoder.describe() if encoder else config.backbone, head=config.head,
             seconds=seconds,

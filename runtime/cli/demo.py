@@ -21,6 +21,10 @@ def demo(
                                          "a local .h5, or none.")] = "imagenet",
     run: Annotated[Path | None, typer.Option(help="Reuse this train run folder instead of "
                                              "training.")] = None,
+    backbone: Annotated[str, typer.Option(help="As train's: a backbone name or an encoder "
+                                          "file (.keras/.h5/SavedModel/.onnx).")] = "vgg19",
+    preprocess: Annotated[str | None, typer.Option(
+        help="An encoder file's pixels: unit, tf, imagenet, caffe or clip.")] = None,
 ) -> None:
     """The whole pipeline on the sample set: train, export, predict, eval, bench."""
     with train_extra():
@@ -29,5 +33,6 @@ def demo(
 
     with user_errors():
         summary = pipeline.run_demo(data, out, weights,
-                                    log=lambda line: typer.echo(line, err=True), run_dir=run)
+                                    log=lambda line: typer.echo(line, err=True), run_dir=run,
+                                    backbone=backbone, preprocess=preprocess)
     typer.echo(format_demo_summary(summary))
