@@ -87,7 +87,7 @@ def _spatial(path: Path, dims: list[Any], input_size: tuple[int, int] | None
         return size
     if input_size is None:
         raise ModelError(path, f"input has a dynamic size ({dims[0]} x {dims[1]}); say which "
-                         "with --input-size H W (for example --input-size 224 224)")
+                         "with --input-size H or HxW (for example --input-size 224)")
     return input_size
 
 
