@@ -84,6 +84,13 @@ def _prepare_encoder(info: EncoderInfo, opset: int) -> tuple[Any, str]:
                                          perm=[0, 2, 3, 1]))
     else:
         back = [helper.make_node("Identity", [info.output], [FEATURES])]
+        pooled = _pooled_map(graph, info.output)
+        if pooled is not None:  # the vector is the global average of a map: explain that
+            map_name, layout = pooled
+            if layout == "NCHW":
+                back.append(helper.make_node("Transpose", [map_name], ["encoder_map_nhwc"],
+                                             perm=[0, 2, 3, 1]))
+                map_name = "encoder_map_nhwc"
     nodes = [*front, *graph.node, *back]
     del graph.node[:]
     graph.node.extend(nodes)
@@ -92,6 +99,33 @@ def _prepare_encoder(info: EncoderInfo, opset: int) -> tuple[Any, str]:
     graph.output.append(helper.make_tensor_value_info(FEATURES, TensorProto.FLOAT,
                                                       ["N", info.channels]))
     return model, map_name
+
+
+_RESHAPES = ("Flatten", "Reshape", "Squeeze", "Identity")
+
+
+def _pooled_map(graph: Any, output: str) -> tuple[str, str] | None:
+    """The map a vector output is the global average of, and its layout; ``None`` if the
+    vector is not one (through Flatten/Reshape/Squeeze: ``GlobalAveragePool``, or a
+    ``ReduceMean`` over axes 2,3 (NCHW) or 1,2 (NHWC))."""
+    from onnx import numpy_helper
+
+    producers = {out: node for node in graph.node for out in node.output}
+    constants = {init.name: init for init in graph.initializer}
+    node = producers.get(output)
+    while node is not None and node.op_type in _RESHAPES:
+        node = producers.get(node.input[0])
+    if node is None:
+        return None
+    if node.op_type == "GlobalAveragePool":
+        return node.input[0], "NCHW"
+    if node.op_type != "ReduceMean":
+        return None
+    axes = next((list(a.ints) for a in node.attribute if a.name == "axes"), None)
+    if axes is None and len(node.input) > 1 and node.input[1] in constants:
+        axes = [int(v) for v in numpy_helper.to_array(constants[node.input[1]])]
+    return {(2, 3): (node.input[0], "NCHW"), (1, 2): (node.input[0], "NHWC")}.get(
+        tuple(sorted(axes or ())))
 
 
 def _convert_head(head: Any, channels: int, opset: int) -> Any:
@@ -140,17 +174,17 @@ def compose_onnx(source: SourceModel, info: EncoderInfo, opset: int,
         raise ModelError(info.path, f"cannot compose the encoder with the head: "
                          f"{one_line(exc)}") from None
     if not map_name:
-        warn("no explain outputs (the encoder gives a vector, no spatial feature map); "
-             "`anime-detector explain` will refuse this model")
+        warn("no explain outputs (the encoder gives a vector that is not the average of a "
+             "spatial feature map); `anime-detector explain` will refuse this model")
         return merged, None
     try:
         dense = dense_head(source.keras_model)
     except NotExplainable as exc:
         warn(f"no explain outputs ({exc}); `anime-detector explain` will refuse this model")
         return merged, None
+    grid = _grid(merged, map_name, info.size)
     append_explain(merged, map_name, dense, DEFAULT_LABELS.index(POSITIVE_LABEL))
-    grid = _grid(info)
-    return merged, explain_metadata(grid, info.channels, f"{info.path.name}:{info.output}")
+    return merged, explain_metadata(grid, info.channels, f"{info.path.name}:{map_name}")
 
 
 def _load_header(info: EncoderInfo) -> Any:
@@ -159,13 +193,19 @@ def _load_header(info: EncoderInfo) -> Any:
     return onnx.load(str(info.path), load_external_data=False)
 
 
-def _grid(info: EncoderInfo) -> tuple[int, int]:
-    session = OnnxFeatures(info).session
-    probe = np.zeros((1, 3, *info.size) if info.layout == "NCHW" else (1, *info.size, 3),
-                     np.float32)
-    (value,) = session.run([info.output], {info.input_name: probe})
-    shape = np.shape(value)
-    return (shape[2], shape[3]) if info.map_layout == "NCHW" else (shape[1], shape[2])
+def _grid(model: Any, map_name: str, size: tuple[int, int]) -> tuple[int, int]:
+    """(H, W) of the NHWC map ``map_name``, from one run of ``model`` on a blank image."""
+    import onnx
+    import onnxruntime as ort
+    from onnx import TensorProto, helper
+
+    probe = onnx.ModelProto()
+    probe.CopyFrom(model)
+    probe.graph.output.append(helper.make_tensor_value_info(map_name, TensorProto.FLOAT, None))
+    session = ort.InferenceSession(probe.SerializeToString(),
+                                   providers=["CPUExecutionProvider"])
+    (value,) = session.run([map_name], {"input": np.zeros((1, *size, 3), np.float32)})
+    return int(value.shape[1]), int(value.shape[2])
 
 
 def encoder_reference(source: SourceModel, info: EncoderInfo) -> SourceModel:
