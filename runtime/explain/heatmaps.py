@@ -53,6 +53,10 @@ def require_explain_outputs(session: Any, path: str | os.PathLike[str]) -> None:
     """Raise a one-line :class:`ModelError` unless the model has the Grad-CAM outputs."""
     names = {o.name for o in session.get_outputs()}
     if not {FEATURE_MAP, CAM_WEIGHTS} <= names:
+        backbone = session.get_modelmeta().custom_metadata_map.get("anime_detector.backbone", "")
+        if str(backbone).startswith("file:"):  # trained on an encoder file (export says so)
+            raise ModelError(path, "this model has no spatial feature map (its encoder gives "
+                             "a vector), so it cannot be explained")
         raise ModelError(path, f"has no Grad-CAM outputs ({FEATURE_MAP}, {CAM_WEIGHTS}); it "
                          "was exported before `explain` existed: re-export it with "
                          "`anime-detector export`")

@@ -32,7 +32,8 @@ def _conv_nodes(source: str, rng: np.random.Generator) -> tuple[list[Any], list[
 def onnx_encoder(path: Path, *, layout: str = "NCHW", size: int | None = 32,
                  outputs: tuple[str, ...] = ("map",), seed: int = 0) -> Path:
     """An ONNX encoder: ``layout`` input (``size`` None: dynamic H and W); outputs among
-    ``map`` (in the input's layout) and ``vector`` (global average pool)."""
+    ``map`` (in the input's layout), ``vector`` (global average pool) and ``flat`` (the
+    map flattened: a vector with no map behind it)."""
     rng = np.random.default_rng(seed)
     hw: list[Any] = [size, size] if size else ["H", "W"]
     shape = ["N", 3, *hw] if layout == "NCHW" else ["N", *hw, 3]
@@ -46,9 +47,10 @@ def onnx_encoder(path: Path, *, layout: str = "NCHW", size: int | None = 32,
     else:
         nodes.append(helper.make_node("Identity", ["map_nchw"], ["map"]))
     nodes += [helper.make_node("GlobalAveragePool", ["map_nchw"], ["gap"]),
-              helper.make_node("Flatten", ["gap"], ["vector"])]
+              helper.make_node("Flatten", ["gap"], ["vector"]),
+              helper.make_node("Flatten", ["map_nchw"], ["flat"])]
     shapes = {"map": ["N", CHANNELS, "h", "w"] if layout == "NCHW" else ["N", "h", "w", CHANNELS],
-              "vector": ["N", CHANNELS]}
+              "vector": ["N", CHANNELS], "flat": ["N", "D"]}
     outs = [helper.make_tensor_value_info(name, TensorProto.FLOAT, shapes[name])
             for name in outputs]
     graph = helper.make_graph(nodes, "encoder", [helper.make_tensor_value_info(

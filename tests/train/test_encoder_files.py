@@ -175,3 +175,17 @@ def test_int8_and_fp16_exports_run(encoder_run: dict[str, Any]) -> None:
                         "--verify-dir", encoder_run["data"])
         assert result.returncode == 0, result.stderr[-2000:]
         assert f"onnx {precision} vs onnx fp32" in result.stdout + result.stderr
+
+
+def test_a_vector_with_no_map_behind_it_cannot_be_explained(class_folder: Path,
+                                                            tmp_path: Path) -> None:
+    encoder = onnx_encoder(tmp_path / "flat.onnx", outputs=("flat",))
+    trained = _train(class_folder, tmp_path / "run", encoder, "--preprocess", "unit",
+                     "--head", "linear")
+    assert trained.returncode == 0, trained.stderr[-2000:]
+    exported = invoke("export", tmp_path / "run" / "model.keras", "--out", tmp_path / "m.onnx")
+    assert exported.returncode == 0 and "no explain outputs" in exported.stdout
+    image = next((class_folder / "anime").glob("*.png"))
+    explained = invoke("explain", tmp_path / "m.onnx", image, "--out", tmp_path / "cam")
+    assert explained.returncode == 2
+    assert "this model has no spatial feature map" in explained.stderr
