@@ -15,8 +15,16 @@ from anime_detector.contract import DEFAULT_LABELS, ModelContract
 from anime_detector.errors import AnimeDetectorError
 from anime_detector.export.explain_head import convert_explainable
 from anime_detector.export.graph import DEFAULT_OPSET
+from anime_detector.export.int8_tuning import (
+    DEFAULT_TOLERANCE,
+    Int8Tolerance,
+    Int8Tuning,
+    Int8TuningError,
+    speed_vs_fp32,
+    tune_int8,
+)
 from anime_detector.export.loading import SourceModel, load_source_model
-from anime_detector.export.precision import resolve_int8_target, to_fp16, to_int8
+from anime_detector.export.precision import resolve_int8_target, to_fp16
 from anime_detector.export.verify import Comparison, compare, onnx_predict, verification_batch
 from anime_detector.fsutil import atomic_path, sha256_path
 from anime_detector.preprocessing import PreprocessSpec
@@ -155,6 +163,33 @@ def _check_reduced(final: Any, fp32_probs: Any, batch: Any, precision: str,
     report.warnings.extend(f"{precision}: {p}" for p in problems)
 
 
+def _tuned_int8(fp32: Any, calibration: Any, check: Any, target: str,
+                limits: tuple[Int8Tolerance, float], report: ExportReport,
+                log: Callable[[str], None]) -> Int8Tuning:
+    """The accuracy-aware int8 model, its speed against fp32 measured; a one-line
+    ``ExportError`` when no recipe meets the tolerance (nothing is written then)."""
+    tolerance, max_seconds = limits
+    if check is None:  # hold a quarter of the calibration images out of calibration
+        cut = max(1, len(calibration) // 4)
+        if len(calibration) < 8:
+            raise ExportError(f"int8 needs at least 8 calibration images (found "
+                              f"{len(calibration)}) to hold some out for checking, or "
+                              "--verify-dir")
+        check, calibration = calibration[:cut], calibration[cut:]
+    try:
+        tuning = tune_int8(fp32, calibration, check, target, tolerance,
+                           max_seconds=max_seconds, log=log)
+    except Int8TuningError as exc:
+        raise ExportError(str(exc)) from None
+    tuning.speedup = speed_vs_fp32(fp32, tuning.model, check[0])
+    log(tuning.line())
+    if tuning.speedup < 1.0:
+        report.warnings.append(
+            f"int8 is not faster than fp32 on this CPU ({tuning.speedup:.2f}x fp32 at batch "
+            "1): keep fp32, or try fp16 / OpenVINO bf16 (anime-detector bench compares them)")
+    return tuning
+
+
 def to_onnx(
     model_path: str | Path,
     out_path: str | Path,
@@ -171,9 +206,15 @@ def to_onnx(
     strict: bool = False,
     unsafe: bool = False,
     threshold: float = 0.5,
+    int8_tolerance: Int8Tolerance = DEFAULT_TOLERANCE,
+    int8_max_seconds: float = 600.0,
     log: Callable[[str], None] = print,
 ) -> ExportReport:
     """Export a Keras model to a self-describing ONNX file; see ``anime-detector export``.
+
+    int8 is accuracy-aware (:func:`~anime_detector.export.int8_tuning.tune_int8`): recipes
+    are tried until ``int8_tolerance`` holds against fp32 on the ``verify_dir`` images, or,
+    without them, on a quarter of the calibration images held out from calibration.
 
     Raises:
         ModelError: the source cannot be loaded or converted.
@@ -194,13 +235,15 @@ def to_onnx(
     batch, described = verification_batch(verify_dir, spec=spec) if verify else (None, "")
     fp32_probs = None if batch is None else _verify_fp32(source, fp32, batch, described, atol,
                                                          report, log)
-    final = fp32
+    final, int8_record = fp32, {}
     if precision != "fp32":
         if precision == "fp16":
             final = to_fp16(fp32)
         else:  # _checked_target has made sure int8 has its calibration images
             assert calibration is not None
-            final = to_int8(fp32, calibration, target)
+            tuning = _tuned_int8(fp32, calibration, batch if verify_dir else None, target,
+                                 (int8_tolerance, int8_max_seconds), report, log)
+            final, int8_record = tuning.model, {"int8": json.dumps(tuning.summary())}
         if batch is not None:
             _check_reduced(final, fp32_probs, batch, precision, (max_delta, min_agreement),
                            strict, report, log)
@@ -211,7 +254,7 @@ def to_onnx(
                **({"explain": json.dumps(explain)} if explain else {}),
                "verification": json.dumps({"images": described,
                                            "checks": [c.to_dict() for c in report.verification]}),
-               **({"int8_target": target} if precision == "int8" else {})},
+               **({"int8_target": target} if precision == "int8" else {}), **int8_record},
     )
     _write_metadata(final, contract)
     with atomic_path(out_path) as tmp:

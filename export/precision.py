@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -12,8 +12,7 @@ import numpy as np
 from anime_detector.choices import INT8_TARGETS
 from anime_detector.int8_fit import cpu_int8_target
 
-__all__ = ["resolve_int8_target", "to_fp16", "to_int8"]
-
+__all__ = ["prepare_for_int8", "resolve_int8_target", "to_fp16", "to_int8"]
 
 
 def to_fp16(model: Any) -> Any:
@@ -48,8 +47,23 @@ def resolve_int8_target(target: str = "auto", flags: Iterable[str] | None = None
     return target if target != "auto" else cpu_int8_target(flags, machine)
 
 
-def to_int8(model: Any, calibration: np.ndarray, int8_target: str = "auto") -> Any:
-    """Static QDQ quantization: per-channel int8 weights, uint8 activations (MinMax).
+def prepare_for_int8(model: Any) -> Any:
+    """``model`` as the quantizer sees it: shapes inferred, basic graph optimizations applied
+    (onnxruntime's ``quant_pre_process``). Numerically the fp32 model; node and tensor names
+    are those ``to_int8``'s ``keep_fp32`` refers to."""
+    import onnx
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    with tempfile.TemporaryDirectory() as tmp:
+        src, prepped = Path(tmp, "fp32.onnx"), Path(tmp, "prep.onnx")
+        onnx.save(model, str(src))
+        quant_pre_process(str(src), str(prepped), skip_symbolic_shape=True)
+        return onnx.load(str(prepped))
+
+
+def to_int8(model: Any, calibration: np.ndarray, int8_target: str = "auto", *,
+            calibrate: str = "MinMax", keep_fp32: Sequence[str] = ()) -> Any:
+    """Static QDQ quantization: per-channel int8 weights, uint8 activations.
 
     The convolutions and pools (all of VGG19's cost) are quantized; the small
     dense head stays float32, which keeps the probabilities close to fp32.
@@ -57,22 +71,53 @@ def to_int8(model: Any, calibration: np.ndarray, int8_target: str = "auto") -> A
     uses 7 bits (``reduce_range``) because x86 CPUs without VNNI multiply u8 x s8 with
     ``vpmaddubsw``, whose 16-bit sums saturate on full-range weights (measured on an
     AVX2 CPU on 50 real images: max |dp| vs fp32 0.42 -> 0.14, same speed); ``vnni``
-    and ``arm64`` accumulate in 32 bits and keep the full 8 bits.
+    and ``arm64`` accumulate in 32 bits and keep the full 8 bits. ``calibrate`` picks how
+    activation ranges are found (``MinMax``, ``Entropy``, ``Percentile``); the nodes named
+    in ``keep_fp32`` stay float32 and read their inputs in float (``export.int8_tuning``
+    chooses both).
     """
     reduce_range = resolve_int8_target(int8_target) == "avx2"
     import onnx
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
-    from onnxruntime.quantization.shape_inference import quant_pre_process
 
+    prepped = prepare_for_int8(model)
     with tempfile.TemporaryDirectory() as tmp:
-        src, prepped, out = Path(tmp, "fp32.onnx"), Path(tmp, "prep.onnx"), Path(tmp, "int8.onnx")
-        onnx.save(model, str(src))
-        quant_pre_process(str(src), str(prepped), skip_symbolic_shape=True)
+        out = Path(tmp, "int8.onnx")
         quantize_static(
-            str(prepped), str(out), _Calibration(calibration),
+            prepped, str(out), _Calibration(calibration),
             quant_format=QuantFormat.QDQ, per_channel=True, reduce_range=reduce_range,
             activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-            op_types_to_quantize=["Conv", "MaxPool"],
-            calibrate_method=CalibrationMethod.MinMax,
+            op_types_to_quantize=["Conv", "MaxPool"], nodes_to_exclude=list(keep_fp32),
+            calibrate_method=getattr(CalibrationMethod, calibrate),
         )
-        return onnx.load(str(out))
+        return _float_inputs(onnx.load(str(out)), set(keep_fp32))
+
+
+def _float_inputs(model: Any, keep: set[str]) -> Any:
+    """Nodes in ``keep`` read their activations in float: each Quantize/Dequantize pair in
+    front of one is bypassed, and dropped when nothing else reads it. The quantizer leaves
+    such a pair wherever the producer is quantized, which would keep the int8 rounding."""
+    if not keep:
+        return model
+    producer = {out: node for node in model.graph.node for out in node.output}
+    for node in model.graph.node:
+        if node.name not in keep:
+            continue
+        for i, name in enumerate(node.input):
+            dq = producer.get(name)
+            if dq is None or dq.op_type != "DequantizeLinear":
+                continue
+            q = producer.get(dq.input[0])
+            if q is not None and q.op_type == "QuantizeLinear":
+                node.input[i] = q.input[0]
+    while dead := _unread_qdq(model):  # a dropped Dequantize can leave its Quantize unread
+        for node in dead:
+            model.graph.node.remove(node)
+    return model
+
+
+def _unread_qdq(model: Any) -> list[Any]:
+    used = {name for node in model.graph.node for name in node.input}
+    used |= {o.name for o in model.graph.output}
+    return [n for n in model.graph.node if n.op_type in ("QuantizeLinear", "DequantizeLinear")
+            and not any(out in used for out in n.output)]

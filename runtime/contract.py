@@ -25,6 +25,7 @@ __all__ = [
     "ModelContract",
     "check_io_shapes",
     "contract_from_props",
+    "int8_line",
 ]
 
 FORMAT_VERSION = "1"
@@ -138,3 +139,19 @@ def check_io_shapes(
     if not (ok_in and ok_out and input_is_float):
         kind = "" if input_is_float else "non-float "
         raise ModelError(path, f"model takes {kind}{shape_in} -> {shape_out}, expected {want}")
+
+
+def int8_line(contract: ModelContract) -> str | None:
+    """One line on how an accuracy-aware int8 export was tuned (``export --precision
+    int8`` records it): the recipe, the nodes kept in fp32, the fidelity against fp32 and
+    the speed against fp32 where it was exported. ``None`` for other files."""
+    record = contract.extra.get("int8")
+    if not isinstance(record, dict):
+        return None
+    recipe, fidelity = record.get("recipe", {}), record.get("fidelity", {})
+    kept = len(recipe.get("keep_fp32", []))
+    speed = record.get("speedup_vs_fp32")
+    return (f"int8 recipe {recipe.get('name')!r}, {kept} node(s) kept in fp32; at export: "
+            f"label agreement {fidelity.get('label_agreement', 0):.1%}, mean |dp| "
+            f"{fidelity.get('mean_abs_diff')} on {fidelity.get('images')} images"
+            + ("" if speed is None else f", {speed}x fp32 speed on the exporting CPU"))

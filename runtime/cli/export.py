@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -44,6 +44,14 @@ def export(
     int8_target: Annotated[Int8Target, typer.Option(
         help="CPU the int8 file is for: avx2 (7-bit weights: no VNNI), vnni, arm64; auto = "
              "this CPU.")] = Int8Target.auto,
+    int8_tolerance: Annotated[float, typer.Option(
+        min=0.0, max=1.0, help="int8: the least label agreement with fp32 to accept "
+        "(on --verify-dir, or on a held-out quarter of the calibration images); recipes are "
+        "tried until it holds, else nothing is written.")] = 0.98,
+    int8_max_mean_dp: Annotated[float, typer.Option(
+        min=0.0, help="int8: the largest mean |dp| against fp32 to accept.")] = 0.02,
+    int8_max_seconds: Annotated[float, typer.Option(
+        min=1.0, help="int8: stop trying recipes after this long.")] = 600.0,
 ) -> None:
     """Convert a trained Keras model to a verified, self-describing ONNX file (or ncnn folder)."""
     from anime_detector.export.routes import export_model, export_requirements
@@ -56,5 +64,16 @@ def export(
             model, out, fmt=fmt.value, verify_dir=verify_dir, atol=atol,
             log=lambda line: typer.echo(line, err=True), precision=precision.value,
             opset=opset, verify=verify, calibration_dir=calibration_dir, max_delta=max_delta,
-            strict=strict, unsafe=unsafe, threshold=threshold, int8_target=int8_target.value)
+            strict=strict, unsafe=unsafe, threshold=threshold, int8_target=int8_target.value,
+            **_int8_options(precision, int8_tolerance, int8_max_mean_dp, int8_max_seconds))
     typer.echo("\n".join(report.lines()))
+
+
+def _int8_options(precision: ExportPrecision, agreement: float, mean_dp: float,
+                  seconds: float) -> dict[str, Any]:
+    """The tuning options ``to_onnx`` takes for int8 (none for other precisions)."""
+    if precision is not ExportPrecision.int8:
+        return {}
+    from anime_detector.export.int8_tuning import Int8Tolerance
+
+    return {"int8_tolerance": Int8Tolerance(agreement, mean_dp), "int8_max_seconds": seconds}

@@ -28,6 +28,7 @@ from anime_detector.cli.common import (
     fail,
     user_errors,
 )
+from anime_detector.contract import int8_line
 from anime_detector.system import cpu_summary, machine
 
 __all__ = ["predict"]
@@ -99,6 +100,9 @@ def predict(
             typer.echo(f"model {model}: {info.engine} {info.version}, providers "
                        f"{detector.providers}, {info.precision}", err=True)
             typer.echo(f"cpu: {machine()}, {cpu_summary()}", err=True)
+            tuned = int8_line(detector.contract)
+            if tuned is not None:
+                typer.echo(tuned, err=True)
         for note in detector.notes:
             typer.echo(f"warning: {note}", err=True)
         writer = make_writer(fmt.value, sys.stdout, detector.labels)

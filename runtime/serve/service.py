@@ -263,6 +263,7 @@ class Service:
                           else self.config.threshold),
             "preprocessing": asdict(contract.spec),
             "backbone": contract.extra.get("backbone"),
+            "int8": contract.extra.get("int8"),  # how an int8 export was tuned, else None
             "engine": info.engine, "precision": info.precision, "device": info.device,
             "providers": card.providers,
             "can_explain": card.can_explain,

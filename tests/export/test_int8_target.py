@@ -68,3 +68,53 @@ def test_export_records_the_target(tmp_path: Path) -> None:
     assert props["anime_detector.int8_target"] == "vnni"
     assert props["anime_detector.precision"] == "int8"
     assert _weight_extremes(onnx.load(str(out))) > 64
+
+
+@pytest.mark.tf
+def test_the_int8_recipe_round_trips_through_the_contract(tmp_path: Path) -> None:
+    pytest.importorskip("keras")
+    from anime_detector.contract import int8_line
+    from anime_detector.detector import Detector
+    from anime_detector.export import to_onnx
+    from anime_detector.train.model import build_model
+
+    source = tmp_path / "tiny.keras"
+    build_model(weights=None, backbone="tiny").save(source)
+    out = tmp_path / "int8.onnx"
+    lines: list[str] = []
+    to_onnx(source, out, precision="int8", calibration_dir=SAMPLE, int8_target="vnni",
+            log=lines.append)  # no --verify-dir: a quarter of the calibration is held out
+    record = Detector.load(out).contract.extra["int8"]
+    assert record["recipe"]["name"] == "all nodes, MinMax"  # the tiny model quantizes well
+    assert record["fidelity"]["images"] == len(list(SAMPLE.rglob("*.*"))) // 4 or \
+        record["fidelity"]["images"] >= 8
+    assert record["fidelity"]["label_agreement"] >= record["tolerance"]["min_agreement"]
+    assert record["speedup_vs_fp32"] > 0
+    line = int8_line(Detector.load(out).contract)
+    assert line is not None and "all nodes, MinMax" in line
+    assert any(entry.startswith("int8 recipe 'all nodes, MinMax'") for entry in lines)
+
+
+@pytest.mark.tf
+def test_an_unreachable_int8_tolerance_writes_nothing_and_says_one_line(
+        tmp_path: Path) -> None:
+    pytest.importorskip("keras")
+    import subprocess
+    import sys
+
+    from anime_detector.train.model import build_model
+
+    source = tmp_path / "tiny.keras"
+    build_model(weights=None, backbone="tiny").save(source)
+    out = tmp_path / "int8.onnx"
+    done = subprocess.run(
+        [sys.executable, "-m", "anime_detector", "export", str(source), "--out", str(out),
+         "--precision", "int8", "--calibration-dir", str(SAMPLE), "--int8-tolerance", "1",
+         "--int8-max-mean-dp", "0", "--int8-max-seconds", "120"],
+        capture_output=True, text=True, timeout=600)
+    assert done.returncode != 0
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1, done.stderr
+    assert "no int8 recipe met the tolerance" in errors[0] and "nothing written" in errors[0]
+    assert "Traceback" not in done.stderr
+    assert not out.exists() and not list(tmp_path.glob("int8*"))
