@@ -25,7 +25,9 @@ pytestmark = pytest.mark.skipif(not is_arm64(), reason="64-bit Arm only")
 CORES = {"cortex-a76": ("ARM Cortex-A76", {"asimd", "asimddp", "asimdhp"}, set()),
          "cortex-a72": ("ARM Cortex-A72", {"asimd"}, {"asimddp", "asimdhp", "i8mm", "sve"})}
 EMULATED = os.environ.get("QEMU_CPU", "")
-FP32_NOISE = 1e-5
+# Between what reordering fp32 sums moves (7e-7 to 1.0e-5 seen on Cortex-A72, by model) and
+# what fp16 arithmetic moves (2e-4 to 1e-3 on Cortex-A76): about their geometric middle.
+FP32_NOISE = 5e-5
 
 
 def test_the_core_and_its_features_are_named() -> None:
