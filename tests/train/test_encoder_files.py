@@ -189,3 +189,16 @@ def test_a_vector_with_no_map_behind_it_cannot_be_explained(class_folder: Path,
     explained = invoke("explain", tmp_path / "m.onnx", image, "--out", tmp_path / "cam")
     assert explained.returncode == 2
     assert "this model has no spatial feature map" in explained.stderr
+
+
+def test_eval_and_bench_on_the_export(encoder_run: dict[str, Any]) -> None:
+    if encoder_run["name"] not in ("onnx-nchw", "keras-map"):
+        pytest.skip("eval and bench read the contract the same way for every encoder")
+    evaluated = invoke("eval", encoder_run["onnx"], encoder_run["data"], "--format", "json")
+    assert evaluated.returncode == 0, evaluated.stderr[-2000:]
+    assert json.loads(evaluated.stdout)["report"]["n"] == 24
+    bench = invoke("bench", encoder_run["onnx"], "--engines", "onnxruntime", "--runs", "2",
+                   "--warmup", "1", "--batch-sizes", "1", "--no-cold-start", "--images",
+                   encoder_run["data"])
+    assert bench.returncode == 0, bench.stderr[-2000:]
+    assert "onnxruntime" in bench.stdout
