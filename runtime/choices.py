@@ -13,7 +13,7 @@ from enum import Enum
 __all__ = [
     "DEVICES", "ENGINES", "EXPORT_PRECISIONS", "INT8_TARGETS", "OUTPUT_FORMATS",
     "RESULT_FORMATS", "Device", "EngineName", "ExportFormat", "ExportPrecision", "Int8Target",
-    "OutputFormat", "ReportFormat", "ResultFormat", "SortMode",
+    "LogFormat", "OutputFormat", "ReportFormat", "ResultFormat", "SortMode",
 ]
 
 
@@ -62,6 +62,13 @@ class SortMode(str, Enum):
     copy = "copy"
     link = "link"
     move = "move"
+
+
+class LogFormat(str, Enum):
+    """``serve``'s log lines: plain text, or one JSON object a line for log collectors."""
+
+    text = "text"
+    json = "json"
 
 
 class ExportFormat(str, Enum):

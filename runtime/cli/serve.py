@@ -6,12 +6,12 @@ binds) and hands both to :func:`anime_detector.serve.server.run_server`.
 
 from __future__ import annotations
 
-from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
+from anime_detector.choices import LogFormat
 from anime_detector.cli.common import (
     EXIT_USAGE,
     Device,
@@ -32,11 +32,6 @@ SERVE_HINT = "serve needs the service extra: pip install 'anime-detector[cpu,ser
 SERVE_MODULES = ("starlette", "uvicorn", "multipart", "prometheus_client")
 RAY_HINT = "serve --ray needs Ray Serve: pip install 'anime-detector[cpu,serve-ray]'"
 RAY_MODULES = ("ray", "ray.serve", "yaml")
-
-
-class LogFormat(str, Enum):
-    text = "text"
-    json = "json"
 
 
 def serve(
