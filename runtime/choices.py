@@ -11,9 +11,10 @@ from __future__ import annotations
 from enum import Enum
 
 __all__ = [
-    "DEVICES", "ENGINES", "EXPORT_PRECISIONS", "INT8_TARGETS", "OUTPUT_FORMATS",
-    "RESULT_FORMATS", "Device", "EngineName", "ExportFormat", "ExportPrecision", "Int8Target",
-    "LogFormat", "OutputFormat", "ReportFormat", "ResultFormat", "SortMode",
+    "BACKBONE_NAMES", "DEFAULT_BACKBONE", "DEVICES", "ENGINES", "EXPORT_PRECISIONS",
+    "INT8_TARGETS", "OUTPUT_FORMATS", "RESULT_FORMATS", "Device", "EngineName", "ExportFormat",
+    "ExportPrecision", "Int8Target", "LogFormat", "OutputFormat", "ReportFormat", "ResultFormat",
+    "SortMode",
 ]
 
 
@@ -94,6 +95,12 @@ class Int8Target(str, Enum):
     vnni = "vnni"
     arm64 = "arm64"
 
+
+BACKBONE_NAMES = ("vgg19", "mobilenetv3small", "mobilenetv3large", "efficientnetv2b0")
+"""The names ``train --backbone`` and ``bench --backbone`` take: the keys of
+``anime_detector.train.backbones.BACKBONES``, written here so that ``--help`` imports no
+training code (a test keeps the two equal)."""
+DEFAULT_BACKBONE = "vgg19"
 
 DEVICES = tuple(d.value for d in Device)
 ENGINES = tuple(e.value for e in EngineName if e is not EngineName.auto)

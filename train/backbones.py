@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from anime_detector.choices import DEFAULT_BACKBONE
 from anime_detector.errors import AnimeDetectorError
 from anime_detector.preprocessing import DEFAULT_SPEC, PreprocessSpec
 
@@ -28,7 +29,6 @@ __all__ = ["BACKBONES", "DEFAULT_BACKBONE", "Backbone", "UnknownBackboneError", 
            "backbone_of_model", "build_base", "calibrate_batchnorm", "get_backbone", "model_name",
            "spec_for"]
 
-DEFAULT_BACKBONE = "vgg19"
 MODEL_NAME = "anime_detector"  # the full model's name; other backbones append "_<key>"
 INPUT_SHAPE = (DEFAULT_SPEC.height, DEFAULT_SPEC.width, 3)  # the one size: the spec's
 _APPS = "https://storage.googleapis.com/tensorflow/keras-applications/"

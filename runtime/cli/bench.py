@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from anime_detector.choices import BACKBONE_NAMES, DEFAULT_BACKBONE
 from anime_detector.cli.common import (
     Device,
     DeviceOpt,
@@ -24,8 +25,8 @@ def bench(
         help=".onnx files or ncnn folders (default: a cached random-weight VGG19-head "
              "reference graph).")] = None,
     backbone: Annotated[str, typer.Option(
-        help="Backbone of the reference graph timed when no model is given: vgg19, "
-             "mobilenetv3small, mobilenetv3large, efficientnetv2b0.")] = "vgg19",
+        help="Backbone of the reference graph timed when no model is given: "
+             f"{', '.join(BACKBONE_NAMES)}.")] = DEFAULT_BACKBONE,
     engines: Annotated[str, typer.Option(
         help="all (every installed engine that reads the model) or e.g. onnxruntime,openvino.")]
     = "all",

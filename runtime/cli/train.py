@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from anime_detector.choices import BACKBONE_NAMES, DEFAULT_BACKBONE
 from anime_detector.cli.common import fail, train_extra, user_errors
 
 __all__ = ["train"]
@@ -33,11 +34,10 @@ def train(
     cache_dir: Annotated[Path | None, typer.Option(help="Feature cache folder.")] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing run folder.")] = False,
     backbone: Annotated[str, typer.Option(
-        help="vgg19 (default, the original), mobilenetv3small, mobilenetv3large, "
-             "efficientnetv2b0, or PATH to an image encoder: .keras/.h5/SavedModel or .onnx "
-             "(frozen; give --preprocess). The model file records it; predict/eval/bench "
-             "need no flag.")]
-    = "vgg19",
+        help=f"{', '.join(BACKBONE_NAMES)}, or PATH to an image encoder: "
+             ".keras/.h5/SavedModel or .onnx (frozen; give --preprocess). The model file "
+             "records it; predict/eval/bench need no flag.")]
+    = DEFAULT_BACKBONE,
     head: Annotated[str, typer.Option(help="seed (pool, dropout, dense 256/128/2) or linear "
                                       "(one dense layer, for strong encoders).")] = "seed",
     backbone_output: Annotated[str | None, typer.Option(
