@@ -114,6 +114,21 @@ def _convert(onnx_path: Path, work: Path, height: int, width: int) -> None:
     if done.returncode != 0 or not (work / PARAM).is_file() or not (work / BIN).is_file():
         tail = " | ".join((done.stdout + done.stderr).strip().splitlines()[-3:])
         raise ExportError(f"{onnx_path}: pnnx failed (exit {done.returncode}): {tail}")
+    _refuse_unknown_layers(onnx_path, work / PARAM)
+
+
+def _refuse_unknown_layers(onnx_path: Path, param: Path) -> None:
+    """One line naming the ops pnnx passed through that ncnn has no layer for (an encoder
+    file may use any ONNX op), instead of ncnn's failure to load the model later."""
+    import ncnn
+
+    unknown = sorted({layer.kind for layer in read_layers(param)
+                      if ncnn.layer_to_index(layer.kind) < 0})
+    ops = [kind for kind in unknown if not kind.startswith("pnnx.")] or unknown
+    if ops:
+        raise ExportError(f"{onnx_path}: ncnn has no layer for {', '.join(ops)} (the op as "
+                          "pnnx left it); this model cannot run on ncnn: use onnxruntime or "
+                          "openvino")
 
 
 def _param_io(param: Path) -> tuple[str, str]:

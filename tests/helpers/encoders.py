@@ -14,7 +14,8 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-__all__ = ["keras_encoder", "onnx_encoder", "onnx_rank3_input", "onnx_token_output"]
+__all__ = ["keras_encoder", "onnx_cumsum_encoder", "onnx_encoder", "onnx_rank3_input",
+           "onnx_token_output"]
 
 CHANNELS = 8
 
@@ -75,6 +76,19 @@ def onnx_token_output(path: Path) -> Path:
         [*conv, helper.make_node("Reshape", ["map_nchw", "shape"], ["tokens"])], "tokens",
         [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["N", 3, 32, 32])],
         [helper.make_tensor_value_info("tokens", TensorProto.FLOAT, ["N", CHANNELS, "L"])],
+        inits)
+    return _save(graph, path)
+
+
+def onnx_cumsum_encoder(path: Path) -> Path:
+    """An NCHW encoder with a ``CumSum`` over the map's rows: fine for onnxruntime and
+    OpenVINO, no ncnn layer."""
+    conv, inits = _conv_nodes("image", np.random.default_rng(0))
+    inits.append(numpy_helper.from_array(np.array(2, np.int64), "axis"))
+    graph = helper.make_graph(
+        [*conv, helper.make_node("CumSum", ["map_nchw", "axis"], ["map"])], "cumsum",
+        [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["N", 3, 32, 32])],
+        [helper.make_tensor_value_info("map", TensorProto.FLOAT, ["N", CHANNELS, "h", "w"])],
         inits)
     return _save(graph, path)
 

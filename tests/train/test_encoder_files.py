@@ -11,7 +11,13 @@ import numpy as np
 import pytest
 
 from helpers.cli import invoke
-from helpers.encoders import keras_encoder, onnx_encoder, onnx_rank3_input, onnx_token_output
+from helpers.encoders import (
+    keras_encoder,
+    onnx_cumsum_encoder,
+    onnx_encoder,
+    onnx_rank3_input,
+    onnx_token_output,
+)
 
 pytestmark = [pytest.mark.tf]
 tf = pytest.importorskip("tensorflow")
@@ -202,3 +208,22 @@ def test_eval_and_bench_on_the_export(encoder_run: dict[str, Any]) -> None:
                    encoder_run["data"])
     assert bench.returncode == 0, bench.stderr[-2000:]
     assert "onnxruntime" in bench.stdout
+
+
+def test_an_op_ncnn_lacks_is_named_in_one_line(class_folder: Path, tmp_path: Path) -> None:
+    from anime_detector.export.convert import ExportError
+    from anime_detector.export.ncnn import find_pnnx
+
+    try:
+        find_pnnx()
+    except ExportError as exc:
+        pytest.skip(str(exc))
+    trained = _train(class_folder, tmp_path / "run", onnx_cumsum_encoder(tmp_path / "c.onnx"),
+                     "--preprocess", "unit")
+    assert trained.returncode == 0, trained.stderr[-2000:]
+    assert invoke("export", tmp_path / "run" / "model.keras", "--out",
+                  tmp_path / "m.onnx").returncode == 0
+    result = invoke("export", tmp_path / "m.onnx", "--format", "ncnn", "--out", tmp_path / "n")
+    assert result.returncode == 2 and not (tmp_path / "n").exists()
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "ncnn has no layer for CumSum" in errors[0], result.stderr
