@@ -120,8 +120,9 @@ def _convert(onnx_path: Path, work: Path, height: int, width: int) -> None:
 def _refuse_unknown_layers(onnx_path: Path, param: Path) -> None:
     """One line naming the ops pnnx passed through that ncnn has no layer for (an encoder
     file may use any ONNX op), instead of ncnn's failure to load the model later."""
-    import ncnn
+    from anime_detector.engines.cpu import import_engine
 
+    ncnn = import_engine("ncnn")
     unknown = sorted({layer.kind for layer in read_layers(param)
                       if ncnn.layer_to_index(layer.kind) < 0})
     ops = [kind for kind in unknown if not kind.startswith("pnnx.")] or unknown
