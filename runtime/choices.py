@@ -11,10 +11,10 @@ from __future__ import annotations
 from enum import Enum
 
 __all__ = [
-    "BACKBONE_NAMES", "DEFAULT_BACKBONE", "DEVICES", "ENGINES", "EXPORT_PRECISIONS",
-    "INT8_TARGETS", "OUTPUT_FORMATS", "RESULT_FORMATS", "Device", "EngineName", "ExportFormat",
-    "ExportPrecision", "Int8Target", "LogFormat", "OutputFormat", "ReportFormat", "ResultFormat",
-    "SortMode",
+    "BACKBONE_NAMES", "DEFAULT_BACKBONE", "DEVICES", "ENGINES", "ENGINE_PRECISIONS",
+    "EXPORT_PRECISIONS", "INT8_TARGETS", "OUTPUT_FORMATS", "RESULT_FORMATS", "RUN_PRECISIONS",
+    "Device", "EngineName", "ExportFormat", "ExportPrecision", "Int8Target", "LogFormat",
+    "OutputFormat", "ReportFormat", "ResultFormat", "SortMode",
 ]
 
 
@@ -85,6 +85,21 @@ class ExportPrecision(str, Enum):
     fp32 = "fp32"
     fp16 = "fp16"
     int8 = "int8"
+
+
+ENGINE_PRECISIONS: dict[str, tuple[str, ...]] = {
+    "onnxruntime": ("tf32",),
+    "openvino": ("fp32", "bf16"),
+    "ncnn": ("fp32", "fp16"),
+}
+"""The run-time precisions each engine offers beside the model file's own (``--precision``):
+onnxruntime runs a file at its own precision, or an fp32 file with TF32 convolutions on
+CUDA; OpenVINO compiles in fp32 or (where the CPU computes it) bf16; ncnn stores fp32 or
+fp16 weights."""
+
+RUN_PRECISIONS = tuple(dict.fromkeys([*(p.value for p in ExportPrecision),
+                                      *(p for ps in ENGINE_PRECISIONS.values() for p in ps)]))
+"""Every value ``--precision`` takes: a file's own precision or an engine's option."""
 
 
 class Int8Target(str, Enum):

@@ -6,7 +6,10 @@ owner lives elsewhere (the backbone registry in ``train``), these tests keep the
 
 from __future__ import annotations
 
-from anime_detector.choices import BACKBONE_NAMES, DEFAULT_BACKBONE
+from pathlib import Path
+
+from anime_detector.choices import BACKBONE_NAMES, DEFAULT_BACKBONE, RUN_PRECISIONS
+from anime_detector.errors import EXIT_USAGE
 from anime_detector.train.backbones import BACKBONES
 
 from helpers.cli import run_cli
@@ -23,3 +26,15 @@ def test_train_and_bench_help_list_every_backbone() -> None:
         assert result.returncode == 0, result.stderr
         for name in BACKBONE_NAMES:
             assert name in result.stdout, (command, name)
+
+
+def test_an_unknown_precision_is_one_usage_error_naming_the_choices(tmp_path: Path) -> None:
+    image = tmp_path / "a.png"
+    refused = run_cli("predict", tmp_path / "m.onnx", image, "--precision", "fp8",
+                      env={"COLUMNS": "300"})
+    assert refused.returncode == EXIT_USAGE
+    assert f"'fp8' is not one of {', '.join(RUN_PRECISIONS)}" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    upper = run_cli("predict", tmp_path / "m.onnx", image, "--precision", "BF16")
+    assert upper.returncode == EXIT_USAGE
+    assert "--precision" not in upper.stderr and "m.onnx" in upper.stderr  # accepted

@@ -14,14 +14,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from anime_detector.bench.runner import EngineSpec
+from anime_detector.choices import ENGINE_PRECISIONS
 from anime_detector.engines import ENGINES, KERAS_BENCH_ROWS, require_engine, resolve_engine
+from anime_detector.engines.openvino import has_bf16
 from anime_detector.errors import AnimeDetectorError
 from anime_detector.system import cpu_flags
 
 __all__ = ["NCNN_HINT", "BenchPlan", "engine_precisions", "installed_engines",
            "ncnn_note", "parse_batch_sizes", "plan_bench", "plan_specs"]
 
-BF16_FLAGS = frozenset({"avx512_bf16", "amx_bf16"})
 NCNN_HINT = ("ncnn runs converted folders: anime-detector export MODEL.onnx --format ncnn "
              "--out MODEL-ncnn, then bench MODEL.onnx MODEL-ncnn")
 
@@ -34,12 +35,10 @@ def installed_engines() -> list[str]:
 def engine_precisions(engine: str, device: str = "cpu") -> list[str | None]:
     """Run-time precisions worth timing here (``None``: the model file's own). onnxruntime
     on CUDA adds ``tf32`` (TF32 convolutions; fp32 files only)."""
-    if engine == "onnxruntime" and device != "cpu" and _has_cuda():
-        return [None, "tf32"]
-    if engine == "openvino":
-        return ["fp32", *(["bf16"] if cpu_flags() & BF16_FLAGS else [])]
-    if engine == "ncnn":
-        return ["fp32", "fp16"]
+    if engine == "onnxruntime":
+        return [None, "tf32"] if device != "cpu" and _has_cuda() else [None]
+    if engine in ENGINE_PRECISIONS:
+        return [p for p in ENGINE_PRECISIONS[engine] if p != "bf16" or has_bf16(cpu_flags())]
     return [None]
 
 

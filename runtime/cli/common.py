@@ -19,7 +19,15 @@ from typing import Annotated, NoReturn
 
 import typer
 
-from anime_detector.choices import Device, EngineName, OutputFormat, ReportFormat, SortMode
+from anime_detector.choices import (
+    ENGINE_PRECISIONS,
+    RUN_PRECISIONS,
+    Device,
+    EngineName,
+    OutputFormat,
+    ReportFormat,
+    SortMode,
+)
 from anime_detector.errors import (
     EXIT_INTERRUPTED,
     EXIT_OK,
@@ -50,9 +58,20 @@ RecursiveOpt = Annotated[bool, typer.Option("--recursive", "-r", help="Descend i
 BatchSizeOpt = Annotated[int, typer.Option(min=1, help="Images per inference call.")]
 ThresholdOpt = Annotated[float | None, typer.Option(
     min=0.0, max=1.0, help="P(anime) needed for 'anime' (default: the model's, 0.5).")]
+
+
+def _run_precision(value: str | None) -> str | None:
+    """``--precision``'s value in lower case, or a one-line usage error naming the choices."""
+    if value is None or value.lower() in RUN_PRECISIONS:
+        return value.lower() if value else None
+    raise typer.BadParameter(f"{value!r} is not one of {', '.join(RUN_PRECISIONS)}")
+
+
 PrecisionOpt = Annotated[str | None, typer.Option(
-    help="Engine precision: openvino fp32|bf16, ncnn fp32|fp16, onnxruntime tf32 on CUDA "
-         "(default: the model's).")]
+    parser=_run_precision, metavar="|".join(RUN_PRECISIONS),
+    help="Engine precision: " + ", ".join(f"{engine} {'|'.join(options)}" for engine, options
+                                          in ENGINE_PRECISIONS.items())
+         + " (tf32 on CUDA only; default: the model's).")]
 SortIntoOpt = Annotated[Path | None, typer.Option(
     help="Also put each predicted image into DIR/<label>/ (sub-folders kept).")]
 SortModeOpt = Annotated[SortMode, typer.Option(

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from anime_detector.choices import ENGINE_PRECISIONS
 from anime_detector.contract import ModelContract, contract_from_props
 from anime_detector.engines import NCNN_MANIFEST, is_ncnn_model
 from anime_detector.engines.base import EngineInfo
@@ -39,7 +40,7 @@ __all__ = ["FORMAT", "MANIFEST", "PRECISIONS", "NcnnEngine", "folder_files", "is
 ENGINE = "ncnn"
 FORMAT = "anime-detector-ncnn"
 MANIFEST = NCNN_MANIFEST
-PRECISIONS = ("fp32", "fp16")
+PRECISIONS = ENGINE_PRECISIONS[ENGINE]
 
 
 def read_manifest(folder: Path) -> dict[str, Any]:

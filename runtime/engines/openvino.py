@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from anime_detector.choices import ENGINE_PRECISIONS
 from anime_detector.contract import ModelContract
 from anime_detector.engines.base import EngineInfo
 from anime_detector.engines.cpu import (
@@ -34,7 +35,7 @@ from anime_detector.system import cpu_flags, cpu_model
 __all__ = ["BF16_FLAGS", "PRECISIONS", "OpenVinoEngine", "has_bf16", "load"]
 
 ENGINE = "openvino"
-PRECISIONS = ("fp32", "bf16")
+PRECISIONS = ENGINE_PRECISIONS[ENGINE]
 BF16_FLAGS = ("avx512_bf16", "amx_bf16")
 _HINTS = {"fp32": "f32", "bf16": "bf16"}
 _NAMES = {"f32": "fp32", "bf16": "bf16", "f16": "fp16", "i8": "int8", "u8": "int8"}
