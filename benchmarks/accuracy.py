@@ -30,7 +30,7 @@ import numpy as np
 from _common import SAMPLE, machine_line, save
 from nsfwjs_encoder import NodeMissing, nsfwjs_encoder
 
-INT8_TARGETS = ("avx2", "vnni", "arm64")
+from anime_detector.choices import INT8_CPU_FAMILIES
 
 
 def fold_folders(root: Path, fold: int, folds: int) -> tuple[Path, Path]:
@@ -69,7 +69,7 @@ def _exports(model: Path, train: Path, folder: Path) -> dict[str, Path | str]:
         "fp16": lambda out: to_onnx(model, out, precision="fp16", log=quiet),
         **{f"int8-{t}": (lambda out, t=t: to_onnx(model, out, precision="int8",
                                                    calibration_dir=train, int8_target=t,
-                                                   log=quiet)) for t in INT8_TARGETS},
+                                                   log=quiet)) for t in INT8_CPU_FAMILIES},
         "ncnn": lambda out: export_model(folder / "fp32.onnx", out, fmt="ncnn", log=quiet),
     }
     files: dict[str, Path | str] = {}
@@ -90,7 +90,7 @@ def rows(bf16: bool) -> list[tuple[str, str, str, str | None]]:
     table = [("onnxruntime fp32", "fp32", "onnxruntime", None),
              ("onnxruntime fp16", "fp16", "onnxruntime", None),
              *((f"onnxruntime int8 ({t})", f"int8-{t}", "onnxruntime", None)
-               for t in INT8_TARGETS),
+               for t in INT8_CPU_FAMILIES),
              ("openvino fp32", "fp32", "openvino", "fp32")]
     if bf16:
         table.append(("openvino bf16", "fp32", "openvino", "bf16"))

@@ -16,14 +16,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from anime_detector.choices import INT8_TARGETS as CHOICES_INT8_TARGETS
+from anime_detector.choices import INT8_CPU_FAMILIES
 from anime_detector.contract import ModelContract
 from anime_detector.engines.base import EngineInfo
 from anime_detector.system import cpu_flags, cpu_model, is_arm64, machine
 
-__all__ = ["INT8_TARGETS", "VNNI_FLAGS", "Int8Warning", "cpu_int8_target", "int8_notes"]
+__all__ = ["VNNI_FLAGS", "Int8Warning", "cpu_int8_target", "int8_notes"]
 
-INT8_TARGETS = tuple(t for t in CHOICES_INT8_TARGETS if t != "auto")  # the CPU families
 VNNI_FLAGS = ("avx512_vnni", "avx_vnni")
 _WHY_NOT_INT8 = {"openvino": "OpenVINO's CPU plugin computes int8 on x86-64 only"}
 
@@ -41,7 +40,7 @@ def cpu_int8_target(flags: Iterable[str] | None = None, arch: str | None = None)
 
 
 def _target_note(name: str, target: str, here: str) -> str | None:
-    if target not in INT8_TARGETS or (target == "avx2") == (here == "avx2"):
+    if target not in INT8_CPU_FAMILIES or (target == "avx2") == (here == "avx2"):
         return None
     if here == "avx2":
         why = "this CPU has no VNNI, so its u8 x s8 sums saturate on 8-bit weights"
