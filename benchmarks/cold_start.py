@@ -4,7 +4,7 @@
 
 Alternates the two commands; reports medians of wall time (process start to exit).
 The runtime command never imports TensorFlow (tests/test_import_boundary.py proves it).
-Target (benchmarks issue): >= 5x faster.
+Target: >= 5x faster.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@
 Times ``Detector.predict_iter`` over real image files (decode + preprocess on
 threads, overlapped with inference) against ``Detector.run`` on the same,
 already preprocessed batches. Rounds alternate (raw, end-to-end, ...); medians
-reported. Target (benchmarks issue): end-to-end >= 90% of raw throughput.
+reported. Target: end-to-end >= 90% of raw throughput.
 """
 
 from __future__ import annotations

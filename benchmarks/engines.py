@@ -62,7 +62,7 @@ def specs_for(paths: dict[str, Path], threads: int | None) -> list[Any]:
 
 
 def ratios(report: dict[str, Any], bound: float) -> dict[str, dict[str, float | str]]:
-    """Per batch size: the issue's targets, each against onnxruntime fp32 of that size."""
+    """Per batch size: the targets, each against onnxruntime fp32 of that size."""
     out: dict[str, dict[str, float | str]] = {}
     for b in sorted({r["batch_size"] for r in report["results"]}):
         rows = [r for r in report["results"] if r["batch_size"] == b and r["p50_ms"]]

@@ -12,7 +12,7 @@ predict, ...), so both see the same machine state. Two levels are timed:
 - ``end_to_end``: decode + preprocess + the above, and for explain also the PNG
   rendering and atomic write of the heatmap (``predict`` writes nothing).
 
-Target (issue 13): explain within 15% of predict at batch 1. Run on a quiet machine.
+Target: explain within 15% of predict at batch 1. Run on a quiet machine.
 """
 
 from __future__ import annotations

@@ -7,8 +7,7 @@ Converts RUN/model.keras to TFLite (fp32, and full-integer int8 calibrated on th
 same images the ONNX int8 model used), then times LiteRT and onnxruntime
 interleaved, both with this process's CPUs. Needs RUN/model-fp32.onnx and
 RUN/model-int8-TARGET.onnx for this CPU's int8 target (``benchmarks/engines.py`` makes
-them). Target (benchmarks
-issue): ONNX int8 >= 1.5x LiteRT int8.
+them). Target: ONNX int8 >= 1.5x LiteRT int8.
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ folder, then alternates rounds: ``predict`` (``Detector.predict_iter``: decode
 threads overlapped with inference) and ``batch`` (``run_batch`` on a local
 Ray started once up front; each round includes creating the actors and
 shipping the model). Reports images/s, the ratio batch / predict, label
-agreement and max |dp| between the two result sets. Target (issue 14):
+agreement and max |dp| between the two result sets. Target:
 ratio >= 75% with max |dp| <= 1e-6 on the 2-core machine.
 """
 

@@ -5,7 +5,7 @@
 ``--before-tree`` is a checkout of the older commit with its own environment (an
 editable install of that checkout, so its console script runs its code). The "after" run
 selects the tests that existed before (``--today``: the files the older commit had, under
-their current names) so new tests of later issues do not count against the target; the
+their current names) so tests added since do not count against the target; the
 whole current suite is timed too. Nothing else should run meanwhile.
 """
 

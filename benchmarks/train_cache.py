@@ -5,7 +5,7 @@
 Copies N real images from the shipped sample set (two classes, round-robin), then on the
 same VGG19 (--weights none):
 (1) one feature-extraction pass, (2) ``train`` with the cache (cold), (3) ``train``
-with the cache again (warm), (4) ``train --no-feature-cache``. Targets (train issue):
+with the cache again (warm), (4) ``train --no-feature-cache``. Targets:
 (2) <= 1.3x (1), and (4) >= 5x (2).
 """
 

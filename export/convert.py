@@ -69,7 +69,7 @@ def source_backbone(source: SourceModel) -> tuple[str, PreprocessSpec]:
 
     Read from the run's ``backbone.json`` for an encoder file, else from the Keras model's
     name (see ``anime_detector.train.backbones``); a SavedModel folder or an unsuffixed
-    name is VGG19, as every model was before.
+    name is VGG19.
     """
     from anime_detector.train.backbones import backbone_of_model, spec_for
     from anime_detector.train.encoder_file import read_sidecar

@@ -90,7 +90,7 @@ def get_backbone(name: str) -> Backbone:
 
 
 def model_name(key: str) -> str:
-    """The full Keras model's name: ``anime_detector`` for VGG19 (as before), else suffixed."""
+    """The full Keras model's name: ``anime_detector`` for VGG19, else suffixed."""
     return MODEL_NAME if key == DEFAULT_BACKBONE else f"{MODEL_NAME}_{key}"
 
 

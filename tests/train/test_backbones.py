@@ -87,7 +87,7 @@ def test_vgg19_cache_key_is_unchanged_and_backbones_never_share_entries(tmp_path
     from anime_detector.train.model import build_parts
 
     extractor = build_parts(weights=None, backbone="tiny").extractor
-    legacy = hashlib.sha256(DEFAULT_SPEC.to_json().encode())  # the formula before backbones
+    legacy = hashlib.sha256(DEFAULT_SPEC.to_json().encode())  # caches on disk use this key
     for weight in extractor.weights:
         value = np.ascontiguousarray(weight.numpy())
         legacy.update(str(value.shape).encode())
