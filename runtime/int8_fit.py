@@ -4,8 +4,8 @@ Export records the CPU family an int8 file was quantized for (``anime_detector.i
 see ``export --int8-target``): ``avx2`` keeps 7-bit weights, because x86 CPUs without VNNI
 multiply u8 x s8 into 16-bit sums that saturate on full-range weights; ``vnni`` and
 ``arm64`` keep all 8 bits (both accumulate in 32 bits). A full-range file on an AVX2 CPU
-drifts from fp32 (measured: 56/77 labels agreed on AVX2 without VNNI, 71/77 on ARM, same
-file); a 7-bit file elsewhere only gives away precision. Either way the model still runs:
+drifts from fp32 more than the same file on a CPU with VNNI or on Arm; a 7-bit file
+elsewhere only gives away precision. Either way the model still runs:
 these are warnings, not errors.
 
 An engine may also run an int8 file in another precision: OpenVINO's CPU plugin computes

@@ -42,7 +42,7 @@ class ServeConfig:
     max_files: int = 16
     max_pixels: int | None = 50_000_000  # None: predict's limit (89 MP, Pillow's warning)
     max_decode_mb: float = 512.0
-    max_batch: int = 8  # measured: equal or better throughput, no cost to a lone request
+    max_batch: int = 8  # why 8: docs/serve.md, "Batching: measured, then chosen"
     max_wait_ms: float = 0.0
     max_queue: int = 64
     timeout_s: float = 30.0

@@ -78,8 +78,9 @@ class ModelReplica:
     on the replica's :class:`~.batcher.Batcher` (the single-process service's), which runs up
     to ``max_batch`` of whatever is queued each time the model is free. ``@serve.batch``
     alone forms its next batch as soon as a call arrives, while the previous batch still
-    runs: with no wait, its batches are what arrived together (1.02 images on average at
-    saturation with 8 clients, VGG19, measured), and with a wait every lone request pays it.
+    runs: with no wait, its batches are what arrived together (about one image each at
+    saturation: docs/serve.md has the measurement), and with a wait every lone request pays
+    it.
     """
 
     def __init__(self, model: str | list[Any], engine: str = "auto",
