@@ -45,6 +45,8 @@ SECTIONS = (
                     "(`python benchmarks/train_cache.py`)"),
     ("decode_memory", "Peak memory of one predict per pixel mode, at the pixel limit "
                       "(`python benchmarks/decode_memory.py`)"),
+    ("accuracy", "Accuracy per engine and precision on a real pretrained encoder "
+                 "(`python benchmarks/accuracy.py`)"),
 )
 
 
@@ -128,6 +130,17 @@ def targets() -> str:
     if suite:
         t.add("test suite: today's tests now / before (same machine)", 100 * suite["ratio"],
               "suite_time_percent", "{:.0f}%")
+    accuracy = _load("accuracy")
+    if accuracy:
+        rows = {r["row"]: r for r in accuracy["rows"]}
+        t.add(f"nsfwjs encoder + head, {accuracy['folds']}-fold accuracy on examples/sample "
+              "(onnxruntime fp32)", 100 * rows["onnxruntime fp32"]["accuracy"],
+              "real_encoder_kfold_accuracy_percent", "{:.0f}%")
+        vnni = rows.get("onnxruntime int8 (vnni)")
+        if vnni:
+            t.add("the same, int8 (vnni) label agreement with fp32",
+                  100 * vnni["label_agreement"], "real_encoder_int8_label_agreement_percent",
+                  "{:.0f}%")
     head = "| target | measured | goal | |\n|---|---|---|---|"
     return "#### Targets (this machine: see each section)\n\n" + head + "\n" + "\n".join(
         t.rows) + "\n"
