@@ -12,9 +12,9 @@ from enum import Enum
 
 __all__ = [
     "BACKBONE_NAMES", "DEFAULT_BACKBONE", "DEVICES", "ENGINES", "ENGINE_PRECISIONS",
-    "EXPORT_PRECISIONS", "INT8_CPU_FAMILIES", "INT8_TARGETS", "OUTPUT_FORMATS", "RESULT_FORMATS",
-    "RUN_PRECISIONS", "Device", "EngineName", "ExportFormat", "ExportPrecision", "Int8Target",
-    "LogFormat", "OutputFormat", "ReportFormat", "ResultFormat", "SortMode",
+    "EXPORT_PRECISIONS", "INT8_CPU_FAMILIES", "INT8_TARGETS", "RUN_PRECISIONS", "Device",
+    "EngineName", "ExportFormat", "ExportPrecision", "Int8Target", "LogFormat", "OutputFormat",
+    "ReportFormat", "ResultFormat", "SortMode",
 ]
 
 
@@ -119,8 +119,6 @@ DEFAULT_BACKBONE = "vgg19"
 
 DEVICES = tuple(d.value for d in Device)
 ENGINES = tuple(e.value for e in EngineName if e is not EngineName.auto)
-OUTPUT_FORMATS = tuple(f.value for f in OutputFormat)
-RESULT_FORMATS = tuple(f.value for f in ResultFormat)
 EXPORT_PRECISIONS = tuple(p.value for p in ExportPrecision)
 INT8_TARGETS = tuple(t.value for t in Int8Target)
 INT8_CPU_FAMILIES = tuple(t for t in INT8_TARGETS if t != Int8Target.auto.value)

@@ -46,10 +46,6 @@ log = logging.getLogger(__name__)
 
 DROPOUT_RATES = (0.5, 0.3, 0.2)
 HEADS = ("seed", "linear")
-WEIGHTS_FILE = REGISTRY["vgg19"].weights_file
-WEIGHTS_URL = REGISTRY["vgg19"].weights_url + WEIGHTS_FILE
-WEIGHTS_MD5 = REGISTRY["vgg19"].weights_md5
-BACKBONES = (*REGISTRY, "tiny")
 RANDOM_BACKBONE_WARNING = (
     "weights=none: the {name} backbone is random, not ImageNet-trained; predictions will be "
     "poor (scores cluster near 0.5). Use this only for tests and smoke runs."

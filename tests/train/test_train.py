@@ -74,6 +74,7 @@ def test_existing_run_folder_is_refused(trained_run: dict[str, Path]) -> None:
 def test_offline_download_error_names_the_file(monkeypatch: pytest.MonkeyPatch) -> None:
     from anime_detector.train import WeightsError, build_model
     from anime_detector.train import model as model_module
+    from anime_detector.train.backbones import BACKBONES
 
     def offline(*args: object, **kwargs: object) -> str:
         raise OSError("URL fetch failure: [Errno -3] Temporary failure in name resolution")
@@ -82,7 +83,7 @@ def test_offline_download_error_names_the_file(monkeypatch: pytest.MonkeyPatch) 
     with pytest.raises(WeightsError) as info:
         build_model("imagenet")
     text = str(info.value)
-    assert model_module.WEIGHTS_FILE in text and "--weights PATH" in text
+    assert BACKBONES["vgg19"].weights_file in text and "--weights PATH" in text
     assert "--weights none" in text
 
 
