@@ -8,7 +8,7 @@ helpers package on the path, as pytest's ``pythonpath`` puts it; needs the ``[tr
   (no download; under emulation it costs about 0.6 s an image where VGG19 costs 100 s);
 - ``OUT/model-fp32.onnx``, ``OUT/model-int8-arm64.onnx`` (``--int8-target arm64``) and
   ``OUT/model-ncnn/``: the files an ARM board would be given;
-- ``OUT/inputs/``: the sample images and every case of ``tests/bad_inputs.py``;
+- ``OUT/inputs/``: the sample images and every case of ``tests/helpers/bad_inputs.py``;
 - ``OUT/reference.json``: for each (model, engine, precision) the x86 result of every input,
   keyed by its path relative to ``OUT``: the probabilities, or the one-line error.
 
