@@ -62,15 +62,16 @@ def test_healthz_fails_once_the_inference_thread_is_gone(explain_model: Path) ->
 
 def test_healthz_fails_while_inference_is_stuck_past_the_timeout(
         slow_model: Path, image_set: list[Path], tmp_path: Path) -> None:
-    running = ServerProcess(slow_model, "--timeout", "0.5", "--max-batch", "4",
+    # One thread: a run of 6 images takes seconds on any CPU, past 0.3 s + the 1 s beat.
+    running = ServerProcess(slow_model, "--timeout", "0.3", "--max-batch", "6", "--threads", "1",
                             log=tmp_path / "log")
     try:
         assert _status(running.url)[0] == 200
-        files = [("file", (p.name, p.read_bytes())) for p in image_set[:4]]
+        files = [("file", (p.name, p.read_bytes())) for p in image_set[:6]]
         answers: list[int] = []
         client = threading.Thread(target=lambda: answers.append(httpx.post(
             running.url + "/v1/predict", files=files, timeout=30).status_code))
-        client.start()  # one run of 4 images: several seconds, past the 0.5 s timeout
+        client.start()
         seen: list[tuple[int, str]] = []
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline and (not seen or seen[-1][0] != 200 or
