@@ -1,8 +1,10 @@
 """What the benchmark scripts share: timing, the matmul probe, real-image folders, cold
 starts, end-to-end vs raw throughput, comparing result rows, and the result files.
 
-Scripts import this module only (never each other); ``python benchmarks/NAME.py`` puts
-this folder on ``sys.path``.
+Scripts import this module and ``_loadgen`` (never each other); ``python
+benchmarks/NAME.py`` puts this folder on ``sys.path``, and importing this module adds
+``tests/``, so the scripts use the tests' helpers (``helpers.server``, ``helpers.mode_images``)
+as the tests do under pytest's ``pythonpath``.
 """
 
 from __future__ import annotations
@@ -22,6 +24,9 @@ import numpy as np
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SAMPLE = Path(__file__).resolve().parent.parent / "examples" / "sample"
+TESTS = Path(__file__).resolve().parent.parent / "tests"
+if str(TESTS) not in sys.path:
+    sys.path.append(str(TESTS))
 
 
 def timed(fn: Callable[[], Any]) -> float:

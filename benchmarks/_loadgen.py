@@ -2,26 +2,25 @@
 
 Each client holds one keep-alive connection and sends pre-encoded multipart requests, one
 image each, back to back: asyncio streams and no HTTP library, so the client spends as
-little of the shared CPUs as it can. Every run is bounded in time and in count.
+little of the shared CPUs as it can. Every run is bounded in time and in count. The server
+under load is started by the tests' launcher (``tests/helpers/server.py``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
-import signal
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-__all__ = ["LoadResult", "Server", "burst", "encode_predict", "free_port", "process_cpu_s",
-           "run_load", "wait_ready"]
+from _common import TESTS  # noqa: F401 (puts the test helpers on the path)
+
+from helpers.server import ServerProcess
+
+__all__ = ["LoadResult", "burst", "encode_predict", "run_load", "service"]
 
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
 
@@ -146,53 +145,7 @@ def burst(url: str, payload: bytes, connections: int, timeout: float = 120.0) ->
     return result
 
 
-def process_cpu_s(pid: int) -> float:
-    """CPU seconds (user + system) process ``pid`` has used so far, from ``/proc``."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def wait_ready(url: str, proc: subprocess.Popen[bytes], seconds: float = 180) -> None:
-    """Until ``url/readyz`` answers 200 (a service's probe; BentoML's has the same path)."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"the service for {url} exited with {proc.returncode}")
-        try:
-            with urllib.request.urlopen(url + "/readyz", timeout=2) as answer:
-                if answer.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.2)
-    raise SystemExit(f"{url} not ready within {seconds:g} s")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class Server:
-    """``anime-detector serve`` in a subprocess on a free loopback port."""
-
-    def __init__(self, model: Path, args: list[str]) -> None:
-        self.url = f"http://127.0.0.1:{free_port()}"
-        port = self.url.rsplit(":", 1)[1]
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "anime_detector", "serve", str(model), "--port", port,
-             "--max-queue", "256", *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_ready(self.url, self.proc)
-
-    def rss_mb(self) -> float:
-        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-        return float("nan")
-
-    def cpu_s(self) -> float:
-        return process_cpu_s(self.proc.pid)
-
-    def stop(self) -> None:
-        self.proc.send_signal(signal.SIGTERM)
-        self.proc.wait(60)
+def service(model: Path, args: list[str]) -> ServerProcess:
+    """``anime-detector serve MODEL ARGS`` on a free loopback port, ready, its log dropped,
+    with a queue deep enough for the largest client count (256 images)."""
+    return ServerProcess(model, "--max-queue", "256", *args, ready_s=180)

@@ -29,11 +29,9 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from _common import machine_line, predict_command, save  # noqa: E402
+from _common import machine_line, predict_command, save
 
-from helpers.mode_images import MODE_FILES, write_mode_file  # noqa: E402
+from helpers.mode_images import MODE_FILES, write_mode_file
 
 MB = 2**20
 

@@ -18,14 +18,12 @@ time. Results: results/serve_load.{json,md}.
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import machine_line, median, previous_report, save  # noqa: E402
-from _loadgen import Server, burst, encode_predict, run_load  # noqa: E402
+from _common import machine_line, median, previous_report, save
+from _loadgen import burst, encode_predict, run_load, service
 
 SETTINGS = {"batching off": ["--max-batch", "1"], "batching on": ["--max-batch", "8"]}
 MAX_REQUESTS_PER_LEVEL = 2000
@@ -61,7 +59,7 @@ def bench_backbone(backbone: str, args: argparse.Namespace, files: list[Path]
     predict_rate(detector, paths[:8])  # warm-up
     rows: list[dict[str, Any]] = []
     for setting, extra in SETTINGS.items():
-        server = Server(model, extra)
+        server = service(model, extra)
         payloads = [encode_predict(server.url, p.name, p.read_bytes()) for p in files]
         run_load(server.url, payloads, 2, 2.0, 16)  # warm-up
         for clients in args.clients:
@@ -87,7 +85,7 @@ def bench_backbone(backbone: str, args: argparse.Namespace, files: list[Path]
 
 def soak_and_burst(model: Path, files: list[Path], requests: int, connections: int,
                    warmup: int) -> dict[str, Any]:
-    server = Server(model, ["--max-batch", "8"])
+    server = service(model, ["--max-batch", "8"])
     payloads = [encode_predict(server.url, p.name, p.read_bytes()) for p in files]
     run_load(server.url, payloads, 8, 600, warmup)  # allocator arenas and caches fill up
     after_warmup = server.rss_mb()

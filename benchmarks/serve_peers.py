@@ -42,17 +42,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from _common import machine_line, median, save
+from _loadgen import encode_predict, run_load, service
+
+from helpers.server import free_port, process_cpu_s, wait_ready
+
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-from _common import machine_line, median, save  # noqa: E402
-from _loadgen import (  # noqa: E402
-    Server,
-    encode_predict,
-    free_port,
-    process_cpu_s,
-    run_load,
-    wait_ready,
-)
 
 MAX_REQUESTS = 5000
 MAX_BATCH = 8
@@ -139,8 +134,8 @@ class BentoServer:
              "127.0.0.1", "--port", self.url.rsplit(":", 1)[1]], cwd=HERE, env=env,
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
         try:
-            wait_ready(self.url, self.proc)
-        except SystemExit:
+            wait_ready(self.url, 180, proc=self.proc)
+        except RuntimeError:
             self.stop()
             raise
 
@@ -176,7 +171,7 @@ def bench_backbone(backbone: str, files: list[Path], args: argparse.Namespace,
     from anime_detector.export.reference_models import reference_model
 
     model = reference_model(backbone)
-    ours = Server(model, ["--max-batch", str(MAX_BATCH)])
+    ours = service(model, ["--max-batch", str(MAX_BATCH)])
     peer = BentoServer(model, bento_python) if bento_python else None
     images = [(p.name, p.read_bytes()) for p in files]
     services: dict[str, tuple[str, list[bytes], Any]] = {

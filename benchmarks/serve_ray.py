@@ -26,16 +26,16 @@ import logging
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 import urllib.request
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import machine_line, median, save  # noqa: E402
-from _loadgen import Server, encode_predict, free_port, process_cpu_s, run_load  # noqa: E402
+from _common import machine_line, median, save
+from _loadgen import encode_predict, run_load, service
+
+from helpers.server import free_port, process_cpu_s
 
 MAX_REQUESTS = 5000
 
@@ -78,8 +78,8 @@ def mean_batch(url: str) -> float:
 
 
 def overhead(model: Path, files: list[Path], args: argparse.Namespace) -> dict[str, Any]:
-    single = Server(model, ["--max-batch", "8"])
-    scaled = Server(model, ["--ray", "--max-batch", "8"])
+    single = service(model, ["--max-batch", "8"])
+    scaled = service(model, ["--ray", "--max-batch", "8"])
     rates: dict[str, list[float]] = {"single process": [], "ray serve, 1 replica": []}
     p99: dict[str, list[float]] = {k: [] for k in rates}
     cpu: dict[str, dict[str, float]] = {k: {} for k in rates}
@@ -128,7 +128,7 @@ def replica_pids() -> list[int]:
 
 
 def replica_kill(model: Path, files: list[Path], args: argparse.Namespace) -> dict[str, Any]:
-    server = Server(model, ["--ray", "--replicas", "2", "--cpus-per-replica", "1",
+    server = service(model, ["--ray", "--replicas", "2", "--cpus-per-replica", "1",
                             "--max-batch", "8"])
     payloads = [encode_predict(server.url, p.name, p.read_bytes()) for p in files]
     try:

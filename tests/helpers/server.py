@@ -1,5 +1,10 @@
-"""Real services on loopback for the serve tests: a subprocess running the CLI, or uvicorn on
-a thread of the test process (for apps built in the test), each on a free port."""
+"""Real services on loopback: a subprocess running the CLI, or uvicorn on a thread of the
+test process (for apps built in the test), each on a free port.
+
+The serve tests and the service benchmarks (``benchmarks/_loadgen.py``) both start their
+servers here; this module needs only the standard library (and uvicorn for
+:func:`serve_in_thread`).
+"""
 
 from __future__ import annotations
 
@@ -11,10 +16,10 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
-
-import httpx
+from typing import IO
 
 STARTUP_S = 120.0  # a local Ray cluster takes 10-30 s to start on 2 cores
 
@@ -31,35 +36,48 @@ def wait_ready(url: str, deadline_s: float = STARTUP_S, proc: subprocess.Popen[b
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
             raise RuntimeError(f"server exited with {proc.returncode}")
-        with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(url + "/readyz", timeout=2).status_code == 200:
+        with contextlib.suppress(OSError), urllib.request.urlopen(url + "/readyz",
+                                                                   timeout=2) as answer:
+            if answer.status == 200:
                 return
         time.sleep(0.1)
     raise RuntimeError(f"{url} not ready within {deadline_s} s")
 
 
-class ServerProcess:
-    """``anime-detector serve MODEL ARGS`` in a subprocess; stderr goes to ``log``."""
+def process_cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) process ``pid`` has used so far, from ``/proc``."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
-    def __init__(self, model: Path, *args: str, log: Path, env: dict[str, str] | None = None,
-                 wait: bool = True) -> None:
+
+class ServerProcess:
+    """``anime-detector serve MODEL ARGS`` in a subprocess; stderr goes to ``log`` (or
+    nowhere). With ``wait``, returns once ``/readyz`` answers 200, within ``ready_s``."""
+
+    def __init__(self, model: Path, *args: str, log: Path | None = None,
+                 env: dict[str, str] | None = None, wait: bool = True,
+                 ready_s: float = STARTUP_S) -> None:
         self.mode = "ray" if "--ray" in args else "process"
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = log
-        self._log_file = open(log, "wb")  # noqa: SIM115 (closed in stop)
+        self._log_file: IO[bytes] | None = open(log, "wb") if log else None  # noqa: SIM115
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "anime_detector", "serve", str(model), "--port",
-             str(self.port), *args],
-            stdout=subprocess.DEVNULL, stderr=self._log_file, env={**os.environ, **(env or {})})
+             str(self.port), *args], stdout=subprocess.DEVNULL,
+            stderr=self._log_file or subprocess.DEVNULL, env={**os.environ, **(env or {})})
         if wait:
-            wait_ready(self.url, proc=self.proc)
+            wait_ready(self.url, ready_s, proc=self.proc)
 
     def rss_mb(self) -> float:
         for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) / 1024
         raise RuntimeError("no VmRSS")
+
+    def cpu_s(self) -> float:
+        """CPU seconds the server process has used so far."""
+        return process_cpu_s(self.proc.pid)
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 30) -> int:
         if self.proc.poll() is None:
@@ -69,10 +87,13 @@ class ServerProcess:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
-        self._log_file.close()
+        if self._log_file:
+            self._log_file.close()
         return self.proc.returncode
 
     def log_text(self) -> str:
+        if self.log is None:
+            raise RuntimeError("this server was started without a log file")
         return self.log.read_text(errors="replace")
 
 
