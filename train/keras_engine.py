@@ -10,6 +10,7 @@ the notebook did) and ``keras-function`` (a compiled ``tf.function``).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -40,9 +41,9 @@ class KerasEngine:
         self.contract = ModelContract(spec=spec_for(backbone_of_model(model)))
         self._features: Any = None  # an ONNX encoder the head runs on (backbone.json)
         encoder = read_sidecar(path)
-        if encoder is not None:
+        if encoder is not None:  # takes NHWC, as the exported file does, whatever the encoder
             info, spec, _ = encoder
-            self.contract = ModelContract(spec=spec)
+            self.contract = ModelContract(spec=replace(spec, layout="NHWC"))
             if info.kind == "onnx":
                 self._features = OnnxFeatures(info)
         self._call = self._caller(kind)
@@ -63,6 +64,8 @@ class KerasEngine:
 
     def run(self, batch: NDArray[np.float32]) -> NDArray[np.float32]:
         if self._features is not None:
+            if self._features.info.layout == "NCHW":
+                batch = np.ascontiguousarray(batch.transpose(0, 3, 1, 2))
             batch = self._features.predict_on_batch(batch)
         return np.asarray(self._call(batch), dtype=np.float32)
 

@@ -10,13 +10,14 @@ import time
 import numpy as np
 
 from anime_detector.bench.runner import EngineSpec, load_engine
+from anime_detector.preprocessing import input_shape
 
 
 def main() -> None:
     spec = EngineSpec(**json.loads(sys.argv[1]))
     started = time.perf_counter()
     engine = load_engine(spec)
-    shape = (engine.contract.spec.height, engine.contract.spec.width, 3)
+    shape = input_shape(engine.contract.spec)  # NCHW for a Keras head on an NCHW encoder
     engine.run(np.zeros((int(sys.argv[2]), *shape), np.float32))
     cold = (time.perf_counter() - started) * 1000.0
     print(json.dumps({"cold_start_ms": cold, "peak_rss_mb": peak_rss_kb() / 1024.0}))

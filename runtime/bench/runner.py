@@ -28,7 +28,7 @@ from anime_detector.engines import ENGINES, Engine, open_engine
 from anime_detector.errors import describe_error
 from anime_detector.int8_fit import int8_notes
 from anime_detector.jobs.progress import track
-from anime_detector.preprocessing import DEFAULT_SPEC, PreprocessSpec
+from anime_detector.preprocessing import DEFAULT_SPEC, PreprocessSpec, input_shape
 from anime_detector.sampling import sample_images
 
 __all__ = ["EngineSpec", "load_engine", "run_bench"]
@@ -223,8 +223,7 @@ def _input_spec(loaded: list[_Loaded]) -> PreprocessSpec:
 
 
 def _input_shape(loaded: list[_Loaded]) -> tuple[int, int, int]:
-    spec = _input_spec(loaded)
-    return (spec.height, spec.width, 3)
+    return input_shape(_input_spec(loaded))
 
 
 def _flags(spec: EngineSpec) -> str:
