@@ -42,6 +42,7 @@ class ServiceMetrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         r = self.registry
+        self.seconds_per_image: float | None = None  # recent inference cost (Retry-After)
         ProcessCollector(registry=r)  # process_cpu_seconds_total, _resident_memory_bytes...
         PlatformCollector(registry=r)  # python_info
         self.requests = Counter("http_requests", "HTTP requests answered, by route and status.",
@@ -100,6 +101,9 @@ class ServiceMetrics:
         its images are counted as the answers arrive)."""
         self.batch_size.observe(images)
         self.inference.observe(seconds)
+        per_image = seconds / max(1, images)  # a moving average over the last runs
+        last = self.seconds_per_image
+        self.seconds_per_image = per_image if last is None else 0.8 * last + 0.2 * per_image
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

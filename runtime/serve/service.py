@@ -183,11 +183,18 @@ class Service:
             loop.run_in_executor(self.pool, _prepare, up, spec, max_pixels, self.decode_budget)
             for up in uploads)))
 
+    def _queue_full(self, backend: Backend) -> RequestError:
+        """503, with the time the queue takes to drain at the recent cost per image as its
+        ``Retry-After`` (1 s before the first run)."""
+        drain_s = backend.depth * (self.metrics.seconds_per_image or 0.0)
+        return RequestError(503, f"busy: the queue is full ({backend.max_queue} images); retry "
+                            "shortly", "queue_full", headers=retry_after(drain_s))
+
     async def _decode(self, backend: Backend, uploads: list[Upload]) -> list[_Prepared]:
         """:meth:`_prepare`, once the queue has room for all of ``uploads``: a request that
         would be refused with 503 spends no decoding. Images being decoded count as queued."""
         if backend.depth + self._decoding + len(uploads) > backend.max_queue:
-            raise _queue_full(backend)
+            raise self._queue_full(backend)
         self._decoding += len(uploads)
         try:
             return await self._prepare(backend, uploads)
@@ -199,7 +206,7 @@ class Service:
         try:
             return await backend.infer(arrays, explain) if arrays else []
         except QueueFull:
-            raise _queue_full(backend) from None
+            raise self._queue_full(backend) from None
 
     async def _predict(self, backend: Backend, uploads: list[Upload], explain: bool
                        ) -> list[Prediction | Failure]:
@@ -277,11 +284,6 @@ class Service:
                        "max_pixels": self.config.max_pixels,
                        "max_decode_mb": self.config.max_decode_mb},
         }
-
-
-def _queue_full(backend: Backend) -> RequestError:
-    return RequestError(503, f"busy: the queue is full ({backend.max_queue} images); retry "
-                        "shortly", "queue_full", headers=RETRY_AFTER)
 
 
 def _prepare(upload: Upload, spec: Any, max_pixels: int | None, budget: DecodeBudget

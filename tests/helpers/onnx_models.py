@@ -13,6 +13,8 @@ anime-detector metadata of ``contract`` (none when ``None``), checked by onnx. T
   outputs ``append_explain`` adds.
 - :func:`build_batch_one_model`: loads, warms up and predicts one image, but fails at run
   time on a batch of two (a Reshape to batch 1 inside): a real engine error.
+- :func:`build_slow_model`: about a second per image on one modern core (a 3x3 convolution
+  of 256 channels over the whole 224 x 224 input, 59 GFLOP): inference that takes a while.
 """
 
 from __future__ import annotations
@@ -180,6 +182,22 @@ def build_batch_one_model() -> onnx.ModelProto:
              numpy_helper.from_array(np.array([1, 2], np.int64), "axes"),
              numpy_helper.from_array(np.full((3, 2), 0.01, np.float32), "W")]
     return classifier(nodes, inits, "batch-one", opset=18, contract=ModelContract())
+
+
+def build_slow_model(channels: int = 256) -> onnx.ModelProto:
+    rng = np.random.default_rng(0)
+    inits = [numpy_helper.from_array((rng.standard_normal(shape) * 0.01).astype(np.float32),
+                                     name)
+             for name, shape in (("w0", (channels, 3, 3, 3)), ("w1", (channels, channels, 3, 3)))]
+    inits.append(numpy_helper.from_array(np.full((channels, 2), 0.01, np.float32), "W"))
+    nodes = [helper.make_node("Transpose", ["input"], ["x0"], perm=[0, 3, 1, 2]),
+             helper.make_node("Conv", ["x0", "w0"], ["x1"], pads=[1, 1, 1, 1]),
+             helper.make_node("Conv", ["x1", "w1"], ["x2"], pads=[1, 1, 1, 1]),
+             helper.make_node("GlobalAveragePool", ["x2"], ["gap"]),
+             helper.make_node("Flatten", ["gap"], ["flat"], axis=1),
+             helper.make_node("MatMul", ["flat", "W"], ["logits"]),
+             helper.make_node("Softmax", ["logits"], ["output"], axis=-1)]
+    return classifier(nodes, inits, "slow", opset=18, contract=ModelContract())
 
 
 def sample_batch(spec: PreprocessSpec, per_class: int = 4) -> np.ndarray:

@@ -13,7 +13,12 @@ pytest.importorskip("httpx")
 pytest.importorskip("onnxruntime")
 
 from helpers.images import draw_flat, draw_noisy  # noqa: E402
-from helpers.onnx_models import build_batch_one_model, save, save_explain_model  # noqa: E402
+from helpers.onnx_models import (  # noqa: E402
+    build_batch_one_model,
+    build_slow_model,
+    save,
+    save_explain_model,
+)
 from helpers.server import ServerProcess  # noqa: E402
 
 
@@ -76,3 +81,9 @@ def process_server(explain_model: Path, tmp_path_factory: pytest.TempPathFactory
 def batch_one_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A model that fails at run time on a batch of two: a real engine error (the 500 path)."""
     return save(build_batch_one_model(), tmp_path_factory.mktemp("model") / "batch-one.onnx")
+
+
+@pytest.fixture(scope="module")
+def slow_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real model that takes seconds per image on one thread (:func:`build_slow_model`)."""
+    return save(build_slow_model(), tmp_path_factory.mktemp("model") / "slow.onnx")

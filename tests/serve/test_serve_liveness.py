@@ -10,37 +10,12 @@ import time
 from pathlib import Path
 
 import httpx
-import numpy as np
-import pytest
-from onnx import helper, numpy_helper
 
-from anime_detector.contract import ModelContract
 from anime_detector.detector import Detector
 from anime_detector.serve.app import create_app
 from anime_detector.serve.config import ServeConfig
 
-from helpers.onnx_models import classifier, save
 from helpers.server import ServerProcess, serve_in_thread, wait_ready
-
-
-@pytest.fixture(scope="module")
-def slow_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A real model that takes about a second per image on a modern core: a 3x3 convolution
-    of 256 channels over the whole 224 x 224 input (59 GFLOP)."""
-    rng = np.random.default_rng(0)
-    inits = [numpy_helper.from_array((rng.standard_normal(shape) * 0.01).astype(np.float32),
-                                     name)
-             for name, shape in (("w0", (256, 3, 3, 3)), ("w1", (256, 256, 3, 3)))]
-    inits.append(numpy_helper.from_array(np.full((256, 2), 0.01, np.float32), "W"))
-    nodes = [helper.make_node("Transpose", ["input"], ["x0"], perm=[0, 3, 1, 2]),
-             helper.make_node("Conv", ["x0", "w0"], ["x1"], pads=[1, 1, 1, 1]),
-             helper.make_node("Conv", ["x1", "w1"], ["x2"], pads=[1, 1, 1, 1]),
-             helper.make_node("GlobalAveragePool", ["x2"], ["gap"]),
-             helper.make_node("Flatten", ["gap"], ["flat"], axis=1),
-             helper.make_node("MatMul", ["flat", "W"], ["logits"]),
-             helper.make_node("Softmax", ["logits"], ["output"], axis=-1)]
-    return save(classifier(nodes, inits, "slow", opset=18, contract=ModelContract()),
-                tmp_path_factory.mktemp("model") / "slow.onnx")
 
 
 def _status(url: str, route: str = "/healthz") -> tuple[int, str]:

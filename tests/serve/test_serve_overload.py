@@ -3,7 +3,9 @@ could only ever refuse are refused at start."""
 
 from __future__ import annotations
 
+import contextlib
 import io
+import math
 import subprocess
 import sys
 import threading
@@ -62,6 +64,44 @@ def test_a_full_queue_refuses_before_decoding(explain_model: Path, image_set: li
         assert first[0].status_code == 200
         assert httpx.post(running.url + "/v1/predict", files=heavy[:1],
                           timeout=30).status_code == 200  # the image itself is fine
+    finally:
+        running.stop()
+
+
+def _post_quietly(url: str, files: list[tuple[str, tuple[str, bytes]]]) -> None:
+    """A client whose answer does not matter (the server may stop first)."""
+    with contextlib.suppress(httpx.HTTPError):
+        httpx.post(url + "/v1/predict", files=files, timeout=60)
+
+
+def _metric_sum(url: str, name: str) -> float:
+    for line in httpx.get(url + "/metrics").text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    raise AssertionError(f"no {name}")
+
+
+def test_a_full_queue_says_how_long_it_takes_to_drain(slow_model: Path, image_set: list[Path],
+                                                      tmp_path: Path) -> None:
+    # One image a run, on one thread: a second or so each, on any CPU.
+    running = ServerProcess(slow_model, "--max-batch", "1", "--max-queue", "8",
+                            "--max-files", "8", "--threads", "1", "--grace", "1",
+                            log=tmp_path / "log")
+    one = [("file", ("a.png", image_set[0].read_bytes()))]
+    try:
+        assert httpx.post(running.url + "/v1/predict", files=one, timeout=60).status_code == 200
+        per_image = (_metric_sum(running.url, "anime_detector_inference_seconds_sum")
+                     / _metric_sum(running.url, "anime_detector_batch_size_sum"))
+        eight = [("file", (p.name, p.read_bytes())) for p in image_set[:8]]
+        threading.Thread(target=_post_quietly, args=(running.url, eight), daemon=True).start()
+        deadline = time.monotonic() + 10
+        while _queue_depth(running.url) < 6:  # one runs, the others wait behind it
+            assert time.monotonic() < deadline, "the eight never reached the queue"
+            time.sleep(0.02)
+        refused = httpx.post(running.url + "/v1/predict", files=eight, timeout=60)
+        assert refused.status_code == 503 and "queue is full" in refused.text
+        # 6 or 7 images to go at about per_image each (a moving average over the runs).
+        assert 2 <= int(refused.headers["retry-after"]) <= math.ceil(8 * per_image * 1.5)
     finally:
         running.stop()
 
