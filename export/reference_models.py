@@ -14,6 +14,7 @@ import warnings
 from collections.abc import Callable
 from pathlib import Path
 
+from anime_detector.choices import DEFAULT_BACKBONE
 from anime_detector.errors import AnimeDetectorError
 from anime_detector.fsutil import user_cache_dir
 from anime_detector.graphs.reference import cached_reference_model
@@ -27,7 +28,7 @@ class ReferenceModelError(AnimeDetectorError):
     """A reference model is not cached and cannot be built here."""
 
 
-def reference_model(backbone: str = "vgg19", cache_dir: Path | None = None,
+def reference_model(backbone: str = DEFAULT_BACKBONE, cache_dir: Path | None = None,
                     log: Callable[[str], None] = print) -> Path:
     """The cached random-weight model of ``backbone`` (built on first use).
 

@@ -12,9 +12,9 @@ from enum import Enum
 
 __all__ = [
     "BACKBONE_NAMES", "DEFAULT_BACKBONE", "DEVICES", "ENGINES", "ENGINE_PRECISIONS",
-    "EXPORT_PRECISIONS", "INT8_CPU_FAMILIES", "INT8_TARGETS", "RUN_PRECISIONS", "Device",
-    "EngineName", "ExportFormat", "ExportPrecision", "Int8Target", "LogFormat", "OutputFormat",
-    "ReportFormat", "ResultFormat", "SortMode",
+    "EXPORT_PRECISIONS", "INT8_CPU_FAMILIES", "INT8_TARGETS", "PREPROCESS_PRESETS",
+    "RUN_PRECISIONS", "Device", "EngineName", "ExportFormat", "ExportPrecision", "Int8Target",
+    "LogFormat", "OutputFormat", "ReportFormat", "ResultFormat", "SortMode", "preset_help",
 ]
 
 
@@ -116,6 +116,21 @@ BACKBONE_NAMES = ("vgg19", "mobilenetv3small", "mobilenetv3large", "efficientnet
 ``anime_detector.train.backbones.BACKBONES``, written here so that ``--help`` imports no
 training code (a test keeps the two equal)."""
 DEFAULT_BACKBONE = "vgg19"
+PREPROCESS_PRESETS = {
+    "unit": "RGB/255",
+    "tf": "-1..1",
+    "imagenet": "/255, ImageNet mean and std",
+    "caffe": "BGR minus means",
+    "clip": "/255, CLIP mean and std, center crop",
+}
+"""The presets ``--preprocess`` takes for an encoder file, each with what it computes: the
+keys of ``anime_detector.encoder_spec.PRESETS`` (a test keeps the two equal)."""
+
+
+def preset_help() -> str:
+    """The presets for ``--help``: ``unit (RGB/255), tf (-1..1), ...``."""
+    return ", ".join(f"{name} ({what})" for name, what in PREPROCESS_PRESETS.items())
+
 
 DEVICES = tuple(d.value for d in Device)
 ENGINES = tuple(e.value for e in EngineName if e is not EngineName.auto)

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from anime_detector.choices import DEFAULT_BACKBONE
 from anime_detector.detector import Detector
 from anime_detector.errors import SourceError
 from anime_detector.evaluate import compare_models, evaluate
@@ -28,7 +29,7 @@ __all__ = ["run_demo"]
 
 
 def _train(data: Path, out: Path, weights: str | None, log: Callable[[str], None],
-           backbone: str = "vgg19", preprocess: str | None = None) -> Any:
+           backbone: str = DEFAULT_BACKBONE, preprocess: str | None = None) -> Any:
     config = TrainConfig(data_dir=data, out_dir=out / "train", weights=weights, overwrite=True,
                          backbone=backbone, pixels=EncoderOptions(preprocess=preprocess))
     try:
@@ -74,7 +75,7 @@ def sample_set(checkout: Path | None = None) -> Path:
 
 def run_demo(data: Path | None, out: Path, weights: str | None = "imagenet",
              log: Callable[[str], None] = print, run_dir: Path | None = None,
-             backbone: str = "vgg19", preprocess: str | None = None) -> dict[str, Any]:
+             backbone: str = DEFAULT_BACKBONE, preprocess: str | None = None) -> dict[str, Any]:
     """Run every step, write its outputs under ``out``, return a summary dict.
 
     With ``run_dir`` (an existing ``train`` run folder) training is skipped and that

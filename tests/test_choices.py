@@ -8,7 +8,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from anime_detector.choices import BACKBONE_NAMES, DEFAULT_BACKBONE, RUN_PRECISIONS
+from anime_detector.choices import (
+    BACKBONE_NAMES,
+    DEFAULT_BACKBONE,
+    PREPROCESS_PRESETS,
+    RUN_PRECISIONS,
+)
+from anime_detector.encoder_spec import PRESETS
 from anime_detector.errors import EXIT_USAGE
 from anime_detector.train.backbones import BACKBONES
 
@@ -18,6 +24,16 @@ from helpers.cli import run_cli
 def test_backbone_names_are_the_train_registrys_keys_in_order() -> None:
     assert BACKBONE_NAMES == tuple(BACKBONES)
     assert DEFAULT_BACKBONE in BACKBONES
+
+
+def test_preset_names_are_encoder_specs_and_their_words_match_them() -> None:
+    assert tuple(PREPROCESS_PRESETS) == tuple(PRESETS)
+    for name, words in PREPROCESS_PRESETS.items():
+        pixels = PRESETS[name]
+        assert ("/255" in words) == (pixels.scale == 1 / 255), name
+        assert ("BGR" in words) == (pixels.channel_order == "BGR"), name
+        assert ("center crop" in words) == (pixels.resize == "center-crop"), name
+        assert ("std" in words) == (pixels.std != (1.0, 1.0, 1.0)), name
 
 
 def test_train_and_bench_help_list_every_backbone() -> None:

@@ -11,6 +11,7 @@ from typing import Any
 import keras
 import numpy as np
 
+from anime_detector.choices import DEFAULT_BACKBONE
 from anime_detector.contract import DEFAULT_LABELS
 from anime_detector.errors import SourceError
 from anime_detector.fsutil import atomic_dir
@@ -54,7 +55,7 @@ class TrainConfig:
     feature_cache: bool = True
     cache_dir: Path | None = None
     overwrite: bool = False
-    backbone: str = "vgg19"  # a key of anime_detector.train.backbones.BACKBONES, or a file
+    backbone: str = DEFAULT_BACKBONE  # a key of anime_detector.train.backbones.BACKBONES, or a file
     head: str = "seed"  # or "linear"
     backbone_output: str | None = None  # encoder files: the output (layer) the head reads
     pixels: EncoderOptions = field(default_factory=EncoderOptions)  # encoder files only

@@ -24,6 +24,7 @@ from anime_detector.contract import DEFAULT_LABELS
 from anime_detector.errors import describe_error
 from anime_detector.train.backbones import BACKBONES as REGISTRY
 from anime_detector.train.backbones import (
+    DEFAULT_BACKBONE,
     INPUT_SHAPE,
     Backbone,
     WeightsError,
@@ -136,7 +137,7 @@ def _assemble(inputs: Any, features: Any, head: str, name: str) -> ModelParts:
 
 
 def build_parts(
-    weights: str | os.PathLike[str] | None = "imagenet", backbone: str = "vgg19",
+    weights: str | os.PathLike[str] | None = "imagenet", backbone: str = DEFAULT_BACKBONE,
     head: str = "seed",
 ) -> ModelParts:
     """Build the full model, the feature extractor and the head (sharing layers)."""
@@ -177,7 +178,7 @@ def build_encoder_parts(info: EncoderInfo, head: str = "seed") -> ModelParts:
 
 
 def build_model(
-    weights: str | os.PathLike[str] | None = "imagenet", backbone: str = "vgg19"
+    weights: str | os.PathLike[str] | None = "imagenet", backbone: str = DEFAULT_BACKBONE
 ) -> Any:
     """The full Keras model (image in, ``[p(anime), p(not_anime)]`` out)."""
     return build_parts(weights, backbone).model

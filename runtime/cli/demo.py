@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from anime_detector.choices import DEFAULT_BACKBONE, preset_help
 from anime_detector.cli.common import train_extra, user_errors
 
 __all__ = ["demo"]
@@ -21,10 +22,11 @@ def demo(
                                          "a local .h5, or none.")] = "imagenet",
     run: Annotated[Path | None, typer.Option(help="Reuse this train run folder instead of "
                                              "training.")] = None,
-    backbone: Annotated[str, typer.Option(help="As train's: a backbone name or an encoder "
-                                          "file (.keras/.h5/SavedModel/.onnx).")] = "vgg19",
+    backbone: Annotated[str, typer.Option(
+        help="As train's: a backbone name or an encoder file (.keras/.h5/SavedModel/.onnx).")]
+    = DEFAULT_BACKBONE,
     preprocess: Annotated[str | None, typer.Option(
-        help="An encoder file's pixels: unit, tf, imagenet, caffe or clip.")] = None,
+        help=f"An encoder file's pixels: {preset_help()}.")] = None,
 ) -> None:
     """The whole pipeline on the sample set: train, export, predict, eval, bench."""
     with train_extra():

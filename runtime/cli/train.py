@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from anime_detector.choices import BACKBONE_NAMES, DEFAULT_BACKBONE
+from anime_detector.choices import BACKBONE_NAMES, DEFAULT_BACKBONE, preset_help
 from anime_detector.cli.common import fail, train_extra, user_errors
 
 __all__ = ["train"]
@@ -43,8 +43,7 @@ def train(
     backbone_output: Annotated[str | None, typer.Option(
         help="Encoder file: the output (ONNX) or layer (Keras) the head reads.")] = None,
     preprocess: Annotated[str | None, typer.Option(
-        help="Encoder file: how it wants its pixels: unit (RGB/255), tf (-1..1), imagenet, "
-             "caffe (BGR minus means) or clip.")] = None,
+        help=f"Encoder file: how it wants its pixels: {preset_help()}.")] = None,
     mean: Annotated[str | None, typer.Option(
         help="Encoder file: per-channel mean in scaled units, e.g. 0.485,0.456,0.406.")] = None,
     std: Annotated[str | None, typer.Option(
