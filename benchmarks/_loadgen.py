@@ -94,7 +94,7 @@ async def _client(url: str, payloads: list[bytes], start: int, deadline: float,
             if conn is None:
                 conn = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
             status, keep = await asyncio.wait_for(_exchange(*conn, payload), timeout)
-        except (OSError, asyncio.IncompleteReadError, asyncio.TimeoutError, ValueError):
+        except (TimeoutError, OSError, asyncio.IncompleteReadError, ValueError):
             result.failures += 1
             if conn is not None:
                 conn[1].close()

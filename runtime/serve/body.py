@@ -21,15 +21,12 @@ import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-__all__ = ["FREE_S", "TIMEOUTS", "Body", "BodyTooLarge", "BodyTooSlow", "Budget", "ClientGone",
+__all__ = ["FREE_S", "Body", "BodyTooLarge", "BodyTooSlow", "Budget", "ClientGone",
            "NotReady"]
 
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 
-# asyncio.wait_for raises asyncio.TimeoutError: the builtin TimeoutError from Python 3.11,
-# a class of its own on 3.10. Catch both.
-TIMEOUTS = (TimeoutError, asyncio.TimeoutError)
 FREE_S = 5.0  # a body's first seconds, before the minimum rate applies
 LAG_S = 1.0  # a body behind the minimum rate this long may lose the room it has not used
 _POLL_S = 0.25  # how often a wait for the next body chunk looks at readiness
@@ -100,7 +97,7 @@ class Body:
             try:
                 message = await asyncio.wait_for(self._receive(), min(left, _POLL_S))
                 break
-            except TIMEOUTS:
+            except TimeoutError:  # what asyncio.wait_for raises (Python 3.11+)
                 if not self._ready():
                     raise NotReady from None
         if message["type"] == "http.disconnect":

@@ -172,7 +172,7 @@ class Service:
     async def _bounded(self, work: Awaitable[_T]) -> _T:
         try:
             return await asyncio.wait_for(work, self.config.timeout_s)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise RequestError(504, f"no answer within the timeout of {self.config.timeout_s:g} "
                                "s", "timeout") from None
 
