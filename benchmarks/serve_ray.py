@@ -169,8 +169,9 @@ def two_nodes(model: Path, files: list[Path]) -> dict[str, Any]:
     from ray.cluster_utils import Cluster
 
     from anime_detector.detector import Detector
+    from anime_detector.ray_support import ship_model
     from anime_detector.serve.config import ServeConfig
-    from anime_detector.serve.ray_app import APP_NAME, ReplicaOptions, build_app, ship_model
+    from anime_detector.serve.ray_app import APP_NAME, ReplicaOptions, build_app
 
     expected = {p.name: item for p, item in zip(files, Detector.load(model).predict(files),
                                                 strict=True)}

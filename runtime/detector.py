@@ -11,7 +11,6 @@ import os
 import tempfile
 import warnings
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -21,78 +20,13 @@ from numpy.typing import NDArray
 
 from anime_detector.contract import ModelContract
 from anime_detector.engines import ONNX_FILE, Engine, EngineInfo, open_engine
-from anime_detector.errors import InputError, describe_error
-from anime_detector.files import path_fields, printable
+from anime_detector.errors import InputError
 from anime_detector.int8_fit import Int8Warning, int8_notes
-from anime_detector.prefetch import prefetch
-from anime_detector.preprocessing import ImageSource, preprocess
+from anime_detector.prediction import Failure, InferenceResult, Pipeline, Prediction, decide
+from anime_detector.preprocessing import ImageSource
 from anime_detector.system import available_cpus
 
 __all__ = ["Detector", "Failure", "Prediction", "decide", "load_detector", "load_explainer"]
-
-
-@dataclass(frozen=True)
-class Prediction:
-    """One image's result. ``score`` is the probability of ``anime``.
-
-    ``heatmap`` (with ``explain=True``): Grad-CAM, (h, w) floats in [0, 1], row 0 at the
-    top. ``output_error``: the prediction is fine but writing one of its files (an
-    annotated copy, a heatmap PNG) failed; it is reported beside the result.
-    """
-
-    label: str
-    score: float
-    probabilities: dict[str, float]
-    source: str | None = None
-    heatmap: NDArray[np.float32] | None = field(default=None, compare=False, repr=False)
-    output_error: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        row: dict[str, Any] = {
-            **path_fields(self.source),
-            "label": self.label,
-            "score": self.score,
-            "probabilities": self.probabilities,
-        }
-        if self.heatmap is not None:
-            row["heatmap"] = [[round(float(v), 6) for v in line] for line in self.heatmap]
-        if self.output_error is not None:
-            row["output_error"] = printable(self.output_error)
-        return row
-
-
-@dataclass(frozen=True)
-class Failure:
-    """An input that could not be predicted, with a one-line reason."""
-
-    source: str
-    error: str
-
-    def to_dict(self) -> dict[str, Any]:
-        return {**path_fields(self.source), "error": printable(self.error)}
-
-
-def decide(contract: ModelContract, probs: NDArray[np.float32], source: str | None,
-           threshold: float | None = None) -> Prediction:
-    """One image's :class:`Prediction` from its class probabilities: the decision rule.
-
-    Two labels: ``anime`` when P(anime) >= ``threshold`` (default: the model's); more
-    labels: the most probable one.
-    """
-    labels = contract.labels
-    pos = contract.positive_index
-    cut = contract.threshold if threshold is None else threshold
-    score = float(probs[pos])
-    if len(labels) == 2:
-        label = labels[pos] if score >= cut else labels[1 - pos]
-    else:
-        label = labels[int(np.argmax(probs))]
-    probabilities = {k: float(p) for k, p in zip(labels, probs, strict=True)}
-    return Prediction(label, score, probabilities, source)
-
-
-def _source_name(source: object) -> str | None:
-    return os.fspath(source) if isinstance(source, (str, os.PathLike)) else None
 
 
 class Detector:
@@ -216,47 +150,23 @@ class Detector:
         """
         if explain:
             self.require_explain()
-        batch_size = max(1, batch_size)
-        spec = self.contract.spec
         n_workers = workers if workers is not None else (self.threads or available_cpus())
-        pending: list[tuple[object, NDArray[np.float32] | None, str | None]] = []
-        filled = 0
-        stream = prefetch(
-            lambda s: preprocess(s, spec, self.max_pixels), images, workers=n_workers,
-            depth=2 * batch_size + 4
-        )
-        for item in stream:
-            error = None if item.error is None else describe_error(item.error)
-            pending.append((item.source, item.value, error))
-            filled += item.value is not None
-            if filled == batch_size:
-                yield from self._flush(pending, threshold, explain)
-                pending, filled = [], 0
-        yield from self._flush(pending, threshold, explain)
+        return self.pipeline(threshold).stream(
+            images, lambda batch: self.infer(batch, explain), batch_size, n_workers)
 
-    def _flush(
-        self,
-        pending: list[tuple[object, NDArray[np.float32] | None, str | None]],
-        threshold: float | None,
-        explain: bool = False,
-    ) -> Iterator[Prediction | Failure]:
-        arrays = [value for _, value, _ in pending if value is not None]
-        heat: NDArray[np.float32] | None = None
-        if not arrays:
-            probs = np.zeros((0, 0), np.float32)
-        elif explain:
-            probs, heat = self.run_explained(np.stack(arrays))
-        else:
-            probs = self.run(np.stack(arrays))
-        row = 0
-        for source, value, error in pending:
-            name = _source_name(source)
-            if value is None:
-                yield Failure(name or "<image>", error or "unknown error")
-                continue
-            prediction = self.to_prediction(probs[row], name, threshold)
-            yield prediction if heat is None else replace(prediction, heatmap=heat[row])
-            row += 1
+    def pipeline(self, threshold: float | None = None) -> Pipeline:
+        """The decode -> run -> decide stages for this model (:mod:`~anime_detector.prediction`),
+        with its decoding limit ``max_pixels``; ``threshold`` None: the model's."""
+        return Pipeline(self.contract, threshold, self.max_pixels)
+
+    def infer(self, batch: NDArray[np.float32], explain: bool = False
+              ) -> list[InferenceResult]:
+        """The run stage: one :class:`InferenceResult` per image of a preprocessed batch,
+        with its heatmap when ``explain`` (one forward pass for both)."""
+        if explain:
+            probs, heat = self.run_explained(batch)
+            return [InferenceResult(p, h) for p, h in zip(probs, heat, strict=True)]
+        return [InferenceResult(p) for p in self.run(batch)]
 
 
 @lru_cache(maxsize=4)

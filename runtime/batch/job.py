@@ -11,16 +11,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from anime_detector.batch.pipeline import PipelineConfig, build_dataset, import_ray, result_rows
+from anime_detector.batch.pipeline import PipelineConfig, build_dataset, result_rows
 from anime_detector.batch.results import ResultStore, result_format
 from anime_detector.batch.sources import Source, expand_sources, is_uri
 from anime_detector.choices import SortMode
 from anime_detector.detector import Detector
-from anime_detector.engines import model_files
 from anime_detector.errors import AnimeDetectorError, InputError
+from anime_detector.jobs.predict_files import NO_IMAGES
 from anime_detector.jobs.sorting import Sorter
-from anime_detector.preprocessing import PreprocessSpec
-from anime_detector.system import available_cpus
+from anime_detector.prediction import Pipeline
+from anime_detector.ray_support import import_ray, ray_session, ship_model
 
 __all__ = ["BatchFailed", "BatchInterrupted", "BatchSummary", "run_batch"]
 
@@ -72,42 +72,28 @@ def _ray_failure(exc: Exception) -> BatchFailed:
 
 
 @contextlib.contextmanager
-def ray_session(address: str | None, progress: bool) -> Iterator[Any]:
-    """Attach to ``address``, use an already running Ray, or start a local one."""
-    ray = import_ray()
-    started = False
-    if not ray.is_initialized():
-        options: dict[str, Any] = {"include_dashboard": False, "logging_level": "WARNING",
-                                   "log_to_driver": progress}
-        if address:
-            ray.init(address=address, **options)
-        else:
-            ray.init(num_cpus=available_cpus(), **options)
-        started = True
-    context = ray.data.DataContext.get_current()
-    context.enable_progress_bars = progress
-    logging.getLogger("ray.data").setLevel(logging.INFO if progress else logging.ERROR)
-    try:
+def _ray_data(address: str | None, progress: bool) -> Iterator[Any]:
+    """A Ray session (:func:`~anime_detector.ray_support.ray_session`) with Ray Data's
+    progress bars and log lines on or off."""
+    with ray_session(address, log_to_driver=progress) as ray:
+        context = ray.data.DataContext.get_current()
+        context.enable_progress_bars = progress
+        logging.getLogger("ray.data").setLevel(logging.INFO if progress else logging.ERROR)
         yield ray
-    finally:
-        if started:
-            ray.shutdown()
 
 
-def _check_model(model: Path, device: str, engine: str = "auto", precision: str | None = None
-                 ) -> tuple[tuple[str, ...], PreprocessSpec]:
+def _check_model(model: Path, device: str, config: PipelineConfig) -> Pipeline:
     """Load the model once here, so a bad file, device or precision fails in one line
-    before Ray starts."""
-    detector = Detector.load(model, device=device, threads=1, engine=engine,
-                             precision=precision)
-    return detector.labels, detector.contract.spec
+    before Ray starts; its stages, with the job's threshold."""
+    detector = Detector.load(model, device=device, threads=1, engine=config.engine,
+                             precision=config.precision)
+    return detector.pipeline(config.threshold)
 
 
 def _sources(inputs: Sequence[str], recursive: bool, sort: bool) -> list[Source]:
     sources = expand_sources(inputs, recursive=recursive)
     if not sources:
-        raise InputError(" ".join(inputs), "no images found (supported: jpg, png, webp, bmp, "
-                         "gif, tiff; use --recursive for sub-folders)")
+        raise InputError(" ".join(inputs), NO_IMAGES)
     if sort and any(is_uri(s.path) for s in sources):
         raise InputError(next(s.path for s in sources if is_uri(s.path)),
                          "--sort-into needs local files, not URIs")
@@ -190,18 +176,16 @@ def run_batch(
     import_ray()  # the [ray] extra (pyarrow comes with it) before any work
     sources = _sources(inputs, recursive, sort_into is not None)
     cfg = config or PipelineConfig()
-    labels, spec = _check_model(model, "cpu" if address else cfg.device, cfg.engine,
-                                cfg.precision)
-    store = ResultStore(out, result_format(out, fmt), labels, resume=resume)
+    pipeline = _check_model(model, "cpu" if address else cfg.device, cfg)
+    store = ResultStore(out, result_format(out, fmt), pipeline.contract.labels, resume=resume)
     done = store.done_paths()
     todo = [s.path for s in sources if s.path not in done]
     summary = BatchSummary(out=out, skipped=len(sources) - len(todo))
     sorter = Sorter(sort_into, sort_mode) if sort_into is not None else None
     started = time.perf_counter()
     if todo:
-        with _checkpointed(store), ray_session(address, progress):
-            files = {name: path.read_bytes() for name, path in model_files(model).items()}
-            dataset, summary.actors = build_dataset(todo, files, spec, cfg)
+        with _checkpointed(store), _ray_data(address, progress):
+            dataset, summary.actors = build_dataset(todo, ship_model(model), pipeline, cfg)
             _collect(dataset, store, summary, sorter, {s.path: s.root for s in sources}, on_row)
     summary.seconds = time.perf_counter() - started
     store.finish([s.path for s in sources])

@@ -1,12 +1,13 @@
-"""The Ray Data pipeline: paths -> read + decode + preprocess (tasks) -> Detector (actors).
+"""The Ray Data pipeline: paths -> read + decode (tasks) -> Detector (actors) -> rows.
 
-``ray`` is imported inside the functions: importing this module costs nothing
-and needs no Ray. Each actor builds one :class:`~anime_detector.detector.Detector`
-in its constructor, with as many engine threads as CPUs Ray gave it. The
-model's files (one ``.onnx``, or an ncnn folder's three: ``engines.model_files``)
-travel once through Ray's object store, so worker nodes need not see the
-driver's model path. Each output row is the JSON of exactly
-``Prediction.to_dict()`` or ``Failure.to_dict()`` plus the node that made it.
+The stages are :mod:`~anime_detector.prediction`'s, as ``predict`` runs them: decoding
+tasks run :meth:`~anime_detector.prediction.Pipeline.decode` on each path (a URI is read
+with pyarrow first), each actor runs its :class:`~anime_detector.detector.Detector`
+(built once, from the model :func:`~anime_detector.ray_support.ship_model` put in Ray's
+object store) and :meth:`~anime_detector.prediction.Pipeline.finish`. ``ray`` is imported
+inside the functions: importing this module costs nothing and needs no Ray. Each output
+row is the JSON of exactly ``Prediction.to_dict()`` or ``Failure.to_dict()`` plus the node
+that made it.
 """
 
 from __future__ import annotations
@@ -19,30 +20,16 @@ from typing import Any
 
 import numpy as np
 
-from anime_detector.detector import Detector, Failure
-from anime_detector.errors import AnimeDetectorError, InputError, describe_error
-from anime_detector.preprocessing import PreprocessSpec, preprocess
+from anime_detector.prediction import Failure, ModelInput, Pipeline
+from anime_detector.preprocessing import input_shape
+from anime_detector.ray_support import (
+    RayMissingError,
+    ShippedModel,
+    import_ray,
+    open_model,
+)
 
 __all__ = ["PipelineConfig", "RayMissingError", "build_dataset", "import_ray", "result_rows"]
-
-RAY_HINT = "Ray is not installed: pip install 'anime-detector[cpu,ray]'"
-
-
-class RayMissingError(AnimeDetectorError):
-    """The ``[ray]`` extra is not installed."""
-
-    def __init__(self) -> None:
-        super().__init__(RAY_HINT)
-
-
-def import_ray() -> Any:
-    """``import ray`` with Ray Data, or :class:`RayMissingError`."""
-    try:
-        import ray
-        import ray.data  # noqa: F401  (pyarrow and pandas come with it)
-    except ImportError:
-        raise RayMissingError() from None
-    return ray
 
 
 @dataclass(frozen=True)
@@ -67,43 +54,41 @@ class PipelineConfig:
     decode_tasks: int | None = None
 
 
-def _read(path: str) -> bytes:
+def _read(path: str) -> bytes | Failure:
     import pyarrow.fs as pafs
 
-    fs, inner = pafs.FileSystem.from_uri(path)
-    with fs.open_input_stream(inner) as stream:
-        data: bytes = stream.read()
-    if not data:
-        raise InputError(path, "empty file (0 bytes)")
+    try:
+        fs, inner = pafs.FileSystem.from_uri(path)
+        with fs.open_input_stream(inner) as stream:
+            data: bytes = stream.read()
+    except FileNotFoundError:
+        return Failure(path, "no such file")
+    except OSError as exc:
+        return Failure(path, f"cannot read: {exc}")
     return data
 
 
-def _load_one(path: str, spec: PreprocessSpec) -> np.ndarray[Any, Any]:
+def _decode(pipeline: Pipeline, path: str) -> ModelInput | Failure:
     from anime_detector.batch.sources import is_uri
 
     if not is_uri(path):
-        return preprocess(path, spec)  # same checks and messages as ``predict``
-    try:
-        data = _read(path)
-    except FileNotFoundError:
-        raise InputError(path, "no such file") from None
-    except OSError as exc:
-        raise InputError(path, f"cannot read: {exc}") from None
-    return preprocess(data, spec)
+        return pipeline.decode(path)  # same checks and messages as ``predict``
+    data = _read(path)
+    return data if isinstance(data, Failure) else pipeline.decode(data, name=path)
 
 
-def decode_batch(batch: dict[str, Any], spec_json: str) -> dict[str, Any]:
-    """Ray task body: each path -> preprocessed pixels, or an error text (zeros)."""
-    spec = PreprocessSpec.from_json(spec_json)
+def decode_batch(batch: dict[str, Any], pipeline: Pipeline) -> dict[str, Any]:
+    """Ray task body: each path -> its model input, or an error text (and zeros)."""
     paths = [str(p) for p in batch["path"]]
-    pixels = np.zeros((len(paths), spec.height, spec.width, 3), np.float32)
+    pixels = np.zeros((len(paths), *input_shape(pipeline.contract.spec)), np.float32)
     errors: list[str] = []
     for i, path in enumerate(paths):
-        try:
-            pixels[i] = _load_one(path, spec)
+        item = _decode(pipeline, path)
+        if isinstance(item, Failure):
+            errors.append(item.error)
+        else:
+            pixels[i] = item.array
             errors.append("")
-        except Exception as exc:  # one bad file is one error row, never the whole job
-            errors.append(describe_error(exc))
     return {"path": np.array(paths, dtype=object), "pixels": pixels,
             "error": np.array(errors, dtype=object)}
 
@@ -111,28 +96,21 @@ def decode_batch(batch: dict[str, Any], spec_json: str) -> dict[str, Any]:
 class InferenceActor:
     """One Detector per actor, created once; ``__call__`` turns a batch into result rows."""
 
-    def __init__(self, model: list[Any], device: str, threshold: float | None,
+    def __init__(self, model: ShippedModel, pipeline: Pipeline, device: str,
                  engine: str = "auto", precision: str | None = None) -> None:
-        ray = import_ray()
-        context = ray.get_runtime_context()
-        threads = max(1, int(context.get_assigned_resources().get("CPU", 1)))
-        self.node = context.get_node_id()
-        self.detector = Detector.from_files(ray.get(model[0]), device=device, threads=threads,
-                                            engine=engine, precision=precision)
-        self.threshold = threshold
+        self.node = import_ray().get_runtime_context().get_node_id()
+        self.detector = open_model(model, device=device, engine=engine, precision=precision)
+        self.pipeline = pipeline
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:
         errors = [str(e) for e in batch["error"]]
         ok = np.array([not e for e in errors], dtype=bool)
-        probs = self.detector.run(np.ascontiguousarray(batch["pixels"][ok])) if ok.any() else None
-        rows, k = [], 0
-        for path, error in zip((str(p) for p in batch["path"]), errors, strict=True):
-            if error:
-                rows.append(Failure(path, error).to_dict())
-                continue
-            assert probs is not None
-            rows.append(self.detector.to_prediction(probs[k], path, self.threshold).to_dict())
-            k += 1
+        items = [ModelInput(str(path), pixels) if not error else Failure(str(path), error)
+                 for path, pixels, error in zip(batch["path"], batch["pixels"], errors,
+                                                strict=True)]
+        results = self.detector.infer(np.ascontiguousarray(batch["pixels"][ok])) if ok.any() \
+            else []
+        rows = [item.to_dict() for item in self.pipeline.finish(items, results)]
         return {"path": batch["path"],
                 "row": np.array([json.dumps(r, ensure_ascii=False) for r in rows], dtype=object),
                 "node": np.array([self.node] * len(rows), dtype=object)}
@@ -145,23 +123,23 @@ def default_actors(config: PipelineConfig, cluster_cpus: float) -> int:
     return max(1, math.floor(cluster_cpus / max(config.cpus_per_actor, 1e-9)))
 
 
-def build_dataset(paths: list[str], model_files: dict[str, bytes], spec: PreprocessSpec,
+def build_dataset(paths: list[str], model: ShippedModel, pipeline: Pipeline,
                   config: PipelineConfig) -> tuple[Any, int]:
-    """The lazy Ray Dataset of result rows, and the number of actors it uses;
-    ``model_files`` maps file names to contents (see ``engines.model_files``)."""
+    """The lazy Ray Dataset of result rows, and the number of actors it uses; ``model``:
+    :func:`~anime_detector.ray_support.ship_model`'s, ``pipeline``: the model's stages
+    with the job's threshold."""
     ray = import_ray()
     actors = default_actors(config, ray.cluster_resources().get("CPU", 1.0))
     blocks = max(1, min(len(paths), math.ceil(len(paths) / config.batch_size)))
     items = ray.data.from_items([{"path": p} for p in paths], override_num_blocks=blocks)
     decoded = items.map_batches(
         decode_batch, batch_size=config.batch_size, batch_format="numpy",
-        fn_kwargs={"spec_json": spec.to_json()}, num_cpus=config.decode_cpus,
+        fn_kwargs={"pipeline": pipeline}, num_cpus=config.decode_cpus,
         concurrency=config.decode_tasks or actors)
     rows = decoded.map_batches(
         InferenceActor, batch_size=config.batch_size, batch_format="numpy",
-        fn_constructor_kwargs={"model": [ray.put(model_files)], "device": config.device,
-                               "threshold": config.threshold, "engine": config.engine,
-                               "precision": config.precision},
+        fn_constructor_kwargs={"model": model, "pipeline": pipeline, "device": config.device,
+                               "engine": config.engine, "precision": config.precision},
         compute=ray.data.ActorPoolStrategy(size=actors),
         num_cpus=config.cpus_per_actor, num_gpus=config.gpus_per_actor or None)
     return rows, actors

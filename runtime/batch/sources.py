@@ -48,7 +48,7 @@ def _expand_uri(uri: str, recursive: bool) -> list[Source]:
     try:
         import pyarrow.fs as pafs
     except ImportError:
-        from anime_detector.batch.pipeline import RayMissingError
+        from anime_detector.ray_support import RayMissingError
 
         raise RayMissingError() from None
     try:

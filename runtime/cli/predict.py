@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 import warnings
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
@@ -30,6 +30,9 @@ from anime_detector.cli.common import (
 )
 from anime_detector.contract import int8_line
 from anime_detector.system import cpu_summary, machine
+
+if TYPE_CHECKING:
+    from anime_detector.jobs.predict_files import PredictSummary
 
 __all__ = ["predict"]
 
@@ -111,10 +114,7 @@ def predict(
             threshold=threshold, annotate_dir=annotate, explain_dir=explain,
             sort_into=sort_into, sort_mode=sort_mode.value, progress=progress)
         writer.close()
-    if verbose or (fmt is OutputFormat.table and summary.total > 1):
-        typer.echo(f"{summary.total - summary.failed}/{summary.total} predicted, "
-                   f"{summary.failed} failed", err=True)
-    raise typer.Exit(EXIT_SOME_FAILED if summary.failed else EXIT_OK)
+    _finish(summary, fmt, verbose)
 
 
 def predict_remote(url: str, inputs: list[str], fmt: OutputFormat, *, recursive: bool,
@@ -130,9 +130,15 @@ def predict_remote(url: str, inputs: list[str], fmt: OutputFormat, *, recursive:
             typer.echo(f"server {url}: model {model.get('model')}, {model.get('engine')} "
                        f"{model.get('precision')} on {model.get('device')}", err=True)
         writer = make_writer(fmt.value, sys.stdout, remote.labels)
-        total, failed = remote.predict_files(inputs, writer.write, recursive=recursive,
-                                             batch_size=batch_size)
+        summary = remote.predict_files(inputs, writer.write, recursive=recursive,
+                                       batch_size=batch_size)
         writer.close()
-    if verbose or (fmt is OutputFormat.table and total > 1):
-        typer.echo(f"{total - failed}/{total} predicted, {failed} failed", err=True)
-    raise typer.Exit(EXIT_SOME_FAILED if failed else EXIT_OK)
+    _finish(summary, fmt, verbose)
+
+
+def _finish(summary: PredictSummary, fmt: OutputFormat, verbose: bool) -> NoReturn:
+    """The count line (a table of several images, or ``--verbose``) and the exit code."""
+    if verbose or (fmt is OutputFormat.table and summary.total > 1):
+        typer.echo(f"{summary.total - summary.failed}/{summary.total} predicted, "
+                   f"{summary.failed} failed", err=True)
+    raise typer.Exit(EXIT_SOME_FAILED if summary.failed else EXIT_OK)

@@ -19,7 +19,10 @@ from anime_detector.jobs.annotate import annotate_image, annotation_path
 from anime_detector.jobs.progress import track
 from anime_detector.jobs.sorting import Sorter
 
-__all__ = ["PredictSummary", "predict_files"]
+__all__ = ["NO_IMAGES", "PredictSummary", "predict_files"]
+
+NO_IMAGES = ("no images found (supported: jpg, png, webp, bmp, gif, tiff; use --recursive "
+             "for sub-folders)")
 
 
 @dataclass
@@ -93,8 +96,7 @@ def predict_files(
     pairs = expand_with_roots(inputs, recursive=recursive)
     paths = [path for path, _ in pairs]
     if not paths:
-        raise InputError(" ".join(inputs), "no images found (supported: jpg, png, webp, "
-                         "bmp, gif, tiff; use --recursive for sub-folders)")
+        raise InputError(" ".join(inputs), NO_IMAGES)
     summary = PredictSummary(total=len(paths))
     sorter = Sorter(sort_into, sort_mode) if sort_into is not None else None
     outputs = _Outputs(annotate_dir, explain_dir, sorter, dict(pairs))

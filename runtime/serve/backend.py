@@ -22,8 +22,9 @@ from anime_detector.detector import Detector
 from anime_detector.engines import EngineInfo
 from anime_detector.errors import AnimeDetectorError
 from anime_detector.fsutil import sha256_path
+from anime_detector.prediction import InferenceResult
 
-__all__ = ["Backend", "BackendOpener", "BatchObserver", "InferenceResult", "ModelCard",
+__all__ = ["Backend", "BackendOpener", "BatchObserver", "ModelCard",
            "QueueFull", "model_version", "warm_up"]
 
 VERSION_CHARS = 12  # of the model's sha256: its version in the Open Inference Protocol
@@ -33,14 +34,6 @@ BatchObserver = Callable[[int, float], None]  # (images, seconds) of each infere
 
 class QueueFull(Exception):
     """The backend holds as many images as it may: answer 503 and let the client retry."""
-
-
-@dataclass(frozen=True)
-class InferenceResult:
-    """One image's probabilities, and its Grad-CAM grid for explain jobs."""
-
-    probabilities: NDArray[np.float32]
-    heatmap: NDArray[np.float32] | None = None
 
 
 @dataclass(frozen=True)

@@ -25,13 +25,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from anime_detector.detector import Detector
-from anime_detector.serve.backend import (
-    BatchObserver,
-    InferenceResult,
-    ModelCard,
-    QueueFull,
-    warm_up,
-)
+from anime_detector.prediction import InferenceResult
+from anime_detector.serve.backend import BatchObserver, ModelCard, QueueFull, warm_up
 
 __all__ = ["BEAT_S", "Batcher", "local_backend"]
 
@@ -161,11 +156,7 @@ class Batcher:
         batch = np.stack([job.array for job in jobs])
         started = time.perf_counter()
         try:
-            if jobs[0].explain:
-                probs, heat = self.detector.run_explained(batch)
-                results = [InferenceResult(p, h) for p, h in zip(probs, heat, strict=True)]
-            else:
-                results = [InferenceResult(p) for p in self.detector.run(batch)]
+            results = self.detector.infer(batch, jobs[0].explain)
         except Exception as exc:  # an engine failure fails these jobs, not the worker
             for job in jobs:
                 job.loop.call_soon_threadsafe(_settle, job.future, None, exc)

@@ -21,13 +21,14 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from anime_detector.detector import Failure, Prediction
 from anime_detector.errors import AnimeDetectorError, InputError, one_line
 from anime_detector.files import expand_inputs
+from anime_detector.jobs.predict_files import NO_IMAGES, PredictSummary
+from anime_detector.prediction import Failure, Prediction, in_order
 from anime_detector.preprocessing import check_image_path
 
 __all__ = ["RemoteDetector", "ServerError", "encode_multipart"]
@@ -106,41 +107,35 @@ class RemoteDetector:
                 "limits": limits}
 
     def predict_files(self, inputs: Sequence[str], emit: Callable[[Prediction | Failure], None],
-                      recursive: bool = False, batch_size: int = 8) -> tuple[int, int]:
-        """Send every image, emit one result per image in order; (total, failed)."""
-        total = failed = 0
-        for chunk in self._chunks(expand_inputs(inputs, recursive), batch_size):
-            for item in chunk:
-                total += 1
-                failed += isinstance(item, Failure)
-                emit(item)
-        return total, failed
+                      recursive: bool = False, batch_size: int = 8) -> PredictSummary:
+        """Send every image that ``inputs`` name and hand each result to ``emit``, in
+        order: what :func:`~anime_detector.jobs.predict_files.predict_files` does with a
+        local model.
 
-    def _chunks(self, paths: list[str], batch_size: int
-                ) -> Iterator[list[Prediction | Failure]]:
-        """Results in input order, one request per chunk that fits the server's limits."""
-        pending: list[Prediction | Failure | _Sendable] = []
-        size = 0
-        for path in paths:
-            item = _read(path, self.max_bytes)
-            sendable = [p for p in pending if isinstance(p, _Sendable)]
-            if isinstance(item, _Sendable) and sendable and (
-                    len(sendable) >= min(batch_size, self.max_files)
-                    or size + len(item.data) > self.max_bytes * 0.95):
-                yield self._send(pending)
-                pending, size = [], 0
-            pending.append(item)
-            size += len(item.data) if isinstance(item, _Sendable) else 0
-        if pending:
-            yield self._send(pending)
+        Raises:
+            InputError: the inputs name no image at all.
+        """
+        paths = expand_inputs(inputs, recursive)
+        if not paths:
+            raise InputError(" ".join(inputs), NO_IMAGES)
+        summary = PredictSummary(total=len(paths))
+        for item in self.predict_iter(paths, batch_size):
+            summary.failed += isinstance(item, Failure)
+            emit(item)
+        return summary
 
-    def _send(self, pending: list[Prediction | Failure | _Sendable]
-              ) -> list[Prediction | Failure]:
-        sendable = [p for p in pending if isinstance(p, _Sendable)]
-        rows = self._post(sendable) if sendable else []
-        answers = iter(rows)
-        return [_to_result(p.path, next(answers)) if isinstance(p, _Sendable) else p
-                for p in pending]
+    def predict_iter(self, paths: Iterable[str], batch_size: int = 8
+                     ) -> Iterator[Prediction | Failure]:
+        """One result per path, in order: a file that cannot be sent is its
+        :class:`Failure`; the others go in requests that fit the server's limits (at most
+        ``batch_size`` images each)."""
+        return in_order((_read(path, self.max_bytes) for path in paths), self._send,
+                        size=min(batch_size, self.max_files),
+                        weight=lambda sendable: len(sendable.data),
+                        max_weight=self.max_bytes * 0.95)
+
+    def _send(self, files: list[_Sendable]) -> list[Prediction | Failure]:
+        return [_to_result(f.path, row) for f, row in zip(files, self._post(files), strict=True)]
 
     def _post(self, files: list[_Sendable]) -> list[dict[str, Any]]:
         if self.v2_model:

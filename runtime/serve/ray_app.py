@@ -24,18 +24,18 @@ from numpy.typing import NDArray
 from ray import serve
 from ray.exceptions import RayActorError, RayError, RayTaskError
 
-from anime_detector.detector import Detector
-from anime_detector.engines import model_files
 from anime_detector.errors import one_line
+from anime_detector.prediction import InferenceResult
+from anime_detector.ray_support import ShippedModel, open_model
 from anime_detector.serve.app import create_app
-from anime_detector.serve.backend import InferenceResult, ModelCard, QueueFull, warm_up
+from anime_detector.serve.backend import ModelCard, QueueFull, warm_up
 from anime_detector.serve.batcher import Batcher
 from anime_detector.serve.config import ServeConfig
 from anime_detector.serve.errors import RETRY_AFTER, RequestError
 from anime_detector.serve.metrics import ServiceMetrics
 
 __all__ = ["APP_NAME", "ModelReplica", "RayBackend", "ReplicaFailure", "ReplicaNote",
-           "ReplicaOptions", "app_builder", "build_app", "ship_model"]
+           "ReplicaOptions", "app_builder", "build_app"]
 
 APP_NAME = "anime-detector"
 
@@ -83,20 +83,14 @@ class ModelReplica:
     it.
     """
 
-    def __init__(self, model: str | list[Any], engine: str = "auto",
+    def __init__(self, model: str | ShippedModel, engine: str = "auto",
                  precision: str | None = None, device: str = "auto", max_batch: int = 8,
                  max_wait_ms: float = 0.0, max_queue: int = 64,
                  name: str | None = None, version: str | None = None,
                  stuck_after_s: float = 30.0) -> None:
         self._stuck_after_s = stuck_after_s
-        context: Any = ray.get_runtime_context()
-        threads = max(1, int(context.get_assigned_resources().get("CPU", 1) or 1))
-        options: dict[str, Any] = {"device": device, "threads": threads, "engine": engine,
-                   "precision": precision, "spin": False}
-        if isinstance(model, list):  # [ObjectRef of engines.model_files bytes]
-            self.detector = Detector.from_files(ray.get(model[0]), **options)
-        else:
-            self.detector = Detector.load(model, **options)
+        self.detector = open_model(model, device=device, engine=engine, precision=precision,
+                                   spin=False)
         warm_up(self.detector)
         # A shipped model sat in a temporary folder: keep the user's file name and version.
         card = ModelCard.of(self.detector)
@@ -228,13 +222,7 @@ class Ingress:
         return create_app(config=config, backend=open_backend)
 
 
-def ship_model(model: str | os.PathLike[str]) -> list[Any]:
-    """The model's files in Ray's object store, owned by this (driver) process."""
-    files = {name: path.read_bytes() for name, path in model_files(model).items()}
-    return [ray.put(files)]
-
-
-def build_app(model: str | list[Any], config: ServeConfig, options: ReplicaOptions,
+def build_app(model: str | ShippedModel, config: ServeConfig, options: ReplicaOptions,
               engine: str = "auto", precision: str | None = None, device: str = "auto",
               name: str | None = None, version: str | None = None) -> Any:
     """The Ray Serve application: the ingress bound to the model deployment. ``name`` and

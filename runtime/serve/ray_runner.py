@@ -15,19 +15,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-import ray
 import yaml
 from ray import serve
 
+from anime_detector.ray_support import ray_session, ship_model
 from anime_detector.serve.backend import model_version
 from anime_detector.serve.config import ServeConfig
-from anime_detector.serve.ray_app import (
-    APP_NAME,
-    ReplicaOptions,
-    build_app,
-    ship_model,
-)
-from anime_detector.system import available_cpus
+from anime_detector.serve.ray_app import APP_NAME, ReplicaOptions, build_app
 
 __all__ = ["deploy_config", "run_on_ray"]
 
@@ -39,35 +33,26 @@ def run_on_ray(model: Path, config: ServeConfig, options: ReplicaOptions, *, hos
                precision: str | None = None, device: str = "auto") -> None:
     """Serve ``model`` on Ray Serve until a signal; returns after a clean shutdown."""
     stop = threading.Event()
-    started_ray = not ray.is_initialized()
-    if started_ray:
-        init: dict[str, Any] = {"include_dashboard": False, "logging_level": "WARNING",
-                                "log_to_driver": False}
-        if address:
-            ray.init(address=address, **init)
-        else:
-            ray.init(address="local", num_cpus=available_cpus(), **init)
-    # After ray.init: Ray's core worker installs a C++ SIGTERM handler that dumps a stack
-    # and kills the process; ours replaces it, so SIGTERM drains instead.
-    previous = {sig: signal.signal(sig, lambda *_: stop.set())
-                for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        serve.start(http_options={"host": host, "port": port})
-        app = build_app(ship_model(model), config, options, engine=engine,
-                        precision=precision, device=device, name=model.name,
-                        version=model_version(model))
-        serve.run(app, name=APP_NAME, route_prefix="/")
-        log.info("serving %s on Ray Serve at http://%s:%d", model, host, port)
-        while not stop.wait(0.5):
-            pass
-        log.info("shutting down: Ray Serve drains the replicas")
-        serve.delete(APP_NAME)
-        serve.shutdown()  # type: ignore[no-untyped-call]
-    finally:
-        if started_ray:
-            ray.shutdown()
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+    with ray_session(address):
+        # After ray.init: Ray's core worker installs a C++ SIGTERM handler that dumps a
+        # stack and kills the process; ours replaces it, so SIGTERM drains instead.
+        previous = {sig: signal.signal(sig, lambda *_: stop.set())
+                    for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            serve.start(http_options={"host": host, "port": port})
+            app = build_app(ship_model(model), config, options, engine=engine,
+                            precision=precision, device=device, name=model.name,
+                            version=model_version(model))
+            serve.run(app, name=APP_NAME, route_prefix="/")
+            log.info("serving %s on Ray Serve at http://%s:%d", model, host, port)
+            while not stop.wait(0.5):
+                pass
+            log.info("shutting down: Ray Serve drains the replicas")
+            serve.delete(APP_NAME)
+            serve.shutdown()  # type: ignore[no-untyped-call]
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
 
 
 def deploy_config(model: Path, config: ServeConfig, options: ReplicaOptions, *, host: str,

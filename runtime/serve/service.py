@@ -16,7 +16,7 @@ import sys
 import threading
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict
 from typing import Any, TypeVar
 
 import numpy as np
@@ -24,16 +24,10 @@ from numpy.typing import NDArray
 
 from anime_detector._version import __version__
 from anime_detector.decode_budget import DecodeBudget
-from anime_detector.detector import Failure, Prediction, decide
 from anime_detector.errors import describe_error
-from anime_detector.preprocessing import load_image, preprocess
-from anime_detector.serve.backend import (
-    Backend,
-    BackendOpener,
-    InferenceResult,
-    ModelCard,
-    QueueFull,
-)
+from anime_detector.prediction import Failure, InferenceResult, ModelInput, Pipeline, Prediction
+from anime_detector.preprocessing import load_image
+from anime_detector.serve.backend import Backend, BackendOpener, ModelCard, QueueFull
 from anime_detector.serve.config import ServeConfig
 from anime_detector.serve.errors import LOADING_RETRY_S, RETRY_AFTER, RequestError, retry_after
 from anime_detector.serve.metrics import ServiceMetrics
@@ -51,13 +45,6 @@ def row(item: Prediction | Failure) -> dict[str, Any]:
     data = item.to_dict()
     data.pop("path_b64", None)
     return {"name": data.pop("path"), **data}
-
-
-@dataclass(frozen=True)
-class _Prepared:
-    upload: Upload
-    array: NDArray[np.float32] | None
-    error: str | None
 
 
 class Service:
@@ -176,12 +163,18 @@ class Service:
             raise RequestError(504, f"no answer within the timeout of {self.config.timeout_s:g} "
                                "s", "timeout") from None
 
-    async def _prepare(self, backend: Backend, uploads: list[Upload]) -> list[_Prepared]:
+    def _pipeline(self, backend: Backend) -> Pipeline:
+        """The model's decode -> run -> decide stages, with this service's limits."""
+        return Pipeline(backend.card.contract, self.config.threshold, self.config.max_pixels,
+                        self.decode_budget)
+
+    async def _prepare(self, backend: Backend, uploads: list[Upload]
+                       ) -> list[ModelInput | Failure]:
+        """Decode every upload on the pool (never on the event loop)."""
         loop = asyncio.get_running_loop()
-        spec, max_pixels = backend.card.contract.spec, self.config.max_pixels
+        decode = self._pipeline(backend).decode
         return list(await asyncio.gather(*(
-            loop.run_in_executor(self.pool, _prepare, up, spec, max_pixels, self.decode_budget)
-            for up in uploads)))
+            loop.run_in_executor(self.pool, decode, up.data, up.name) for up in uploads)))
 
     def _queue_full(self, backend: Backend) -> RequestError:
         """503, with the time the queue takes to drain at the recent cost per image as its
@@ -190,7 +183,8 @@ class Service:
         return RequestError(503, f"busy: the queue is full ({backend.max_queue} images); retry "
                             "shortly", "queue_full", headers=retry_after(drain_s))
 
-    async def _decode(self, backend: Backend, uploads: list[Upload]) -> list[_Prepared]:
+    async def _decode(self, backend: Backend, uploads: list[Upload]
+                      ) -> list[ModelInput | Failure]:
         """:meth:`_prepare`, once the queue has room for all of ``uploads``: a request that
         would be refused with 503 spends no decoding. Images being decoded count as queued."""
         if backend.depth + self._decoding + len(uploads) > backend.max_queue:
@@ -210,34 +204,27 @@ class Service:
 
     async def _predict(self, backend: Backend, uploads: list[Upload], explain: bool
                        ) -> list[Prediction | Failure]:
-        prepared = await self._decode(backend, uploads)
-        results = iter(await self._infer(
-            backend, [p.array for p in prepared if p.array is not None], explain))
-        return [self._result(backend.card, p, next(results) if p.array is not None else None)
-                for p in prepared]
+        items = await self._decode(backend, uploads)
+        results = await self._infer(
+            backend, [i.array for i in items if isinstance(i, ModelInput)], explain)
+        failed = sum(isinstance(i, Failure) for i in items)
+        if failed:
+            self.metrics.image_errors.labels("bad_image").inc(failed)
+        return self._pipeline(backend).finish(items, results)
 
     async def _classify(self, backend: Backend, images: list[Upload] | NDArray[np.float32]
                         ) -> list[Prediction]:
         if isinstance(images, list):
-            prepared = await self._decode(backend, images)
-            for p in prepared:
-                if p.array is None:  # (the error handler counts it)
-                    raise RequestError(400, f"{p.upload.name}: {p.error}", "bad_image")
-            arrays = [p.array for p in prepared if p.array is not None]
+            inputs = []
+            for item in await self._decode(backend, images):
+                if isinstance(item, Failure):  # (the error handler counts it)
+                    raise RequestError(400, f"{item.source}: {item.error}", "bad_image")
+                inputs.append(ModelInput(None, item.array))
         else:
-            arrays = list(images)
-        results = await self._infer(backend, arrays)
-        return [decide(backend.card.contract, r.probabilities, None, self.config.threshold)
-                for r in results]
-
-    def _result(self, card: ModelCard, prepared: _Prepared,
-                result: InferenceResult | None) -> Prediction | Failure:
-        name = prepared.upload.name
-        if result is None:
-            self.metrics.image_errors.labels("bad_image").inc()
-            return Failure(name, prepared.error or "unknown error")
-        prediction = decide(card.contract, result.probabilities, name, self.config.threshold)
-        return replace(prediction, heatmap=result.heatmap)
+            inputs = [ModelInput(None, array) for array in images]
+        results = await self._infer(backend, [i.array for i in inputs])
+        pipeline = self._pipeline(backend)
+        return [pipeline.decide(i, r) for i, r in zip(inputs, results, strict=True)]
 
     async def explain_png(self, upload: Upload) -> tuple[Prediction, bytes] | tuple[Failure, None]:
         """The Grad-CAM overlay PNG of one image (what ``explain`` writes), or its failure."""
@@ -284,14 +271,3 @@ class Service:
                        "max_pixels": self.config.max_pixels,
                        "max_decode_mb": self.config.max_decode_mb},
         }
-
-
-def _prepare(upload: Upload, spec: Any, max_pixels: int | None, budget: DecodeBudget
-             ) -> _Prepared:
-    """Decode and preprocess one upload on a pool thread; a bad image gives its reason."""
-    if not upload.data:
-        return _Prepared(upload, None, "empty file (0 bytes)")
-    try:
-        return _Prepared(upload, preprocess(upload.data, spec, max_pixels, budget), None)
-    except Exception as exc:  # one bad image never fails the others
-        return _Prepared(upload, None, describe_error(exc))

@@ -27,13 +27,13 @@ ray = pytest.importorskip("ray")
 serve = pytest.importorskip("ray.serve")
 yaml = pytest.importorskip("yaml")
 
+from anime_detector.ray_support import ship_model  # noqa: E402
 from anime_detector.serve.config import ServeConfig  # noqa: E402
 from anime_detector.serve.ray_app import (  # noqa: E402
     APP_NAME,
     ReplicaOptions,
     app_builder,
     build_app,
-    ship_model,
 )
 
 pytestmark = pytest.mark.slow
