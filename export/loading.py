@@ -87,7 +87,9 @@ def load_source_model(path: str | Path, unsafe: bool = False) -> SourceModel:
     suffix = path.suffix.lower()
     if suffix not in (".keras", ".h5", ".hdf5"):
         raise ModelError(path, "expected a .keras file, a legacy .h5 file or a SavedModel folder")
-    model = _load_keras(path, unsafe)
+    from anime_detector.train.model import load_saved_model_run
+
+    model = load_saved_model_run(path) or _load_keras(path, unsafe)
 
     def predict(batch: np.ndarray) -> np.ndarray:
         return np.asarray(model(batch, training=False))

@@ -25,6 +25,7 @@ from anime_detector.engines.base import EngineInfo
 from anime_detector.errors import ModelError, one_line
 from anime_detector.train.backbones import backbone_of_model, spec_for
 from anime_detector.train.encoder_file import OnnxFeatures, read_sidecar
+from anime_detector.train.model import load_saved_model_run
 
 __all__ = ["KerasEngine", "load", "load_function", "load_keras_engine",
            "load_predict"]
@@ -73,7 +74,9 @@ class KerasEngine:
 def load_keras_engine(path: str | Path, kind: str = "keras") -> KerasEngine:
     """Load a ``.keras``/``.h5`` file (safe mode); a bad file is a one-line :class:`ModelError`."""
     try:
-        model = keras.models.load_model(path, compile=False)
+        model = load_saved_model_run(Path(path)) or keras.models.load_model(path, compile=False)
+    except ModelError:
+        raise
     except Exception as exc:
         raise ModelError(path, f"cannot load Keras model: {one_line(exc)}") from None
     return KerasEngine(model, Path(path), kind)

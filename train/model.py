@@ -21,7 +21,7 @@ from typing import Any
 import keras
 
 from anime_detector.contract import DEFAULT_LABELS
-from anime_detector.errors import describe_error
+from anime_detector.errors import ModelError, describe_error, one_line
 from anime_detector.train.backbones import BACKBONES as REGISTRY
 from anime_detector.train.backbones import (
     DEFAULT_BACKBONE,
@@ -38,10 +38,11 @@ from anime_detector.train.encoder_file import (
     OnnxFeatures,
     keras_output,
     load_keras_encoder,
+    read_sidecar,
 )
 
 __all__ = ["HEADS", "ModelParts", "WeightsError", "build_encoder_parts", "build_model",
-           "build_parts", "head_layers", "resolve_weights"]
+           "build_parts", "head_layers", "load_saved_model_run", "resolve_weights"]
 
 log = logging.getLogger(__name__)
 
@@ -175,6 +176,22 @@ def build_encoder_parts(info: EncoderInfo, head: str = "seed") -> ModelParts:
     if info.output_kind == "map":
         features = keras.layers.GlobalAveragePooling2D(name="global_pool")(features)
     return _assemble(image, features, head, model_name(CUSTOM_KEY))
+
+
+def load_saved_model_run(model_path: Path) -> Any | None:
+    """A run trained on a SavedModel encoder: its model rebuilt from ``backbone.json`` with
+    the trained weights of ``model_path``. Keras' safe mode refuses to deserialize the
+    SavedModel layer inside the saved ``model.keras``; ``None`` for every other model."""
+    encoder = read_sidecar(model_path)
+    if encoder is None or encoder[0].kind != "saved_model":
+        return None
+    info, _, head = encoder
+    model = build_encoder_parts(info, head).model
+    try:
+        model.load_weights(model_path)
+    except Exception as exc:
+        raise ModelError(model_path, f"cannot load the trained weights: {one_line(exc)}") from None
+    return model
 
 
 def build_model(

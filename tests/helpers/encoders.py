@@ -103,7 +103,8 @@ def _save(graph: Any, path: Path) -> Path:
 
 def keras_encoder(path: Path, *, output: str = "map", size: int | None = 32,
                   seed: int = 0) -> Path:
-    """A Keras encoder: two convolutions to a map, or pooled to a vector (``output``)."""
+    """A Keras encoder: two convolutions to a map, or pooled to a vector (``output``);
+    a ``path`` without a suffix gets a SavedModel folder."""
     import keras
 
     keras.utils.set_random_seed(seed)
@@ -112,5 +113,9 @@ def keras_encoder(path: Path, *, output: str = "map", size: int | None = 32,
     x = keras.layers.Conv2D(CHANNELS, 3, padding="same", activation="relu", name="last_map")(x)
     if output == "vector":
         x = keras.layers.GlobalAveragePooling2D(name="pooled")(x)
-    keras.Model(inp, x, name="small_encoder").save(path)
+    model = keras.Model(inp, x, name="small_encoder")
+    if path.suffix:
+        model.save(path)
+    else:
+        model.export(str(path), verbose=False)  # a SavedModel folder
     return path

@@ -70,6 +70,7 @@ def test_pixel_options_are_refused_for_a_named_backbone(class_folder: Path,
 ENCODERS = {
     "keras-map": (lambda p: keras_encoder(p.with_suffix(".keras")), ()),
     "keras-vector": (lambda p: keras_encoder(p.with_suffix(".keras"), output="vector"), ()),
+    "keras-saved-model": (lambda p: keras_encoder(p.with_suffix("")), ()),
     "onnx-nchw": (lambda p: onnx_encoder(p), ()),
     "onnx-nhwc": (lambda p: onnx_encoder(p, layout="NHWC"), ("--head", "linear")),
     "onnx-dynamic": (lambda p: onnx_encoder(p, size=None), ("--input-size", "40")),
@@ -129,8 +130,10 @@ def _reference_weights(run: dict[str, Any], batch: np.ndarray) -> np.ndarray:
     import keras
 
     from anime_detector.train.encoder_file import OnnxFeatures, read_sidecar
+    from anime_detector.train.model import load_saved_model_run
 
-    model = keras.models.load_model(run["run"] / "model.keras", compile=False)
+    path = run["run"] / "model.keras"
+    model = load_saved_model_run(path) or keras.models.load_model(path, compile=False)
     info, _, _ = read_sidecar(run["run"] / "model.keras")  # type: ignore[misc]
     if info.kind == "onnx":
         session = OnnxFeatures(info).session
