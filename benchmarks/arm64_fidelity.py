@@ -3,6 +3,7 @@
 Two steps, because export needs TensorFlow (x86) and the question is about ARM:
 
     python benchmarks/arm64_fidelity.py make OUT --backbone vgg19        # x86, [train]
+    python benchmarks/arm64_fidelity.py make OUT --backbone ENCODER.keras --preprocess unit
     python benchmarks/arm64_fidelity.py check OUT --limit 4              # on aarch64
 
 ``make`` trains ``--weights none`` on ``examples/sample`` (no download), exports fp32 and
@@ -36,11 +37,13 @@ def _images() -> list[Path]:
     return sorted(p for p in SAMPLE.rglob("*") if p.suffix.lower() in (".jpg", ".png", ".jpeg"))
 
 
-def make(out: Path, backbone: str) -> None:
+def make(out: Path, backbone: str, preprocess: str | None = None) -> None:
     cli = [sys.executable, "-m", "anime_detector"]
     out.mkdir(parents=True, exist_ok=True)
+    # A named backbone trains random (no download); an encoder file with its preprocessing.
+    weights = ["--preprocess", preprocess] if preprocess else ["--weights", "none"]
     subprocess.run([*cli, "train", str(SAMPLE), "--out", str(out / "run"), "--backbone",
-                    backbone, "--weights", "none", "--epochs", "10", "--overwrite"], check=True)
+                    backbone, *weights, "--epochs", "10", "--overwrite"], check=True)
     keras = str(out / "run" / "model.keras")
     subprocess.run([*cli, "export", keras, "--out", str(out / FILES["fp32"])], check=True)
     subprocess.run([*cli, "export", keras, "--out", str(out / FILES["int8"]), "--precision",
@@ -77,11 +80,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("step", choices=["make", "check"])
     parser.add_argument("out", type=Path)
-    parser.add_argument("--backbone", default="vgg19")
+    parser.add_argument("--backbone", default="vgg19",
+                        help="a named backbone (random weights) or an encoder file")
+    parser.add_argument("--preprocess", default=None,
+                        help="an encoder file's preset, e.g. unit for nsfwjs-mnv2.keras")
     parser.add_argument("--limit", type=int, default=4)
     args = parser.parse_args()
     if args.step == "make":
-        make(args.out, args.backbone)
+        make(args.out, args.backbone, args.preprocess)
     else:
         check(args.out, args.limit)
 
