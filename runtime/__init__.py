@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from anime_detector import extra_engines  # noqa: F401  (registers the Keras engines; light)
 from anime_detector._version import __version__
 
 if TYPE_CHECKING:

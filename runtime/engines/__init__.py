@@ -5,20 +5,22 @@ live behind the ``[openvino]`` and ``[ncnn]`` extras and are imported only when 
 for. ``auto`` follows the model's format: an ncnn model folder runs on ncnn, an
 ``.onnx`` file on onnxruntime, a Keras file (``.keras``, ``.h5``) on Keras.
 
-Engines are found by name: :data:`_LOADERS` maps each to the ``module:function`` that
-loads a model on it. The Keras engines live in ``anime_detector.train.keras_engine``
-(the ``[train]`` extra): the runtime names them here and never imports TensorFlow itself.
+Engines are found by name (:func:`require_engine`): the runtime's own here, each imported
+when asked for; the Keras engines (``anime_detector.train.keras_engine``, the ``[train]``
+extra) are registered from above, in :mod:`anime_detector.engine_registry`, so the runtime
+never imports ``train`` or TensorFlow itself.
 """
 
 from __future__ import annotations
 
-import importlib
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from anime_detector import engine_registry
 from anime_detector.choices import ENGINES
+from anime_detector.engine_registry import KERAS, KERAS_BENCH_ROWS, KERAS_ENGINES
 from anime_detector.engines.base import Engine, EngineInfo, EngineUnavailable
 from anime_detector.errors import AnimeDetectorError
 
@@ -27,18 +29,7 @@ __all__ = ["ENGINES", "KERAS", "KERAS_BENCH_ROWS", "KERAS_ENGINES", "KERAS_SUFFI
            "is_ncnn_model", "model_files", "open_engine", "require_engine", "resolve_engine"]
 
 NCNN_MANIFEST = "anime_detector.json"  # see engines.ncnn: what makes a folder an ncnn model
-KERAS = "keras"  # a Keras model called directly
-KERAS_BENCH_ROWS = ("keras-predict", "keras-function")  # model.predict; a tf.function
-KERAS_ENGINES = (KERAS, *KERAS_BENCH_ROWS)
 KERAS_SUFFIXES = (".keras", ".h5", ".hdf5")
-_KERAS_MODULE = "anime_detector.train.keras_engine"
-_LOADERS = {
-    **{name: f"anime_detector.engines.{name}:load" for name in ENGINES},
-    KERAS: f"{_KERAS_MODULE}:load",
-    "keras-predict": f"{_KERAS_MODULE}:load_predict",
-    "keras-function": f"{_KERAS_MODULE}:load_function",
-}
-_EXTRAS = dict.fromkeys(KERAS_ENGINES, "cpu,train")
 ONNX_FILE = "model.onnx"  # the name an .onnx gets in model_files
 
 
@@ -72,10 +63,14 @@ def resolve_engine(path: str | os.PathLike[str], engine: str = "auto") -> str:
         if is_keras_model(path):
             return KERAS
         return "ncnn" if is_ncnn_model(path) else "onnxruntime"
-    if chosen not in _LOADERS:
-        raise AnimeDetectorError(f"unknown engine {engine!r}; choose auto or one of "
-                                 f"{', '.join(ENGINES)}")
+    if chosen not in _OWN and engine_registry.find(chosen) is None:
+        raise _unknown(engine)
     return chosen
+
+
+def _unknown(engine: str) -> AnimeDetectorError:
+    return AnimeDetectorError(f"unknown engine {engine!r}; choose auto or one of "
+                              f"{', '.join(ENGINES)}")
 
 
 def open_engine(
@@ -97,18 +92,44 @@ def open_engine(
     return loaded
 
 
+def _onnxruntime() -> Callable[..., Any]:
+    from anime_detector.engines.onnxruntime import load
+
+    return load
+
+
+def _openvino() -> Callable[..., Any]:
+    from anime_detector.engines.openvino import load
+
+    return load
+
+
+def _ncnn() -> Callable[..., Any]:
+    from anime_detector.engines.ncnn import load
+
+    return load
+
+
+_OWN: dict[str, Callable[[], Callable[..., Any]]] = {
+    "onnxruntime": _onnxruntime, "openvino": _openvino, "ncnn": _ncnn}
+
+
 def require_engine(name: str) -> Any:
     """The function that loads models on engine ``name``, imported now.
 
     Raises:
-        EngineUnavailable: the module behind it cannot be imported here (a Keras engine
-            without the ``[train]`` extra); an engine whose own package is missing raises
-            it when loading.
+        EngineUnavailable: a registered engine's module cannot be imported here (a Keras
+            engine without the ``[train]`` extra); an engine whose own package is missing
+            raises it when loading.
+        AnimeDetectorError: no engine has that name.
     """
-    module, _, function = _LOADERS[name].partition(":")
+    own = _OWN.get(name)
+    if own is not None:
+        return own()
+    registered = engine_registry.find(name)
+    if registered is None:
+        raise _unknown(name)
     try:
-        return getattr(importlib.import_module(module), function)
+        return registered.loader()
     except ImportError:
-        if name not in _EXTRAS:
-            raise
-        raise EngineUnavailable(name, _EXTRAS[name]) from None
+        raise EngineUnavailable(name, registered.extra) from None

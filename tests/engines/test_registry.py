@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import inspect
+import sys
 from pathlib import Path
 
 import pytest
 
-from anime_detector import engines
+from anime_detector import engine_registry, engines, extra_engines
 from anime_detector.choices import ENGINES, EngineName
+from anime_detector.detector import Detector
 from anime_detector.engines import (
     KERAS,
     KERAS_ENGINES,
@@ -39,8 +42,33 @@ def test_the_cli_choices_are_the_library_engines() -> None:
     assert set(KERAS_ENGINES).isdisjoint(ENGINES)  # Keras is no --engine choice
 
 
-def test_a_keras_engine_without_its_module_names_the_train_extra(
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(engines._LOADERS, KERAS, "anime_detector_missing_module:load")
-    with pytest.raises(EngineUnavailable, match=r"pip install 'anime-detector\[cpu,train\]'"):
-        require_engine(KERAS)
+def test_every_engine_choice_loads_by_name() -> None:
+    # Only our engine modules are imported: their packages load when a model does.
+    for name in ENGINES:
+        assert callable(require_engine(name)), name
+    with pytest.raises(AnimeDetectorError, match="unknown engine 'tensorrt'"):
+        require_engine("tensorrt")
+
+
+def test_the_keras_engines_are_registered_from_above_with_a_plain_import() -> None:
+    # `import anime_detector` registered them; their loaders name train in an import
+    # statement (which import-linter sees), never in a string.
+    for name in KERAS_ENGINES:
+        registered = engine_registry.find(name)
+        assert registered is not None and registered.extra == "cpu,train"
+        assert registered.loader.__module__ == "anime_detector.extra_engines"
+    source = inspect.getsource(extra_engines)
+    assert "from anime_detector.train.keras_engine import load" in source
+    assert "importlib" not in inspect.getsource(engines)
+
+
+def test_a_keras_model_without_the_train_extra_names_it_in_one_line(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    # None in sys.modules: importing the Keras engine fails as it does without TensorFlow.
+    monkeypatch.setitem(sys.modules, "anime_detector.train.keras_engine", None)
+    for name in KERAS_ENGINES:
+        with pytest.raises(EngineUnavailable, match=r"pip install 'anime-detector\[cpu,train\]'"):
+            require_engine(name)
+    with pytest.raises(EngineUnavailable) as caught:
+        Detector.load(tmp_path / "run" / "model.keras")
+    assert "\n" not in str(caught.value) and KERAS in str(caught.value)
