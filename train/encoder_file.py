@@ -60,7 +60,15 @@ class EncoderInfo:
 
 
 def is_encoder_path(backbone: str) -> bool:
-    """``--backbone`` names a file or folder (an encoder) rather than a registry key."""
+    """``--backbone`` names a file or folder (an encoder) rather than a registry key (a
+    registry name wins over a folder of that name)."""
+    from anime_detector.train.backbones import UnknownBackboneError, get_backbone
+
+    try:
+        get_backbone(backbone)
+        return False
+    except UnknownBackboneError:
+        pass
     path = Path(backbone)
     return (path.suffix.lower() in (*KERAS_SUFFIXES, ".onnx") or "/" in backbone
             or "\\" in backbone or path.exists())
