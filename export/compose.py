@@ -129,11 +129,17 @@ def _pooled_map(graph: Any, output: str) -> tuple[str, str] | None:
 
 
 def _convert_head(head: Any, channels: int, opset: int) -> Any:
+    """The head as ONNX at ``opset``: tf2onnx up to the newest opset it writes, then
+    onnx's version converter (an encoder may be newer; both graphs must agree)."""
+    import onnx
     import tensorflow as tf
     import tf2onnx
 
     signature = (tf.TensorSpec((None, channels), tf.float32, name=FEATURES),)
-    proto, _ = tf2onnx.convert.from_keras(head, input_signature=signature, opset=opset)
+    proto, _ = tf2onnx.convert.from_keras(head, input_signature=signature,
+                                          opset=min(opset, MAX_TF2ONNX_OPSET))
+    if _default_opset(proto) < opset:
+        proto = onnx.version_converter.convert_version(proto, opset)
     return rename_io(proto, FEATURES, "output")
 
 

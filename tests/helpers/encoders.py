@@ -31,7 +31,7 @@ def _conv_nodes(source: str, rng: np.random.Generator) -> tuple[list[Any], list[
 
 
 def onnx_encoder(path: Path, *, layout: str = "NCHW", size: int | None = 32,
-                 outputs: tuple[str, ...] = ("map",), seed: int = 0) -> Path:
+                 outputs: tuple[str, ...] = ("map",), seed: int = 0, opset: int = 17) -> Path:
     """An ONNX encoder: ``layout`` input (``size`` None: dynamic H and W); outputs among
     ``map`` (in the input's layout), ``vector`` (global average pool) and ``flat`` (the
     map flattened: a vector with no map behind it)."""
@@ -56,7 +56,7 @@ def onnx_encoder(path: Path, *, layout: str = "NCHW", size: int | None = 32,
             for name in outputs]
     graph = helper.make_graph(nodes, "encoder", [helper.make_tensor_value_info(
         "image", TensorProto.FLOAT, shape)], outs, inits)
-    return _save(graph, path)
+    return _save(graph, path, opset)
 
 
 def onnx_rank3_input(path: Path) -> Path:
@@ -93,9 +93,9 @@ def onnx_cumsum_encoder(path: Path) -> Path:
     return _save(graph, path)
 
 
-def _save(graph: Any, path: Path) -> Path:
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
+def _save(graph: Any, path: Path, opset: int = 17) -> Path:
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+    model.ir_version = 8 if opset <= 17 else 10
     onnx.checker.check_model(model)
     onnx.save(model, str(path))
     return path

@@ -73,6 +73,7 @@ ENCODERS = {
     "keras-saved-model": (lambda p: keras_encoder(p.with_suffix("")), ()),
     "onnx-nchw": (lambda p: onnx_encoder(p), ()),
     "onnx-nhwc": (lambda p: onnx_encoder(p, layout="NHWC"), ("--head", "linear")),
+    "onnx-opset21": (lambda p: onnx_encoder(p, opset=21), ()),  # newer than tf2onnx writes
     "onnx-dynamic": (lambda p: onnx_encoder(p, size=None), ("--input-size", "40")),
     "onnx-two-outputs": (lambda p: onnx_encoder(p, outputs=("map", "vector")),
                          ("--backbone-output", "vector")),
