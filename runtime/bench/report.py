@@ -51,13 +51,27 @@ def add_recommendation(report: dict[str, Any], max_dp: float) -> None:
     if not ok:
         report["recommendation"] = None
         return
-    best = min(ok, key=lambda r: r["p50_ms"])
+    best = _worth_its_cost(ok, min(ok, key=lambda r: r["p50_ms"]))
     report["recommendation"] = {
         "engine": best["engine"], "precision": best["precision"], "model": best["model"],
         "batch_size": smallest, "p50_ms": best["p50_ms"], "max_abs_dp": best["max_abs_dp"],
         "speedup_vs_first": best["speedup_vs_first"], "max_dp_bound": max_dp,
         "command": f"anime-detector predict {best['model']} IMAGES... {best['options']}",
     }
+
+
+MIN_GAIN = 1.10  # a reduced precision must beat the fastest fp32 row by this to be chosen
+
+
+def _worth_its_cost(rows: list[dict[str, Any]], fastest: dict[str, Any]) -> dict[str, Any]:
+    """``fastest``, unless it is a reduced precision (int8, fp16, bf16) that is not
+    :data:`MIN_GAIN` times faster than the fastest fp32 row: then that fp32 row, since the
+    lower precision costs accuracy and buys (almost) nothing on this CPU."""
+    full = [r for r in rows if r["precision"] in ("fp32", "tf32")]
+    if fastest["precision"] in ("fp32", "tf32") or not full:
+        return fastest
+    best_full = min(full, key=lambda r: r["p50_ms"])
+    return fastest if best_full["p50_ms"] >= MIN_GAIN * fastest["p50_ms"] else best_full
 
 
 def _num(row: dict[str, Any], key: str, fmt: str) -> str:
