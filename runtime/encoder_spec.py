@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from anime_detector.preprocessing import PreprocessSpec
+from anime_detector.preprocessing import RESIZE_MODES, PreprocessSpec
 
 __all__ = ["PRESETS", "EncoderPixels", "encoder_spec", "parse_numbers", "parse_size"]
 
@@ -78,9 +78,14 @@ def encoder_spec(
     if scale <= 0:
         raise ValueError(f"--scale must be positive, not {scale}")
     mean3 = _three("mean", mean) or base.mean
+    order = (channel_order or base.channel_order).upper()
+    if order not in ("RGB", "BGR"):
+        raise ValueError(f"--channel-order must be RGB or BGR, not {channel_order!r}")
+    if resize is not None and resize not in RESIZE_MODES:
+        raise ValueError(f"--resize must be one of {', '.join(RESIZE_MODES)}, not {resize!r}")
     return PreprocessSpec(
         height=size[0], width=size[1], resample=base.resample,
-        channel_order=(channel_order or base.channel_order).upper(),
+        channel_order=order,
         mean=(round(mean3[0] / scale, 6), round(mean3[1] / scale, 6),
               round(mean3[2] / scale, 6)),
         scale=scale, std=_three("std", std) or base.std, layout=layout,

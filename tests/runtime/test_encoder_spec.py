@@ -67,6 +67,8 @@ def test_explicit_values_override_the_preset() -> None:
     ({"mean": [1, 2]}, "--mean takes one or three"),
     ({"scale": 0.0}, "--scale must be positive"),
     ({"std": [0, 1, 1]}, "std must be three positive"),
+    ({"channel_order": "rgbx"}, "--channel-order must be RGB or BGR"),
+    ({"resize": "fit"}, "--resize must be one of squash, center-crop"),
 ])
 def test_impossible_values_are_refused(kwargs: dict[str, object], message: str) -> None:
     with pytest.raises(ValueError, match=message):
