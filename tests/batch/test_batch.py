@@ -1,8 +1,13 @@
-"""``batch`` on a local Ray (started once for this module): same rows as ``predict``."""
+"""``batch`` on a local Ray (started once for this module): same rows as ``predict``, and as
+the service and its remote client (all four compose :mod:`anime_detector.prediction`'s loop).
+"""
 
 from __future__ import annotations
 
 import json
+import urllib.error
+import urllib.request
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,9 +28,11 @@ from anime_detector.batch import (  # noqa: E402
 from anime_detector.cli import app  # noqa: E402
 from anime_detector.detector import Detector  # noqa: E402
 from anime_detector.files import expand_inputs  # noqa: E402
+from anime_detector.serve.client import RemoteDetector, encode_multipart  # noqa: E402
 
 from helpers.bad_inputs import corrupt_png_chunk, text_as_jpg, truncated_jpeg, zero_byte  # noqa: E402
 from helpers.images import write_class_folder  # noqa: E402
+from helpers.server import ServerProcess  # noqa: E402
 
 BAD = {"empty.jpg": "empty file", "notes.jpg": "not a recognised image",
        "corrupt.png": "cannot decode", "truncated.jpg": "cannot decode"}
@@ -52,6 +59,36 @@ def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def _predict_rows(model: Path, paths: list[str]) -> list[dict[str, Any]]:
     detector = Detector.load(model, device="cpu")
     return [item.to_dict() for item in detector.predict_iter(paths)]
+
+
+def assert_same(rows: list[dict[str, Any]], expected: list[dict[str, Any]]) -> None:
+    """Equal rows: the same keys, labels and error lines, scores within 1e-6 (batches of
+    other sizes may round differently in the engine)."""
+    assert len(rows) == len(expected)
+    for row, want in zip(rows, expected, strict=True):
+        assert row.keys() == want.keys(), (row, want)
+        for key, value in want.items():
+            if key == "probabilities":
+                assert row[key].keys() == value.keys()
+                assert all(row[key][k] == pytest.approx(v, abs=1e-6) for k, v in value.items())
+            else:
+                assert row[key] == (pytest.approx(value, abs=1e-6) if key == "score" else value)
+
+
+def _service_rows(url: str, paths: list[str]) -> list[dict[str, Any]]:
+    """``POST /v1/predict`` with every file, the broken ones too: the server judges them."""
+    boundary = uuid.uuid4().hex
+    body = encode_multipart([(path, Path(path).read_bytes()) for path in paths], boundary)
+    request = urllib.request.Request(
+        url + "/v1/predict", data=body, method="POST",
+        headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+    try:
+        with urllib.request.urlopen(request, timeout=60) as answer:
+            data = json.loads(answer.read())
+    except urllib.error.HTTPError as exc:  # 422: some images failed; the rows still come
+        assert exc.code == 422
+        data = json.loads(exc.read())
+    return [{"path": row.pop("name"), **row} for row in data["results"]]
 
 
 def _cli(*args: str) -> Any:
@@ -178,3 +215,23 @@ def test_an_ncnn_folder_runs_on_the_actors_with_its_precision(
     assert read_rows(out, "json") == want and summary.images == len(want) == 6
     fp32 = Detector.load(model, device="cpu", precision="fp32")
     assert [p.to_dict() for p in fp32.predict_iter(expand_inputs(inputs))] != want
+
+
+def test_predict_batch_serve_and_the_remote_client_give_the_same_rows(
+        tiny_model: Path, folder: Path, tmp_path: Path) -> None:
+    pytest.importorskip("starlette")  # the [serve] extra
+    paths = expand_inputs([str(folder)], recursive=True)
+    local = _predict_rows(tiny_model, paths)
+    assert sum("error" in row for row in local) == len(BAD)
+    out = tmp_path / "results.jsonl"
+    run_batch(tiny_model, paths, out, progress=False,
+              config=PipelineConfig(actors=1, cpus_per_actor=1, batch_size=3))
+    assert_same(read_rows(out, "json"), local)
+    server = ServerProcess(tiny_model, "--max-batch", "3")
+    try:
+        assert_same(_service_rows(server.url, paths), local)
+        remote = RemoteDetector(server.url)
+        assert_same([item.to_dict() for item in remote.predict_iter(paths, batch_size=4)],
+                    local)
+    finally:
+        server.stop()
