@@ -46,7 +46,7 @@ def export(
              "this CPU.")] = Int8Target.auto,
     int8_tolerance: Annotated[float, typer.Option(
         min=0.0, max=1.0, help="int8: the least label agreement with fp32 to accept "
-        "(on --verify-dir, or on a held-out quarter of the calibration images); recipes are "
+        "(on --verify-dir, or on a held-out half of the calibration images); recipes are "
         "tried until it holds, else nothing is written.")] = 0.98,
     int8_max_mean_dp: Annotated[float, typer.Option(
         min=0.0, help="int8: the largest mean |dp| against fp32 to accept.")] = 0.02,

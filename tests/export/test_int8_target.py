@@ -83,11 +83,10 @@ def test_the_int8_recipe_round_trips_through_the_contract(tmp_path: Path) -> Non
     out = tmp_path / "int8.onnx"
     lines: list[str] = []
     to_onnx(source, out, precision="int8", calibration_dir=SAMPLE, int8_target="vnni",
-            log=lines.append)  # no --verify-dir: a quarter of the calibration is held out
+            log=lines.append)  # no --verify-dir: half the calibration images are held out
     record = Detector.load(out).contract.extra["int8"]
     assert record["recipe"]["name"] == "all nodes, MinMax"  # the tiny model quantizes well
-    assert record["fidelity"]["images"] == len(list(SAMPLE.rglob("*.*"))) // 4 or \
-        record["fidelity"]["images"] >= 8
+    assert record["fidelity"]["images"] == 25  # half of the 50 sample images
     assert record["fidelity"]["label_agreement"] >= record["tolerance"]["min_agreement"]
     assert record["speedup_vs_fp32"] > 0
     line = int8_line(Detector.load(out).contract)
