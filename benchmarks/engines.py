@@ -27,6 +27,7 @@ from _common import matmul_gflops, previous_report, save
 
 def ensure_exports(run: Path, calibration: Path, verify: Path) -> dict[str, Path]:
     from anime_detector.export import to_onnx
+    from anime_detector.export.convert import ExportError
     from anime_detector.export.ncnn import to_ncnn
     from anime_detector.export.precision import resolve_int8_target
 
@@ -37,9 +38,13 @@ def ensure_exports(run: Path, calibration: Path, verify: Path) -> dict[str, Path
     for name, (precision, target) in wanted.items():
         path = run / f"model-{name}.onnx"
         if not path.exists():
-            to_onnx(run / "model.keras", path, precision=precision, int8_target=target,
-                    calibration_dir=calibration if precision == "int8" else None,
-                    verify_dir=verify)
+            try:
+                to_onnx(run / "model.keras", path, precision=precision, int8_target=target,
+                        calibration_dir=calibration if precision == "int8" else None,
+                        verify_dir=verify)
+            except ExportError as exc:  # accuracy-aware int8 found no recipe: no such row
+                print(f"{name}: not exported: {exc}")
+                continue
         paths[name] = path
     paths["ncnn"] = run / "model-ncnn"
     if not paths["ncnn"].exists():
