@@ -89,7 +89,7 @@ def cpu_name() -> str:
 def make_images(n: int, data: Path, folder: Path) -> list[str]:
     """``n`` real image files: ``data``'s images (the sample set), copied round-robin under
     new names into class sub-folders of ``folder``."""
-    from anime_detector.files import expand_inputs
+    from anime_detector.image_paths import expand_inputs
 
     originals = [Path(p) for p in expand_inputs([str(data)], recursive=True)]
     made = []

@@ -61,7 +61,7 @@ def _exports(model: Path, train: Path, folder: Path) -> dict[str, Path | str]:
     """Every file to score; a failed export is its one-line reason instead."""
     from anime_detector.errors import describe_error
     from anime_detector.export import to_onnx
-    from anime_detector.export.routes import export_model
+    from anime_detector.export.dispatch import export_model
 
     quiet: Callable[[str], None] = lambda _: None  # noqa: E731
     jobs: dict[str, Callable[[Path], Any]] = {
@@ -110,7 +110,7 @@ def _scores(path: Path, engine: str, precision: str | None, images: list[Path]) 
 
 def summary(scores: dict[str, list[float]], labels: np.ndarray) -> list[dict[str, Any]]:
     """Per row: accuracy, ROC-AUC, and vs onnxruntime fp32 max/mean |dp| and agreement."""
-    from anime_detector.metrics import roc_auc
+    from anime_detector.classification_metrics import roc_auc
 
     reference = np.array(scores["onnxruntime fp32"])
     out = []

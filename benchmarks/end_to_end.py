@@ -19,8 +19,8 @@ from _common import matmul_gflops, raw_vs_predict, save
 
 def main() -> None:
     from anime_detector import Detector
-    from anime_detector.files import expand_inputs
     from anime_detector.graphs.reference import cached_reference_model
+    from anime_detector.image_paths import expand_inputs
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", type=Path, default=None)

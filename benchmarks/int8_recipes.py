@@ -200,7 +200,7 @@ def table(report: dict[str, Any]) -> str:
         lines.append(f"| {name} | {r['correct']}/{r['images']} | {r['accuracy']:.1%} | "
                      f"{r['label_agreement']:.1%} | {r['mean_abs_dp']:.3f} | "
                      f"{r['max_abs_dp']:.3f} | {speed} |")
-    lines += ["", f"machine: {report['machine']}; int8 target {report['target']}; "
+    lines += ["", f"{report['machine']}; int8 target {report['target']}; "
               f"{report['folds']}-fold over {report['images']} images; {report['date']}",
               "tune_int8 chose, per fold: " + "; ".join(report["chosen"])]
     return "\n".join(lines)

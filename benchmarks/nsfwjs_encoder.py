@@ -68,7 +68,7 @@ class EncoderFiles:
 
 
 def cache_folder() -> Path:
-    from anime_detector.fsutil import user_cache_dir
+    from anime_detector.file_io import user_cache_dir
 
     return user_cache_dir() / "encoders" / f"nsfwjs-{VERSION}-{LAYOUT_VERSION}"
 

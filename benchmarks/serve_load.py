@@ -153,7 +153,7 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=1000)
     args = parser.parse_args()
     from anime_detector.export.reference_models import reference_model
-    from anime_detector.files import expand_inputs
+    from anime_detector.image_paths import expand_inputs
 
     files = [Path(p) for p in expand_inputs([str(args.images)], recursive=True)]
     report: dict[str, Any] = {"backbones": [bench_backbone(b, args, files)

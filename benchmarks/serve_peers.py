@@ -245,7 +245,7 @@ def main() -> None:
     parser.add_argument("--bentoml-python", default=sys.executable,
                         help="A Python that imports bentoml (default: this one).")
     args = parser.parse_args()
-    from anime_detector.files import expand_inputs
+    from anime_detector.image_paths import expand_inputs
 
     files = [Path(p) for p in expand_inputs([str(args.images)], recursive=True)]
     missing = bentoml_missing(args.bentoml_python)

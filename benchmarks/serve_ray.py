@@ -247,7 +247,7 @@ def main() -> None:
     parser.add_argument("--images", type=Path, default=Path("examples/sample"))
     args = parser.parse_args()
     from anime_detector.export.reference_models import reference_model
-    from anime_detector.files import expand_inputs
+    from anime_detector.image_paths import expand_inputs
 
     model = reference_model(args.backbone)
     files = [Path(p) for p in expand_inputs([str(args.images)], recursive=True)]

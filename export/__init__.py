@@ -2,7 +2,7 @@
 
 ``to_onnx`` is the whole job for ``.onnx``; :mod:`anime_detector.export.ncnn` converts to
 ncnn. The command ``anime-detector export`` calls
-:func:`anime_detector.export.routes.export_model`, which picks between them.
+:func:`anime_detector.export.dispatch.export_model`, which picks between them.
 """
 
 from __future__ import annotations

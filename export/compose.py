@@ -26,8 +26,8 @@ import numpy as np
 
 from anime_detector.contract import DEFAULT_LABELS, POSITIVE_LABEL
 from anime_detector.errors import ModelError, one_line
-from anime_detector.export.explain_head import NotExplainable, dense_head
-from anime_detector.export.graph import rename_io
+from anime_detector.export.keras_explain import NotExplainable, dense_head
+from anime_detector.export.keras_to_onnx import rename_io
 from anime_detector.export.loading import SourceModel
 from anime_detector.graphs.explain_head import append_explain, explain_metadata
 from anime_detector.train.encoder_file import EncoderInfo, OnnxFeatures

@@ -13,8 +13,6 @@ from anime_detector._version import __version__
 from anime_detector.choices import EXPORT_PRECISIONS
 from anime_detector.contract import DEFAULT_LABELS, ModelContract
 from anime_detector.errors import AnimeDetectorError
-from anime_detector.export.explain_head import convert_explainable
-from anime_detector.export.graph import DEFAULT_OPSET
 from anime_detector.export.int8_tuning import (
     DEFAULT_TOLERANCE,
     Int8Tolerance,
@@ -23,10 +21,12 @@ from anime_detector.export.int8_tuning import (
     speed_vs_fp32,
     tune_int8,
 )
+from anime_detector.export.keras_explain import convert_explainable
+from anime_detector.export.keras_to_onnx import DEFAULT_OPSET
 from anime_detector.export.loading import SourceModel, load_source_model
 from anime_detector.export.precision import resolve_int8_target, to_fp16
 from anime_detector.export.verify import Comparison, compare, onnx_predict, verification_batch
-from anime_detector.fsutil import atomic_path, sha256_path
+from anime_detector.file_io import atomic_path, sha256_path
 from anime_detector.preprocessing import PreprocessSpec
 
 __all__ = ["ExportError", "ExportReport", "source_backbone", "to_onnx"]

@@ -33,7 +33,7 @@ from anime_detector.errors import ModelError
 from anime_detector.export.convert import ExportError
 from anime_detector.export.ncnn_param import gemm_for_thin_inputs, read_layers
 from anime_detector.export.verify import Comparison, compare, onnx_predict, verification_batch
-from anime_detector.fsutil import atomic_dir, sha256_path
+from anime_detector.file_io import atomic_dir, sha256_path
 from anime_detector.onnx_metadata import read_contract, read_metadata
 
 __all__ = ["PNNX_INSTALL", "NcnnReport", "find_pnnx", "keras_to_ncnn", "to_ncnn"]

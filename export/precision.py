@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from anime_detector.choices import INT8_TARGETS
-from anime_detector.int8_fit import cpu_int8_target
+from anime_detector.int8_support import cpu_int8_target
 
 __all__ = ["prepare_for_int8", "resolve_int8_target", "to_fp16", "to_int8"]
 

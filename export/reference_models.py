@@ -16,7 +16,7 @@ from pathlib import Path
 
 from anime_detector.choices import DEFAULT_BACKBONE
 from anime_detector.errors import AnimeDetectorError
-from anime_detector.fsutil import user_cache_dir
+from anime_detector.file_io import user_cache_dir
 from anime_detector.graphs.reference import cached_reference_model
 
 __all__ = ["ReferenceModelError", "reference_model"]

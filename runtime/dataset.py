@@ -9,7 +9,7 @@ import numpy as np
 
 from anime_detector.contract import DEFAULT_LABELS
 from anime_detector.errors import SourceError
-from anime_detector.files import walk_images
+from anime_detector.image_paths import walk_images
 
 __all__ = ["DataError", "Sample", "discover", "stratified_split"]
 

@@ -18,8 +18,8 @@ from anime_detector.choices import DEFAULT_BACKBONE
 from anime_detector.detector import Detector
 from anime_detector.errors import SourceError
 from anime_detector.evaluate import compare_models, evaluate
-from anime_detector.files import walk_images
-from anime_detector.fsutil import atomic_write_text
+from anime_detector.file_io import atomic_write_text
+from anime_detector.image_paths import walk_images
 from anime_detector.jobs.predict_files import predict_files
 from anime_detector.train.encoder_options import EncoderOptions
 from anime_detector.train.fit import TrainConfig, train

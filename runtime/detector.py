@@ -21,7 +21,7 @@ from numpy.typing import NDArray
 from anime_detector.contract import ModelContract
 from anime_detector.engines import ONNX_FILE, Engine, EngineInfo, open_engine
 from anime_detector.errors import InputError
-from anime_detector.int8_fit import Int8Warning, int8_notes
+from anime_detector.int8_support import Int8Warning, int8_notes
 from anime_detector.prediction import Failure, InferenceResult, Pipeline, Prediction, decide
 from anime_detector.preprocessing import ImageSource
 from anime_detector.system import available_cpus
@@ -56,7 +56,7 @@ class Detector:
     ) -> Detector:
         """Open ``path`` with ``engine`` on ``device``; see ``engines.open_engine``.
 
-        Warns (:class:`~anime_detector.int8_fit.Int8Warning`, one line each, also kept in
+        Warns (:class:`~anime_detector.int8_support.Int8Warning`, one line each, also kept in
         :attr:`notes`) when an int8 file does not suit this CPU or engine.
         """
         detector = cls(open_engine(path, engine, device=device, threads=threads,

@@ -7,9 +7,9 @@ from typing import Any
 
 import numpy as np
 
+from anime_detector.classification_metrics import classification_report
 from anime_detector.dataset import discover
 from anime_detector.detector import Detector, Failure, Prediction
-from anime_detector.metrics import classification_report
 
 __all__ = ["compare_models", "evaluate"]
 

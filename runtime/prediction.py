@@ -30,7 +30,7 @@ from numpy.typing import NDArray
 from anime_detector.contract import ModelContract
 from anime_detector.decode_budget import DecodeBudget
 from anime_detector.errors import describe_error
-from anime_detector.files import path_fields, printable
+from anime_detector.image_paths import path_fields, printable
 from anime_detector.prefetch import Decoded, prefetch
 from anime_detector.preprocessing import ImageSource, preprocess
 

@@ -16,7 +16,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from anime_detector.errors import SourceError
-from anime_detector.files import expand_inputs
+from anime_detector.image_paths import expand_inputs
 from anime_detector.preprocessing import DEFAULT_SPEC, PreprocessSpec, preprocess
 
 __all__ = ["sample_images", "stratified_order"]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from anime_detector.files import is_image_name
+from anime_detector.image_paths import is_image_name
 
 SAMPLE = Path(__file__).resolve().parent.parent / "examples" / "sample"
 

@@ -14,7 +14,7 @@ from numpy.typing import NDArray
 from PIL import Image, ImageOps
 
 from anime_detector.dataset import DataError, Sample, discover, stratified_split
-from anime_detector.fsutil import sha256_path
+from anime_detector.file_io import sha256_path
 from anime_detector.preprocessing import DEFAULT_SPEC, PreprocessSpec, load_image, preprocess
 
 __all__ = ["DataError", "Sample", "augment", "decode", "discover",

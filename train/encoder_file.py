@@ -26,7 +26,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from anime_detector.errors import ModelError, one_line
-from anime_detector.fsutil import sha256_path
+from anime_detector.file_io import sha256_path
 from anime_detector.preprocessing import PreprocessSpec
 
 __all__ = ["SIDECAR", "EncoderInfo", "OnnxFeatures", "encoder_fingerprint", "inspect_encoder",

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from anime_detector.fsutil import atomic_path, sha256_path, user_cache_dir
+from anime_detector.file_io import atomic_path, sha256_path, user_cache_dir
 from anime_detector.jobs.progress import track
 from anime_detector.prefetch import prefetch
 from anime_detector.preprocessing import PreprocessSpec
@@ -29,7 +29,7 @@ __all__ = ["ExtractResult", "FeatureCache", "backbone_fingerprint", "extract_fea
 
 
 def default_cache_dir() -> Path:
-    """The feature cache under :func:`anime_detector.fsutil.user_cache_dir`."""
+    """The feature cache under :func:`anime_detector.file_io.user_cache_dir`."""
     return user_cache_dir() / "features"
 
 

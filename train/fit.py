@@ -12,10 +12,10 @@ import keras
 import numpy as np
 
 from anime_detector.choices import DEFAULT_BACKBONE
+from anime_detector.classification_metrics import classification_report
 from anime_detector.contract import DEFAULT_LABELS
 from anime_detector.errors import SourceError
-from anime_detector.fsutil import atomic_dir
-from anime_detector.metrics import classification_report
+from anime_detector.file_io import atomic_dir
 from anime_detector.preprocessing import PreprocessSpec
 from anime_detector.train.backbones import get_backbone, spec_for
 from anime_detector.train.data import Sample, discover, stratified_split

@@ -1,7 +1,7 @@
 """The Ray job: ``predict`` at dataset scale on Ray Data (the ``[ray]`` extra).
 
 The local counterpart, in this one process, is :mod:`anime_detector.jobs`; both expand
-inputs with :func:`anime_detector.files.expand_with_roots`, give the same rows and sort
+inputs with :func:`anime_detector.image_paths.expand_with_roots`, give the same rows and sort
 with :class:`anime_detector.jobs.sorting.Sorter`. Here inputs may also be URIs and list
 files (``sources``), decoding runs in Ray tasks and inference in an actor pool
 (``pipeline``), and rows are checkpointed to a RESULTS file (``results``). Importing this

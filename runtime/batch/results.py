@@ -23,7 +23,7 @@ from typing import Any
 
 from anime_detector.choices import ResultFormat
 from anime_detector.errors import InputError
-from anime_detector.fsutil import atomic_path, atomic_write_text
+from anime_detector.file_io import atomic_path, atomic_write_text
 
 __all__ = ["JSON_SUFFIXES", "ResultStore", "result_format", "partial_dir", "read_rows"]
 

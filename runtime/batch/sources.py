@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from anime_detector.errors import InputError
-from anime_detector.files import expand_with_roots, is_image_name
+from anime_detector.image_paths import expand_with_roots, is_image_name
 
 __all__ = ["LIST_SUFFIXES", "Source", "expand_sources", "is_uri"]
 

@@ -53,7 +53,7 @@ def bench(
     from anime_detector.bench.plan import plan_bench
     from anime_detector.bench.report import format_table
     from anime_detector.bench.runner import run_bench
-    from anime_detector.fsutil import atomic_write_text
+    from anime_detector.file_io import atomic_write_text
 
     with user_errors():
         if models:

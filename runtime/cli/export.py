@@ -54,7 +54,7 @@ def export(
         min=1.0, help="int8: stop trying recipes after this long.")] = 600.0,
 ) -> None:
     """Convert a trained Keras model to a verified, self-describing ONNX file (or ncnn folder)."""
-    from anime_detector.export.routes import export_model, export_requirements
+    from anime_detector.export.dispatch import export_model, export_requirements
 
     for modules, hint in export_requirements(model, fmt.value, verify=verify,
                                              precision=precision.value):

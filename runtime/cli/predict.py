@@ -84,7 +84,7 @@ def predict(
     if not inputs:
         fail("missing argument INPUTS: the images to classify")
     from anime_detector.detector import Detector
-    from anime_detector.int8_fit import Int8Warning
+    from anime_detector.int8_support import Int8Warning
     from anime_detector.jobs.predict_files import predict_files
     from anime_detector.jobs.writers import make_writer
 

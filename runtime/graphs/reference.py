@@ -18,7 +18,7 @@ import numpy as np
 
 from anime_detector.contract import ModelContract
 from anime_detector.errors import AnimeDetectorError
-from anime_detector.fsutil import atomic_path, user_cache_dir
+from anime_detector.file_io import atomic_path, user_cache_dir
 from anime_detector.preprocessing import DEFAULT_SPEC
 
 __all__ = ["VGG19_BLOCKS", "build_reference_graph", "cached_reference_model"]

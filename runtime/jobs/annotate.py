@@ -8,7 +8,7 @@ from pathlib import Path
 from PIL import Image, ImageDraw, ImageFont
 
 from anime_detector.detector import Prediction
-from anime_detector.fsutil import atomic_path
+from anime_detector.file_io import atomic_path
 from anime_detector.preprocessing import load_image
 
 __all__ = ["annotate_image", "annotation_path", "font", "render"]

@@ -16,7 +16,7 @@ from numpy.typing import NDArray
 from PIL import Image, ImageDraw
 
 from anime_detector.detector import Prediction
-from anime_detector.fsutil import atomic_path
+from anime_detector.file_io import atomic_path
 from anime_detector.jobs.annotate import DISPLAY_MAX, font, render
 from anime_detector.preprocessing import load_image
 

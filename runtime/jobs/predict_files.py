@@ -14,7 +14,7 @@ from pathlib import Path
 
 from anime_detector.detector import Detector, Failure, Prediction
 from anime_detector.errors import AnimeDetectorError, InputError, describe_error
-from anime_detector.files import expand_with_roots
+from anime_detector.image_paths import expand_with_roots
 from anime_detector.jobs.annotate import annotate_image, annotation_path
 from anime_detector.jobs.progress import track
 from anime_detector.jobs.sorting import Sorter

@@ -10,7 +10,7 @@ from typing import TextIO
 
 from anime_detector.choices import OutputFormat
 from anime_detector.detector import Failure, Prediction
-from anime_detector.files import printable
+from anime_detector.image_paths import printable
 
 __all__ = ["ResultWriter", "make_writer"]
 

@@ -21,7 +21,7 @@ from anime_detector.contract import ModelContract
 from anime_detector.detector import Detector
 from anime_detector.engines import EngineInfo
 from anime_detector.errors import AnimeDetectorError
-from anime_detector.fsutil import sha256_path
+from anime_detector.file_io import sha256_path
 from anime_detector.prediction import InferenceResult
 
 __all__ = ["Backend", "BackendOpener", "BatchObserver", "ModelCard",

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from anime_detector.errors import AnimeDetectorError, InputError, one_line
-from anime_detector.files import expand_inputs
+from anime_detector.image_paths import expand_inputs
 from anime_detector.jobs.predict_files import NO_IMAGES, PredictSummary
 from anime_detector.prediction import Failure, Prediction, in_order
 from anime_detector.preprocessing import check_image_path

@@ -12,7 +12,7 @@ from starlette.datastructures import UploadFile
 from starlette.requests import Request
 
 from anime_detector.errors import one_line
-from anime_detector.files import printable
+from anime_detector.image_paths import printable
 from anime_detector.serve.config import ServeConfig
 from anime_detector.serve.errors import RequestError
 

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from anime_detector import Detector, Failure
-from anime_detector.int8_fit import Int8Warning
+from anime_detector.int8_support import Int8Warning
 from anime_detector.system import machine
 
 from helpers.arm64_report import report

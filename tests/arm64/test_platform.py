@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from anime_detector.int8_fit import cpu_int8_target
+from anime_detector.int8_support import cpu_int8_target
 from anime_detector.system import cpu_model, cpu_summary, is_arm64, relevant_flags
 
 from helpers.arm64_report import report

@@ -27,7 +27,7 @@ from anime_detector.batch import (  # noqa: E402
 )
 from anime_detector.cli import app  # noqa: E402
 from anime_detector.detector import Detector  # noqa: E402
-from anime_detector.files import expand_inputs  # noqa: E402
+from anime_detector.image_paths import expand_inputs  # noqa: E402
 from anime_detector.serve.client import RemoteDetector, encode_multipart  # noqa: E402
 
 from helpers.bad_inputs import corrupt_png_chunk, text_as_jpg, truncated_jpeg, zero_byte  # noqa: E402

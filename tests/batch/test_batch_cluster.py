@@ -13,7 +13,7 @@ from ray.cluster_utils import Cluster  # noqa: E402
 
 from anime_detector.batch import PipelineConfig, read_rows, run_batch  # noqa: E402
 from anime_detector.detector import Detector  # noqa: E402
-from anime_detector.files import expand_inputs  # noqa: E402
+from anime_detector.image_paths import expand_inputs  # noqa: E402
 
 from helpers.images import write_class_folder  # noqa: E402
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from anime_detector.files import expand_inputs, expand_with_roots, input_root
+from anime_detector.image_paths import expand_inputs, expand_with_roots, input_root
 from anime_detector.jobs.sorting import Sorter
 
 

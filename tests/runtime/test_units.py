@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from anime_detector.files import expand_inputs, walk_images
-from anime_detector.metrics import roc_auc
+from anime_detector.classification_metrics import roc_auc
+from anime_detector.image_paths import expand_inputs, walk_images
 from anime_detector.prefetch import prefetch
 
 

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from anime_detector.contract import DEFAULT_LABELS, FEATURE_MAP, POSITIVE_LABEL
-from anime_detector.export.graph import convert_to_onnx
+from anime_detector.export.keras_to_onnx import convert_to_onnx
 from anime_detector.export.loading import SourceModel
 from anime_detector.graphs.explain_head import DenseLayer, append_explain, explain_metadata
 

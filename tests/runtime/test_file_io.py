@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from anime_detector import fsutil
-from anime_detector.fsutil import atomic_dir, atomic_path, atomic_write_text
+from anime_detector import file_io
+from anime_detector.file_io import atomic_dir, atomic_path, atomic_write_text
 
 
 def test_failure_half_way_keeps_the_old_file_and_leaves_no_temporary(tmp_path: Path) -> None:
@@ -57,7 +57,7 @@ def test_interrupt_between_the_renames_puts_the_old_run_back(
             raise KeyboardInterrupt
         real_replace(src, dst)
 
-    monkeypatch.setattr(fsutil.os, "replace", interrupted_second_rename)
+    monkeypatch.setattr(file_io.os, "replace", interrupted_second_rename)
     with pytest.raises(KeyboardInterrupt), atomic_dir(run, overwrite=True) as folder:
         (folder / "model.keras").write_text("new")
     monkeypatch.undo()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from anime_detector.errors import TRAIN_HINT
-from anime_detector.export.routes import (
+from anime_detector.export.dispatch import (
     EXPORT_MODULES,
     NCNN_HINT,
     VERIFY_HINT,

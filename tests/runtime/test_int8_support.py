@@ -11,7 +11,7 @@ import pytest
 
 from anime_detector import Detector, EngineInfo
 from anime_detector.contract import ModelContract
-from anime_detector.int8_fit import Int8Warning, cpu_int8_target, int8_notes
+from anime_detector.int8_support import Int8Warning, cpu_int8_target, int8_notes
 from anime_detector.system import parse_flags
 
 from helpers.cli import invoke
