@@ -24,9 +24,9 @@ from typing import Any
 
 from _common import median, save, timed
 
+from anime_detector.drawing.heatmap_png import write_heatmap_png
 from anime_detector.engines.onnxruntime import open_session
 from anime_detector.explain.heatmaps import explain_batch
-from anime_detector.jobs.heatmap_png import write_heatmap_png
 from anime_detector.preprocessing import preprocess
 
 

@@ -18,9 +18,9 @@ import numpy as np
 from numpy.typing import NDArray
 
 from anime_detector.file_io import atomic_path, sha256_path, user_cache_dir
-from anime_detector.jobs.progress import track
 from anime_detector.prefetch import prefetch
 from anime_detector.preprocessing import PreprocessSpec
+from anime_detector.progress import track
 from anime_detector.system import available_cpus
 from anime_detector.train.data import Sample, decode, view_key
 

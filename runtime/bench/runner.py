@@ -27,8 +27,8 @@ from anime_detector.bench.report import add_recommendation, add_speedups, machin
 from anime_detector.engines import ENGINES, Engine, open_engine
 from anime_detector.errors import describe_error
 from anime_detector.int8_support import int8_notes
-from anime_detector.jobs.progress import track
 from anime_detector.preprocessing import DEFAULT_SPEC, PreprocessSpec, input_shape
+from anime_detector.progress import track
 from anime_detector.sampling import sample_images
 
 __all__ = ["EngineSpec", "load_engine", "run_bench"]

@@ -13,11 +13,11 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from anime_detector.detector import Detector, Failure, Prediction
+from anime_detector.drawing.annotate import annotate_image, annotation_path
 from anime_detector.errors import AnimeDetectorError, InputError, describe_error
 from anime_detector.image_paths import expand_with_roots
-from anime_detector.jobs.annotate import annotate_image, annotation_path
-from anime_detector.jobs.progress import track
 from anime_detector.jobs.sorting import Sorter
+from anime_detector.progress import track
 
 __all__ = ["NO_IMAGES", "PredictSummary", "predict_files"]
 
@@ -54,7 +54,7 @@ class _Outputs:
                                annotation_path(self.annotate_dir, item.source, self.taken["a"]))
                 summary.annotated += 1
             if self.explain_dir is not None and item.heatmap is not None:
-                from anime_detector.jobs.heatmap_png import write_heatmap_png
+                from anime_detector.drawing.heatmap_png import write_heatmap_png
 
                 write_heatmap_png(item.source, item, item.heatmap,
                                   annotation_path(self.explain_dir, item.source, self.taken["e"]))

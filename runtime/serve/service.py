@@ -228,7 +228,7 @@ class Service:
 
     async def explain_png(self, upload: Upload) -> tuple[Prediction, bytes] | tuple[Failure, None]:
         """The Grad-CAM overlay PNG of one image (what ``explain`` writes), or its failure."""
-        from anime_detector.jobs.heatmap_png import render_heatmap
+        from anime_detector.drawing.heatmap_png import render_heatmap
 
         item = (await self.predict([upload], explain=True))[0]
         if isinstance(item, Failure):

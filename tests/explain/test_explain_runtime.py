@@ -12,9 +12,9 @@ from typer.testing import CliRunner
 
 from anime_detector.cli import app
 from anime_detector.detector import load_explainer
+from anime_detector.drawing.heatmap_png import INFERNO, colorize, write_heatmap_png
 from anime_detector.errors import AnimeDetectorError, ModelError
 from anime_detector.explain.heatmaps import explain_batch, gradcam
-from anime_detector.jobs.heatmap_png import INFERNO, colorize, write_heatmap_png
 from anime_detector.preprocessing import preprocess
 
 from helpers.images import draw_flat, draw_noisy

@@ -15,7 +15,7 @@ import pytest
 from PIL import Image
 
 from anime_detector.detector import Detector, Failure
-from anime_detector.jobs.heatmap_png import render_heatmap
+from anime_detector.drawing.heatmap_png import render_heatmap
 from anime_detector.preprocessing import load_image
 
 from helpers.server import ServerProcess, wait_for_log

@@ -3,7 +3,7 @@
 numpy and Pillow only (no matplotlib in the runtime). The colour map is matplotlib's
 ``inferno`` sampled at 17 points and interpolated: perceptually uniform, readable in
 grey and by colour-blind readers. The label and both probabilities are written by
-:func:`anime_detector.jobs.annotate.render`, as ``predict --annotate`` writes them.
+:func:`anime_detector.drawing.annotate.render`, as ``predict --annotate`` writes them.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from numpy.typing import NDArray
 from PIL import Image, ImageDraw
 
 from anime_detector.detector import Prediction
+from anime_detector.drawing.annotate import DISPLAY_MAX, font, render
 from anime_detector.file_io import atomic_path
-from anime_detector.jobs.annotate import DISPLAY_MAX, font, render
 from anime_detector.preprocessing import load_image
 
 __all__ = ["colorize", "overlay", "render_heatmap", "write_heatmap_png"]
