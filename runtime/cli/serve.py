@@ -25,8 +25,12 @@ from anime_detector.cli.common import (
     require_modules,
     user_errors,
 )
+from anime_detector.serve.config import ServeConfig
 
 __all__ = ["serve"]
+
+_D = ServeConfig()  # the one home of the service's defaults (Ray and the client read it too)
+_LOG_FORMAT = LogFormat(_D.log_format)
 
 SERVE_HINT = "serve needs the service extra: pip install 'anime-detector[cpu,serve]'"
 SERVE_MODULES = ("starlette", "uvicorn", "multipart", "prometheus_client")
@@ -47,36 +51,41 @@ def serve(
     max_pixels: Annotated[int, typer.Option(
         min=1, help="Refuse larger images from their header, before decoding (50 megapixels, "
                     "200 MB as RGB: sized for a small box; predict's limit is 89478485).")
-    ] = 50_000_000,
+    ] = _D.max_pixels or 89_478_485,
     max_batch: Annotated[int, typer.Option(
         min=1, help="Images per inference run: the batcher takes what is queued, up to this "
                     "(1: no batching).")
-    ] = 8,
+    ] = _D.max_batch,
     max_wait_ms: Annotated[float, typer.Option(
-        min=0.0, help="Wait this long for more images before a run (0: never wait).")] = 0.0,
+        min=0.0, help="Wait this long for more images before a run (0: never wait).")
+    ] = _D.max_wait_ms,
     max_queue: Annotated[int, typer.Option(
-        min=1, help="Images waiting for inference before requests get 503.")] = 64,
-    max_body_mb: Annotated[float, typer.Option(min=0.001, help="Largest request body.")] = 20.0,
+        min=1, help="Images waiting for inference before requests get 503.")
+    ] = _D.max_queue,
+    max_body_mb: Annotated[float, typer.Option(min=0.001, help="Largest request body.")
+                           ] = _D.max_body_mb,
     max_inflight_mb: Annotated[float, typer.Option(
-        min=0.001, help="Request bodies in flight at once, all together, before 503.")] = 256.0,
-    max_files: Annotated[int, typer.Option(min=1, help="Most images per request.")] = 16,
+        min=0.001, help="Request bodies in flight at once, all together, before 503.")
+    ] = _D.max_inflight_mb,
+    max_files: Annotated[int, typer.Option(min=1, help="Most images per request.")] = _D.max_files,
     max_decode_mb: Annotated[float, typer.Option(
         min=0.001, help="Images being decoded at once, all requests together: each is "
                         "charged what its header says decoding takes (4 bytes a pixel for "
                         "most) before decoding; one over it all is refused, others wait.")
-    ] = 512.0,
+    ] = _D.max_decode_mb,
     timeout: Annotated[float, typer.Option(
         min=0.01, help="Seconds a request's body may take to arrive (else 408) and, again, "
-                       "its images to be predicted (else 504).")] = 30.0,
+                       "its images to be predicted (else 504).")] = _D.timeout_s,
     header_timeout: Annotated[float, typer.Option(
         min=0.01, help="Seconds a request's line and headers may take to arrive before 408 "
-                       "(slow-header clients; without --ray).")] = 10.0,
+                       "(slow-header clients; without --ray).")] = _D.header_timeout_s,
     min_body_rate: Annotated[float, typer.Option(
         min=0.0, help="KB/s a request's body must keep up after its first 5 s, else 408 "
-                      "(clients that trickle a large body; 0: --timeout only).")] = 32.0,
+                      "(clients that trickle a large body; 0: --timeout only).")
+    ] = _D.min_body_rate_kbs,
     max_connections: Annotated[int, typer.Option(
         min=1, help="Connections open at once; past it a new one gets 503 and is closed "
-                    "(without --ray).")] = 512,
+                    "(without --ray).")] = _D.max_connections,
     api_key: Annotated[str | None, typer.Option(
         envvar="ANIME_DETECTOR_API_KEY", show_envvar=True,
         help="Require this key (Authorization: Bearer or X-API-Key) on every route but "
@@ -84,9 +93,9 @@ def serve(
     cors_origin: Annotated[list[str] | None, typer.Option(
         help="Allow browser calls from this origin (repeat for more; default: none).")] = None,
     grace: Annotated[float, typer.Option(
-        min=0.0, help="Seconds requests in flight get to finish on SIGTERM/Ctrl-C.")] = 10.0,
+        min=0.0, help="Seconds requests in flight get to finish on SIGTERM/Ctrl-C.")] = _D.grace_s,
     log_format: Annotated[LogFormat, typer.Option(help="text, or json for log collectors.")]
-    = LogFormat.text,
+    = _LOG_FORMAT,
     model_name: Annotated[str | None, typer.Option(
         help="The model's name on the Open Inference Protocol routes (/v2/models/NAME; "
              "default: the model file's stem).")] = None,

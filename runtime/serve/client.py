@@ -30,8 +30,11 @@ from anime_detector.image_paths import expand_inputs
 from anime_detector.jobs.predict_files import NO_IMAGES, PredictSummary
 from anime_detector.prediction import Failure, Prediction, in_order
 from anime_detector.preprocessing import check_image_path
+from anime_detector.serve.config import ServeConfig
 
 __all__ = ["RemoteDetector", "ServerError", "encode_multipart"]
+
+_DEFAULTS = ServeConfig()  # what a server that reports no limits runs with
 
 _RETRIES = 5  # answers of 503 with Retry-After retried after it, at most this often
 _V2_MODEL = re.compile(r"^(?P<base>.*?)(?P<model>/v2/models/[^/]+(?:/versions/[^/]+)?)/?$")
@@ -61,8 +64,9 @@ class RemoteDetector:
         self.labels: tuple[str, ...] = tuple(self.model["labels"])
         limits = self.model.get("limits", {})
         # A request never holds more images than the server may queue at once.
-        self.max_files = min(int(limits.get("max_files", 16)), int(limits.get("max_queue", 16)))
-        self.max_bytes = int(float(limits.get("max_body_mb", 20)) * 1024 * 1024)
+        files = int(limits.get("max_files", _DEFAULTS.max_files))  # an older server: defaults
+        self.max_files = min(files, int(limits.get("max_queue", files)))
+        self.max_bytes = int(float(limits.get("max_body_mb", _DEFAULTS.max_body_mb)) * 2**20)
 
     def _request(self, method: str, route: str, body: bytes | None = None,
                  content_type: str | None = None, extra: dict[str, str] | None = None

@@ -37,6 +37,8 @@ from anime_detector.serve.metrics import ServiceMetrics
 __all__ = ["APP_NAME", "ModelReplica", "RayBackend", "ReplicaFailure", "ReplicaNote",
            "ReplicaOptions", "app_builder", "build_app"]
 
+_DEFAULTS = ServeConfig()
+
 APP_NAME = "anime-detector"
 
 
@@ -55,8 +57,8 @@ class ReplicaOptions(dict[str, Any]):
 
     @classmethod
     def make(cls, replicas: int = 1, autoscale: tuple[int, int] | None = None,
-             cpus: float = 1.0, gpus: float = 0.0, max_batch: int = 8,
-             max_queue: int = 64) -> ReplicaOptions:
+             cpus: float = 1.0, gpus: float = 0.0, max_batch: int = _DEFAULTS.max_batch,
+             max_queue: int = _DEFAULTS.max_queue) -> ReplicaOptions:
         options = cls(ray_actor_options={"num_cpus": cpus, "num_gpus": gpus},
                       max_ongoing_requests=max(16, 2 * max_batch),
                       max_queued_requests=max_queue)
@@ -84,10 +86,11 @@ class ModelReplica:
     """
 
     def __init__(self, model: str | ShippedModel, engine: str = "auto",
-                 precision: str | None = None, device: str = "auto", max_batch: int = 8,
-                 max_wait_ms: float = 0.0, max_queue: int = 64,
+                 precision: str | None = None, device: str = "auto",
+                 max_batch: int = _DEFAULTS.max_batch,
+                 max_wait_ms: float = _DEFAULTS.max_wait_ms, max_queue: int = _DEFAULTS.max_queue,
                  name: str | None = None, version: str | None = None,
-                 stuck_after_s: float = 30.0) -> None:
+                 stuck_after_s: float = _DEFAULTS.timeout_s) -> None:
         self._stuck_after_s = stuck_after_s
         self.detector = open_model(model, device=device, engine=engine, precision=precision,
                                    spin=False)
