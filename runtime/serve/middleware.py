@@ -57,6 +57,26 @@ def _request_id(scope: Scope) -> str:
     return given if given and _CLIENT_ID.fullmatch(given) else uuid.uuid4().hex
 
 
+class _Answer:
+    """The response as it goes out: its status (500 until one is sent), whether it started
+    and completed, and the headers every answer carries (nosniff, the request id)."""
+
+    def __init__(self, send: Send, request_id: str | None) -> None:
+        self._send = send
+        self._extra = [(b"x-content-type-options", b"nosniff")]
+        if request_id is not None:
+            self._extra.append((b"x-request-id", request_id.encode()))
+        self.status, self.started, self.complete = 500, False, False
+
+    async def send(self, message: Message) -> None:
+        if message["type"] == "http.response.body" and not message.get("more_body"):
+            self.complete = True
+        if message["type"] == "http.response.start":
+            self.status, self.started = message["status"], True
+            message["headers"] = [*message.get("headers", []), *self._extra]
+        await self._send(message)
+
+
 class RequestContext:
     """The outermost layer of our own: see the module docstring. ``routes``: the app's, whose
     paths (``/v2/models/{name}/infer``) label the metrics."""
@@ -77,70 +97,73 @@ class RequestContext:
         rid = _request_id(scope)
         scope.setdefault("state", {}).update(request_id=rid, images=0)
         started = time.perf_counter()
-        response: dict[str, Any] = {"status": 500, "started": False, "complete": False}
-
-        async def send_with_id(message: Message) -> None:
-            if message["type"] == "http.response.body" and not message.get("more_body"):
-                response["complete"] = True
-            if message["type"] == "http.response.start":
-                response.update(status=message["status"], started=True)
-                extra = [(b"x-content-type-options", b"nosniff")]
-                if self.config.echo_request_id:
-                    extra.append((b"x-request-id", rid.encode()))
-                message["headers"] = [*message.get("headers", []), *extra]
-            await send(message)
-
+        answer = _Answer(send, rid if self.config.echo_request_id else None)
         service = scope["app"].state.service
         body = Body(receive, limit=self.config.max_body_bytes, timeout_s=self.config.timeout_s,
                     min_rate=self.config.min_body_rate_kbs * 1024, started=started,
                     ready=lambda: service.ready)
+        self.metrics.in_flight.inc()  # back down in _record, when it is answered
         try:
-            self.metrics.in_flight.inc()  # back down in _record, when it is answered
-            refusal = self._refusal(scope)
-            if refusal is None and scope["method"] == "POST":  # before a byte of the body
-                refusal = _unready(service.refusal())
-                if refusal is None and not self._budget.admit(body, self._declared(scope)):
-                    refusal = (
-                        503, f"busy: over {self.config.max_inflight_mb:g} MB of requests in "
-                        "flight; retry shortly", "busy", _refusal_headers(503))
+            refusal = self._admission(scope, service, body)
             if refusal is not None:
-                status, message, kind, headers = refusal
-                self.metrics.errors.labels(kind).inc()
-                await _send_json(send_with_id, status, error_body(message), headers)
-            elif scope["method"] == "POST":
-                await body.run(lambda limited: self.app(scope, limited, send_with_id),
-                               answered=lambda: bool(response["complete"]))
+                await self._refuse(answer, refusal)
             else:
-                await self.app(scope, body.receive, send_with_id)
-        except NotReady:  # SIGTERM while the body arrived: it is not read to the end
-            error = service.refusal() or RequestError(503, "not ready", "not_ready")
-            self.metrics.errors.labels("not_ready").inc()
-            if not response["started"]:
-                await _send_json(send_with_id, 503, error_body(error.message),
-                                 {"connection": "close", **error.headers})
-        except BodyTooSlow as exc:
-            self.metrics.errors.labels("body_too_slow").inc()
-            if not response["started"]:
-                await _send_json(send_with_id, 408, error_body(str(exc)),
-                                 {"connection": "close"})
-        except BodyTooLarge:
-            self.metrics.errors.labels("body_too_large").inc()
-            if not response["started"]:
-                await _send_json(send_with_id, 413, error_body(
-                    f"request body over the limit of {self.config.max_body_mb:g} MB"),
-                    _refusal_headers(413))
-        except Exception:
-            if body.gone:  # the client went away: nobody to answer, nothing went wrong here
-                response["status"] = 499  # nginx's "client closed request", for the log
-                return
-            log.exception("unexpected error, request id %s", rid)
-            self.metrics.errors.labels("internal").inc()
-            if not response["started"]:
-                await _send_json(send_with_id, 500, error_body(
-                    f"internal server error (request id {rid})", request_id=rid))
+                await self._run(scope, body, answer)
+        except Exception as exc:  # each kind is answered in _failed
+            await self._failed(exc, answer, body, service, rid)
         finally:
             self._budget.release(body)
-            self._record(scope, rid, int(response["status"]), time.perf_counter() - started)
+            self._record(scope, rid, answer.status, time.perf_counter() - started)
+
+    def _admission(self, scope: Scope, service: Any, body: Body) -> _Refusal | None:
+        """Why the request is refused before a byte of its body is read, or None: the key
+        and the declared length, then (a POST) readiness and the in-flight budget."""
+        refusal = self._refusal(scope)
+        if refusal is not None or scope["method"] != "POST":
+            return refusal
+        refusal = _unready(service.refusal())
+        if refusal is None and not self._budget.admit(body, self._declared(scope)):
+            refusal = (503, f"busy: over {self.config.max_inflight_mb:g} MB of requests in "
+                       "flight; retry shortly", "busy", _refusal_headers(503))
+        return refusal
+
+    async def _refuse(self, answer: _Answer, refusal: _Refusal) -> None:
+        status, message, kind, headers = refusal
+        self.metrics.errors.labels(kind).inc()
+        await _send_json(answer.send, status, error_body(message), headers)
+
+    async def _run(self, scope: Scope, body: Body, answer: _Answer) -> None:
+        """The app, a POST's body read through the limits (size, deadline, minimum rate)."""
+        if scope["method"] == "POST":
+            await body.run(lambda limited: self.app(scope, limited, answer.send),
+                           answered=lambda: answer.complete)
+        else:
+            await self.app(scope, body.receive, answer.send)
+
+    async def _failed(self, exc: Exception, answer: _Answer, body: Body, service: Any,
+                      rid: str) -> None:
+        """The one answer to a request that failed: 503 (draining mid-body), 408 (a slow
+        body), 413 (a body over the limit), 499 in the log (the client went away) or the
+        last-resort 500 with the request id and never a traceback."""
+        if isinstance(exc, NotReady):  # SIGTERM while the body arrived: not read to the end
+            error = service.refusal() or RequestError(503, "not ready", "not_ready")
+            failure = (503, error.message, "not_ready", {"connection": "close", **error.headers})
+        elif isinstance(exc, BodyTooSlow):
+            failure = (408, str(exc), "body_too_slow", {"connection": "close"})
+        elif isinstance(exc, BodyTooLarge):
+            failure = (413, f"request body over the limit of {self.config.max_body_mb:g} MB",
+                       "body_too_large", _refusal_headers(413))
+        elif body.gone:  # the client went away: nobody to answer, nothing went wrong here
+            answer.status = 499  # nginx's "client closed request", for the log
+            return
+        else:
+            log.error("unexpected error, request id %s", rid, exc_info=exc)
+            failure = (500, f"internal server error (request id {rid})", "internal", {})
+        status, message, kind, headers = failure
+        self.metrics.errors.labels(kind).inc()
+        if not answer.started:
+            extra = {"request_id": rid} if status == 500 else {}
+            await _send_json(answer.send, status, error_body(message, **extra), headers)
 
     def _refusal(self, scope: Scope) -> _Refusal | None:
         """Why the request is refused before the app sees it, whatever the service's state."""
