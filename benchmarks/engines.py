@@ -52,6 +52,19 @@ def ensure_exports(run: Path, calibration: Path, verify: Path) -> dict[str, Path
     return paths
 
 
+def model_note(run: Path) -> str:
+    """What the timed model is, from its run folder: the backbone (an encoder file's name)
+    and its weights, and the head."""
+    import json
+
+    config = json.loads((run / "config.json").read_text())
+    backbone = Path(str(config.get("backbone", "vgg19")))
+    pretrained = (run / "backbone.json").exists() or config.get("weights") not in ("none", None)
+    weights = "pretrained" if pretrained else "random (--weights none)"
+    return (f"{backbone.name} backbone, {weights} weights, {config.get('head', 'seed')} "
+            f"head trained on {Path(str(config.get('data_dir', '?'))).name}")
+
+
 def specs_for(paths: dict[str, Path], threads: int | None) -> list[Any]:
     from anime_detector.bench.plan import engine_precisions
     from anime_detector.bench.runner import EngineSpec
@@ -120,6 +133,7 @@ def main() -> None:
                        args.runs, cold_start=True, images_dir=args.images, max_dp=args.max_dp)
     after = matmul_gflops()
     report["matmul_gflops"] = {"before": before, "after": after}
+    report["model_note"] = model_note(args.run)
     report["ratios"] = ratios(report, args.max_dp)
     lines = [format_table(report), "", f"numpy float32 2048^2 matmul: {before:.0f} GFLOP/s "
              f"before, {after:.0f} after", ""]
