@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -51,15 +52,18 @@ def _reduce_mean(helper: Any, numpy_helper: Any, opset: int, source: str, axes: 
     return [helper.make_node("ReduceMean", [source], [out], axes=axes, keepdims=0)], []
 
 
-def _prepare_encoder(info: EncoderInfo, opset: int) -> tuple[Any, str]:
+def _prepare_encoder(info: EncoderInfo, opset: int,
+                     explain_output: str | None = None) -> tuple[Any, str]:
     """The encoder graph taking NHWC ``input`` and giving ``features``; the NHWC map's name
-    ("" for a vector)."""
+    ("" for a vector with no map found behind it). ``explain_output``: the map a vector
+    is the global average of, named by the user (checked in :func:`_checked_map`)."""
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
     model = onnx.load(str(info.path))
     if _default_opset(model) < opset:
         model = onnx.version_converter.convert_version(model, opset)
+    named = _named_map(model, explain_output, info) if explain_output else None
     graph = model.graph
     height, width = info.size
     image = helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", height, width, 3])
@@ -84,7 +88,7 @@ def _prepare_encoder(info: EncoderInfo, opset: int) -> tuple[Any, str]:
                                          perm=[0, 2, 3, 1]))
     else:
         back = [helper.make_node("Identity", [info.output], [FEATURES])]
-        pooled = _pooled_map(graph, info.output)
+        pooled = named or _pooled_map(graph, info.output)
         if pooled is not None:  # the vector is the global average of a map: explain that
             map_name, layout = pooled
             if layout == "NCHW":
@@ -99,6 +103,44 @@ def _prepare_encoder(info: EncoderInfo, opset: int) -> tuple[Any, str]:
     graph.output.append(helper.make_tensor_value_info(FEATURES, TensorProto.FLOAT,
                                                       ["N", info.channels]))
     return model, map_name
+
+
+def _named_map(model: Any, name: str, info: EncoderInfo) -> tuple[str, str]:
+    """``--explain-output NAME``: the 4-D tensor and its layout (the axis of the vector's
+    channels), or a one-line ``ModelError``."""
+    import onnx
+
+    inferred = onnx.shape_inference.infer_shapes(model)
+    shapes = {v.name: v for v in (*inferred.graph.value_info, *inferred.graph.output)}
+    if name not in shapes:
+        raise ModelError(info.path, f"--explain-output {name!r}: no such tensor in the "
+                         "encoder (or its shape cannot be inferred)")
+    dims = [d.dim_value or None for d in shapes[name].type.tensor_type.shape.dim]
+    if len(dims) != 4 or info.channels not in (dims[1], dims[3]):
+        raise ModelError(info.path, f"--explain-output {name!r} is {dims}: not a 4-D map with "
+                         f"the vector's {info.channels} channels")
+    return name, "NCHW" if dims[1] == info.channels else "NHWC"
+
+
+def _checked_map(encoder: Any, map_name: str, path: Path) -> None:
+    """A named map must be what the vector averages: the vector equals its mean over H and W
+    (NHWC here) on two random images, or a one-line ``ModelError``."""
+    import onnx
+    import onnxruntime as ort
+
+    probe = onnx.ModelProto()
+    probe.CopyFrom(encoder)
+    probe.graph.output.append(onnx.helper.make_tensor_value_info(
+        map_name, onnx.TensorProto.FLOAT, None))
+    shape = [d.dim_value or 1 for d in probe.graph.input[0].type.tensor_type.shape.dim]
+    images = np.random.default_rng(0).uniform(0, 1, [2, *shape[1:]]).astype(np.float32)
+    session = ort.InferenceSession(probe.SerializeToString(), providers=["CPUExecutionProvider"])
+    features, grid = session.run([FEATURES, map_name], {"input": images})
+    gap = np.abs(grid.mean(axis=(1, 2)) - features).max()
+    if not np.isfinite(gap) or gap > 1e-4 * max(1.0, float(np.abs(features).max())):
+        raise ModelError(path, f"--explain-output {map_name!r}: the encoder's vector is not "
+                         f"its average over H and W (max difference {gap:.2g}); name the map "
+                         "the final pooling reads")
 
 
 _RESHAPES = ("Flatten", "Reshape", "Squeeze", "Identity")
@@ -166,12 +208,20 @@ def _merge(encoder: Any, head: Any) -> Any:
 
 
 def compose_onnx(source: SourceModel, info: EncoderInfo, opset: int,
-                 warn: Callable[[str], None]) -> tuple[Any, dict[str, Any] | None]:
-    """The encoder and ``source`` (the head) as one graph, with explain outputs on a map."""
+                 warn: Callable[[str], None], explain_output: str | None = None
+                 ) -> tuple[Any, dict[str, Any] | None]:
+    """The encoder and ``source`` (the head) as one graph, with explain outputs on a map
+    (``explain_output``: the map a vector output averages, where export cannot find it)."""
+    if explain_output and info.output_kind != "vector":
+        raise ModelError(info.path, f"--explain-output is for an encoder whose output is a "
+                         f"vector; this one gives a {info.output_kind}, explained as it is")
     try:
         encoder_opset = max(MIN_OPSET, min(_default_opset(_load_header(info)), 99))
         head_opset = min(max(opset, encoder_opset), MAX_TF2ONNX_OPSET)
-        encoder, map_name = _prepare_encoder(info, max(encoder_opset, head_opset))
+        encoder, map_name = _prepare_encoder(info, max(encoder_opset, head_opset),
+                                             explain_output)
+        if explain_output:
+            _checked_map(encoder, map_name, info.path)
         head = _convert_head(source.keras_model, info.channels, _default_opset(encoder))
         merged = _merge(encoder, head)
     except ModelError:

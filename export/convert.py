@@ -83,7 +83,8 @@ def source_backbone(source: SourceModel) -> tuple[str, PreprocessSpec]:
 
 
 def _convert(source: SourceModel, spec: PreprocessSpec, opset: int,
-             warn: Callable[[str], None]) -> tuple[SourceModel, Any, dict[str, Any] | None]:
+             warn: Callable[[str], None], explain_output: str | None = None
+             ) -> tuple[SourceModel, Any, dict[str, Any] | None]:
     """The fp32 graph (and explain metadata), and the source to verify it against."""
     from anime_detector.train.encoder_file import read_sidecar
 
@@ -92,8 +93,11 @@ def _convert(source: SourceModel, spec: PreprocessSpec, opset: int,
         from anime_detector.export.compose import compose_onnx, encoder_reference
 
         info = _checked_encoder(encoder[0])
-        proto, explain = compose_onnx(source, info, opset, warn)
+        proto, explain = compose_onnx(source, info, opset, warn, explain_output)
         return encoder_reference(source, info), proto, explain
+    if explain_output:
+        raise ExportError("--explain-output names a map in an ONNX encoder file; a Keras "
+                          "model's map is its last 4-D tensor, found by itself")
     proto, explain = convert_explainable(source, opset, warn, size=(spec.height, spec.width))
     return source, proto, explain
 
@@ -209,6 +213,7 @@ def to_onnx(
     threshold: float = 0.5,
     int8_tolerance: Int8Tolerance = DEFAULT_TOLERANCE,
     int8_max_seconds: float = 600.0,
+    explain_output: str | None = None,
     log: Callable[[str], None] = print,
 ) -> ExportReport:
     """Export a Keras model to a self-describing ONNX file; see ``anime-detector export``.
@@ -232,7 +237,8 @@ def to_onnx(
     log(f"converting {model_path} ({source.kind}) with tf2onnx, opset {opset}; "
         f"backbone {backbone}")
     report = ExportReport(out_path, precision)
-    source, fp32, explain = _convert(source, spec, opset, report.warnings.append)
+    source, fp32, explain = _convert(source, spec, opset, report.warnings.append,
+                                     explain_output)
     batch, described = verification_batch(verify_dir, spec=spec) if verify else (None, "")
     fp32_probs = None if batch is None else _verify_fp32(source, fp32, batch, described, atol,
                                                          report, log)

@@ -52,6 +52,10 @@ def export(
         min=0.0, help="int8: the largest mean |dp| against fp32 to accept.")] = 0.02,
     int8_max_seconds: Annotated[float, typer.Option(
         min=1.0, help="int8: stop trying recipes after this long.")] = 600.0,
+    explain_output: Annotated[str | None, typer.Option(
+        help="An ONNX encoder whose output is a vector: the 4-D tensor it is the average "
+             "of, for explain (found by itself through GlobalAveragePool or ReduceMean; "
+             "checked on images).")] = None,
 ) -> None:
     """Convert a trained Keras model to a verified, self-describing ONNX file (or ncnn folder)."""
     from anime_detector.export.dispatch import export_model, export_requirements
@@ -65,7 +69,8 @@ def export(
             log=lambda line: typer.echo(line, err=True), precision=precision.value,
             opset=opset, verify=verify, calibration_dir=calibration_dir, max_delta=max_delta,
             strict=strict, unsafe=unsafe, threshold=threshold, int8_target=int8_target.value,
-            **_int8_options(precision, int8_tolerance, int8_max_mean_dp, int8_max_seconds))
+            **_int8_options(precision, int8_tolerance, int8_max_mean_dp, int8_max_seconds),
+            **({"explain_output": explain_output} if explain_output else {}))
     typer.echo("\n".join(report.lines()))
 
 

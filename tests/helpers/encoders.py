@@ -33,8 +33,10 @@ def _conv_nodes(source: str, rng: np.random.Generator) -> tuple[list[Any], list[
 def onnx_encoder(path: Path, *, layout: str = "NCHW", size: int | None = 32,
                  outputs: tuple[str, ...] = ("map",), seed: int = 0, opset: int = 17) -> Path:
     """An ONNX encoder: ``layout`` input (``size`` None: dynamic H and W); outputs among
-    ``map`` (in the input's layout), ``vector`` (global average pool) and ``flat`` (the
-    map flattened: a vector with no map behind it)."""
+    ``map`` (in the input's layout), ``vector`` (global average pool), ``avgpool`` (the
+    same average by an AveragePool over the whole map, which export cannot trace back to
+    the map by itself: ``--explain-output map_nchw``) and ``flat`` (the map flattened: a
+    vector with no map behind it)."""
     rng = np.random.default_rng(seed)
     hw: list[Any] = [size, size] if size else ["H", "W"]
     shape = ["N", 3, *hw] if layout == "NCHW" else ["N", *hw, 3]
@@ -50,8 +52,13 @@ def onnx_encoder(path: Path, *, layout: str = "NCHW", size: int | None = 32,
     nodes += [helper.make_node("GlobalAveragePool", ["map_nchw"], ["gap"]),
               helper.make_node("Flatten", ["gap"], ["vector"]),
               helper.make_node("Flatten", ["map_nchw"], ["flat"])]
+    if "avgpool" in outputs:  # an AveragePool over the whole map: no automatic explain
+        side = (size or 32) // 4
+        nodes += [helper.make_node("AveragePool", ["map_nchw"], ["avg"],
+                                   kernel_shape=[side, side]),
+                  helper.make_node("Flatten", ["avg"], ["avgpool"])]
     shapes = {"map": ["N", CHANNELS, "h", "w"] if layout == "NCHW" else ["N", "h", "w", CHANNELS],
-              "vector": ["N", CHANNELS], "flat": ["N", "D"]}
+              "vector": ["N", CHANNELS], "flat": ["N", "D"], "avgpool": ["N", CHANNELS]}
     outs = [helper.make_tensor_value_info(name, TensorProto.FLOAT, shapes[name])
             for name in outputs]
     graph = helper.make_graph(nodes, "encoder", [helper.make_tensor_value_info(

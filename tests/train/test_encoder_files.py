@@ -231,3 +231,28 @@ def test_an_op_ncnn_lacks_is_named_in_one_line(class_folder: Path, tmp_path: Pat
     assert result.returncode == 2 and not (tmp_path / "n").exists()
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and "ncnn has no layer for CumSum" in errors[0], result.stderr
+
+
+def test_explain_output_names_the_map_an_average_pool_reads(class_folder: Path,
+                                                            tmp_path: Path) -> None:
+    """An AveragePool over the whole map hides the map from export; --explain-output names
+    it, export checks the vector is its average, and explain then works. A tensor that is
+    not what the vector averages is one line, exit 2, nothing written."""
+    encoder = onnx_encoder(tmp_path / "avg.onnx", outputs=("avgpool",))
+    trained = _train(class_folder, tmp_path / "run", encoder, "--preprocess", "unit",
+                     "--head", "linear")
+    assert trained.returncode == 0, trained.stderr[-2000:]
+    model = tmp_path / "run" / "model.keras"
+    plain = invoke("export", model, "--out", tmp_path / "plain.onnx")
+    assert plain.returncode == 0 and "no explain outputs" in plain.stdout
+    named = invoke("export", model, "--out", tmp_path / "m.onnx", "--explain-output", "map_nchw")
+    assert named.returncode == 0, named.stderr[-2000:]
+    assert "no explain outputs" not in named.stdout
+    image = next((class_folder / "anime").glob("*.png"))
+    explained = invoke("explain", tmp_path / "m.onnx", image, "--out", tmp_path / "cam")
+    assert explained.returncode == 0, explained.stderr[-2000:]
+    assert list((tmp_path / "cam").rglob("*.png"))
+    wrong = invoke("export", model, "--out", tmp_path / "w.onnx", "--explain-output", "conv")
+    assert wrong.returncode == 2
+    assert wrong.stderr.count("error:") == 1 and "is not its average" in wrong.stderr
+    assert not (tmp_path / "w.onnx").exists()
