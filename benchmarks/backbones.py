@@ -155,9 +155,9 @@ def parse_args() -> argparse.Namespace:
 
 
 def main() -> None:
-    from anime_detector.bench.report import machine_info
     from anime_detector.export.reference_models import reference_model
     from anime_detector.graphs.flops import count_flops
+    from anime_detector.timing.report import machine_info
     from anime_detector.train.backbones import get_backbone
 
     args = parse_args()

@@ -9,7 +9,7 @@ something, see docs/benchmarks.md):
 Exports what is missing next to RUN/model.keras (fp32, fp16, int8 for this CPU's target
 and for ``avx2``, and an ncnn folder), then times onnxruntime fp32 first (the fidelity
 reference), OpenVINO fp32/bf16, ncnn fp32/fp16, onnxruntime fp16/int8, OpenVINO int8 and
-Keras, interleaved (``anime_detector.bench.runner.run_bench``). numpy's matmul rate is
+Keras, interleaved (``anime_detector.timing.runner.run_bench``). numpy's matmul rate is
 probed before and after. Writes ``results/engines.json`` and ``results/engines.md``;
 the batch-1 ratios of earlier runs on this CPU stay in the JSON's ``history`` (a later
 run never hides an earlier one).
@@ -66,8 +66,8 @@ def model_note(run: Path) -> str:
 
 
 def specs_for(paths: dict[str, Path], threads: int | None) -> list[Any]:
-    from anime_detector.bench.plan import engine_precisions
-    from anime_detector.bench.runner import EngineSpec
+    from anime_detector.timing.plan import engine_precisions
+    from anime_detector.timing.runner import EngineSpec
 
     int8 = [k for k in paths if k.startswith("int8")]
     specs = [EngineSpec("onnxruntime", str(paths["fp32"]), "cpu", threads)]
@@ -104,10 +104,10 @@ def ratios(report: dict[str, Any], bound: float) -> dict[str, dict[str, float | 
 
 
 def main() -> None:
-    from anime_detector.bench.plan import parse_batch_sizes
-    from anime_detector.bench.report import format_table
-    from anime_detector.bench.runner import EngineSpec, run_bench
     from anime_detector.engines import KERAS_BENCH_ROWS
+    from anime_detector.timing.plan import parse_batch_sizes
+    from anime_detector.timing.report import format_table
+    from anime_detector.timing.runner import EngineSpec, run_bench
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--run", type=Path, required=True)

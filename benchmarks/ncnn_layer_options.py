@@ -8,7 +8,7 @@ converted from):
 Builds the same folder without its ``layer_options`` (the featmask bits written after
 pnnx: plain pnnx output, every 3x3 convolution on Winograd) in a temporary folder that
 shares the weights file, then times onnxruntime fp32, ncnn as pnnx wrote it and ncnn as
-converted, interleaved (``anime_detector.bench.runner.run_bench``), with max |dp| on real
+converted, interleaved (``anime_detector.timing.runner.run_bench``), with max |dp| on real
 images. ``--repeat N`` runs that N times in a row and reports every run's ratios and
 their median (this shared machine's load changes from minute to minute); ``--append``
 keeps the runs already in the results file (same CPU only) and adds these, so that
@@ -57,8 +57,8 @@ def without_layer_options(folder: Path, out: Path) -> list[str]:
 
 
 def main() -> None:
-    from anime_detector.bench.report import format_table
-    from anime_detector.bench.runner import EngineSpec, run_bench
+    from anime_detector.timing.report import format_table
+    from anime_detector.timing.runner import EngineSpec, run_bench
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--onnx", type=Path, required=True)

@@ -25,10 +25,10 @@ ROOT = Path(__file__).resolve().parent.parent
 TODAY = ["tests/export/test_export.py", "tests/runtime/test_bad_inputs.py",
          "tests/runtime/test_detector.py", "tests/runtime/test_preprocess.py",
          "tests/graphs/test_reference_graph.py", "tests/train/test_train.py",
-         "tests/train/test_train_paths.py", "tests/bench/test_bench_command.py",
+         "tests/train/test_train_paths.py", "tests/timing/test_bench_command.py",
          "tests/cli/test_help.py", "tests/cli/test_predict.py", "tests/test_demo.py",
          "tests/cli/test_eval.py", "tests/test_import_boundary.py", "tests/test_sample_set.py"]
-# (test_static_checks.py of the older commit is now .ci/static-checks, outside pytest.)
+# (test_static_checks.py of the older commit is now ci/static-checks, outside pytest.)
 
 
 def run(tree: Path, python: Path, selection: list[str]) -> dict[str, object]:

@@ -41,7 +41,7 @@ pip install --quiet --disable-pip-version-check -c "$new" -e ".[$extras]" \
     && pip install --quiet --disable-pip-version-check --no-deps -r requirements/no-deps.txt \
     || { echo "refresh-lock: the new versions do not install (above)"; exit 1; }
 echo "== static checks"
-.ci/static-checks >"$work/static.log" 2>&1
+ci/static-checks >"$work/static.log" 2>&1
 static=$?
 tail -n 20 "$work/static.log"
 echo "== the suite"

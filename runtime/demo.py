@@ -82,9 +82,9 @@ def run_demo(data: Path | None, out: Path, weights: str | None = "imagenet",
     run's model is exported, predicted, evaluated and benchmarked. ``backbone`` and
     ``preprocess`` are ``train``'s (an encoder file needs ``preprocess``).
     """
-    from anime_detector.bench.report import format_table
-    from anime_detector.bench.runner import EngineSpec, run_bench
     from anime_detector.export import to_onnx
+    from anime_detector.timing.report import format_table
+    from anime_detector.timing.runner import EngineSpec, run_bench
 
     out.mkdir(parents=True, exist_ok=True)
     data = data or sample_set()

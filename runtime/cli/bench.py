@@ -50,10 +50,10 @@ def bench(
                                              "fresh process per engine.")] = True,
 ) -> None:
     """Latency, throughput, cold start, memory and fidelity per engine, precision and batch."""
-    from anime_detector.bench.plan import plan_bench
-    from anime_detector.bench.report import format_table
-    from anime_detector.bench.runner import run_bench
     from anime_detector.file_io import atomic_write_text
+    from anime_detector.timing.plan import plan_bench
+    from anime_detector.timing.report import format_table
+    from anime_detector.timing.runner import run_bench
 
     with user_errors():
         if models:

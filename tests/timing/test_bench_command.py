@@ -58,7 +58,7 @@ def test_bench_with_keras_rows(trained_run: dict[str, Path], vgg_export: dict[st
 
 def test_engine_that_cannot_load_is_a_row_with_an_error(tiny_model: Path, tmp_path: Path) -> None:
     """A broken engine never sinks the report: null figures, an error, valid JSON."""
-    from anime_detector.bench.runner import EngineSpec, run_bench
+    from anime_detector.timing.runner import EngineSpec, run_bench
 
     missing = str(tmp_path / "missing.onnx")
     report = run_bench([EngineSpec("onnxruntime", str(tiny_model)),

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from anime_detector.bench.plan import parse_batch_sizes, plan_bench
 from anime_detector.errors import AnimeDetectorError
+from anime_detector.timing.plan import parse_batch_sizes, plan_bench
 
 
 @pytest.mark.parametrize("text", ["", "0", "1,x", "8,-1", " , "])

@@ -4,7 +4,7 @@ An ``.onnx`` file runs on onnxruntime at its own precision and, when installed, 
 OpenVINO in fp32 and (on CPUs with bf16) bf16; an ncnn model folder runs on ncnn in
 fp32 and fp16 storage; a Keras model given as ``keras_model`` adds two Keras rows.
 :func:`plan_bench` is what the ``bench`` command calls before
-:func:`~anime_detector.bench.runner.run_bench`.
+:func:`~anime_detector.timing.runner.run_bench`.
 """
 
 from __future__ import annotations
@@ -13,12 +13,12 @@ import importlib.util
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from anime_detector.bench.runner import EngineSpec
 from anime_detector.choices import ENGINE_PRECISIONS
 from anime_detector.engines import ENGINES, KERAS_BENCH_ROWS, require_engine, resolve_engine
 from anime_detector.engines.openvino import has_bf16
 from anime_detector.errors import AnimeDetectorError
 from anime_detector.system import cpu_flags
+from anime_detector.timing.runner import EngineSpec
 
 __all__ = ["NCNN_HINT", "BenchPlan", "engine_precisions", "installed_engines",
            "ncnn_note", "parse_batch_sizes", "plan_bench", "plan_specs"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from anime_detector.bench.report import MIN_GAIN, add_recommendation
+from anime_detector.timing.report import MIN_GAIN, add_recommendation
 
 
 def row(engine: str, precision: str, p50: float, dp: float) -> dict[str, Any]:

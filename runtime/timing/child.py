@@ -9,8 +9,8 @@ import time
 
 import numpy as np
 
-from anime_detector.bench.runner import EngineSpec, load_engine
 from anime_detector.preprocessing import input_shape
+from anime_detector.timing.runner import EngineSpec, load_engine
 
 
 def main() -> None:

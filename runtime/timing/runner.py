@@ -3,7 +3,7 @@
 Each engine is loaded once, warmed up, then timed in rounds (A, B, A, B, ...) so a
 noisy machine slows all engines alike. Fidelity (max |dp| and label agreement) is
 measured against the first engine on the same inputs. Cold start and peak memory come
-from a fresh child process per engine (``python -m anime_detector.bench.child``). An
+from a fresh child process per engine (``python -m anime_detector.timing.child``). An
 engine that fails to load or run is a row with ``null`` figures and an ``error``.
 """
 
@@ -23,13 +23,13 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from anime_detector.bench.report import add_recommendation, add_speedups, machine_info
 from anime_detector.engines import ENGINES, Engine, open_engine
 from anime_detector.errors import describe_error
 from anime_detector.int8_support import int8_notes
 from anime_detector.preprocessing import DEFAULT_SPEC, PreprocessSpec, input_shape
 from anime_detector.progress import track
 from anime_detector.sampling import sample_images
+from anime_detector.timing.report import add_recommendation, add_speedups, machine_info
 
 __all__ = ["EngineSpec", "load_engine", "run_bench"]
 
@@ -58,7 +58,7 @@ def load_engine(spec: EngineSpec) -> Engine:
 
 def child_measure(spec: EngineSpec, batch_size: int, timeout: float = 600.0) -> dict[str, Any]:
     """Cold start (load + first batch) and peak RSS, in a fresh process; ``error`` if it fails."""
-    args = [sys.executable, "-m", "anime_detector.bench.child", spec.to_json(), str(batch_size)]
+    args = [sys.executable, "-m", "anime_detector.timing.child", spec.to_json(), str(batch_size)]
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
     try:
         out = subprocess.run(args, capture_output=True, text=True, env=env, timeout=timeout)
