@@ -18,7 +18,6 @@ OpenVINO int8 row runs the vnni file.
 from __future__ import annotations
 
 import argparse
-import shutil
 import sys
 import tempfile
 import warnings
@@ -32,17 +31,7 @@ from nsfwjs_encoder import NodeMissing, nsfwjs_encoder
 
 from anime_detector.choices import INT8_CPU_FAMILIES
 
-
-def fold_folders(root: Path, fold: int, folds: int) -> tuple[Path, Path]:
-    """Copies of the sample set: every ``folds``-th image of each class (from ``fold``) in
-    val/, the rest in train/."""
-    for label in ("anime", "not_anime"):
-        files = sorted(p for p in (SAMPLE / label).iterdir() if p.is_file())
-        for i, path in enumerate(files):
-            part = "val" if i % folds == fold else "train"
-            (root / part / label).mkdir(parents=True, exist_ok=True)
-            shutil.copy(path, root / part / label / path.name)
-    return root / "train", root / "val"
+from helpers.folds import fold_folders
 
 
 def _train(encoder: Path, train: Path, folder: Path, head: str, epochs: int) -> Path:
@@ -160,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         for fold in range(args.folds):
             folder = Path(tmp) / f"fold{fold}"
-            train, val = fold_folders(folder, fold, args.folds)
+            train, val = fold_folders(SAMPLE, folder, fold, args.folds)
             files = _exports(_train(encoder, train, folder, args.head, args.epochs), train,
                              folder)
             images = sorted(p for p in val.rglob("*") if p.is_file())

@@ -52,15 +52,23 @@ def test_reduce_range_only_for_avx2() -> None:
     assert _weight_extremes(to_int8(model, calibration, "arm64")) > 64
 
 
-@pytest.mark.tf
-def test_export_records_the_target(tmp_path: Path) -> None:
+@pytest.fixture
+def tiny_keras(tmp_path: Path) -> Path:
+    """The small stand-in network (random weights) saved as a .keras file."""
     pytest.importorskip("keras")
-    from anime_detector.export import to_onnx
-    from anime_detector.onnx_metadata import read_metadata
     from anime_detector.train.model import build_model
 
     source = tmp_path / "tiny.keras"
     build_model(weights=None, backbone="tiny").save(source)
+    return source
+
+
+@pytest.mark.tf
+def test_export_records_the_target(tiny_keras: Path, tmp_path: Path) -> None:
+    from anime_detector.export import to_onnx
+    from anime_detector.onnx_metadata import read_metadata
+
+    source = tiny_keras
     out = tmp_path / "int8.onnx"
     to_onnx(source, out, precision="int8", calibration_dir=SAMPLE, int8_target="vnni",
             verify_dir=SAMPLE, log=lambda _: None)
@@ -71,15 +79,13 @@ def test_export_records_the_target(tmp_path: Path) -> None:
 
 
 @pytest.mark.tf
-def test_the_int8_recipe_round_trips_through_the_contract(tmp_path: Path) -> None:
-    pytest.importorskip("keras")
+def test_the_int8_recipe_round_trips_through_the_contract(tiny_keras: Path,
+                                                          tmp_path: Path) -> None:
     from anime_detector.contract import int8_line
     from anime_detector.detector import Detector
     from anime_detector.export import to_onnx
-    from anime_detector.train.model import build_model
 
-    source = tmp_path / "tiny.keras"
-    build_model(weights=None, backbone="tiny").save(source)
+    source = tiny_keras
     out = tmp_path / "int8.onnx"
     lines: list[str] = []
     to_onnx(source, out, precision="int8", calibration_dir=SAMPLE, int8_target="vnni",
@@ -96,15 +102,11 @@ def test_the_int8_recipe_round_trips_through_the_contract(tmp_path: Path) -> Non
 
 @pytest.mark.tf
 def test_an_unreachable_int8_tolerance_writes_nothing_and_says_one_line(
-        tmp_path: Path) -> None:
-    pytest.importorskip("keras")
+        tiny_keras: Path, tmp_path: Path) -> None:
     import subprocess
     import sys
 
-    from anime_detector.train.model import build_model
-
-    source = tmp_path / "tiny.keras"
-    build_model(weights=None, backbone="tiny").save(source)
+    source = tiny_keras
     out = tmp_path / "int8.onnx"
     done = subprocess.run(
         [sys.executable, "-m", "anime_detector", "export", str(source), "--out", str(out),

@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 from helpers.cli import invoke
+from helpers.folds import fold_folders
 
 pytestmark = [pytest.mark.tf, pytest.mark.slow]
 pytest.importorskip("tensorflow")
@@ -34,17 +35,6 @@ def encoder() -> dict[str, Path]:
                           capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr[-2000:]
     return {k: Path(v) for k, v in (line.split(": ", 1) for line in done.stdout.splitlines())}
-
-
-def _fold_folders(root: Path, fold: int) -> tuple[Path, Path]:
-    """Copies of the sample set: fold ``fold`` of each class in val/, the rest in train/."""
-    for label in ("anime", "not_anime"):
-        files = sorted(p for p in (SAMPLE / label).iterdir() if p.is_file())
-        for i, path in enumerate(files):
-            part = "val" if i % FOLDS == fold else "train"
-            (root / part / label).mkdir(parents=True, exist_ok=True)
-            shutil.copy(path, root / part / label / path.name)
-    return root / "train", root / "val"
 
 
 def _train(encoder: Path, train: Path, out: Path, cache: Path) -> None:
@@ -68,7 +58,7 @@ def _accuracy(model: Path, folder: Path) -> float:
 def test_fold_accuracy_is_far_above_chance(encoder: dict[str, Path], tmp_path: Path) -> None:
     accuracies = []
     for fold in range(FOLDS):
-        train, val = _fold_folders(tmp_path / f"fold{fold}", fold)
+        train, val = fold_folders(SAMPLE, tmp_path / f"fold{fold}", fold, FOLDS)
         _train(encoder["onnx"], train, tmp_path / f"run{fold}", tmp_path / "c")
         accuracies.append(_accuracy(tmp_path / f"run{fold}" / "model.keras", val))
     mean = float(np.mean(accuracies))
@@ -81,7 +71,7 @@ def test_exported_fp32_equals_training(encoder: dict[str, Path], kind: str,
                                        tmp_path: Path) -> None:
     from anime_detector.detector import Detector
 
-    train, _ = _fold_folders(tmp_path / "data", 0)
+    train, _ = fold_folders(SAMPLE, tmp_path / "data", 0, FOLDS)
     _train(encoder[kind], train, tmp_path / "run", tmp_path / "cache")
     out = tmp_path / "model.onnx"
     exported = invoke("export", tmp_path / "run" / "model.keras", "--out", out,
