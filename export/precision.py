@@ -49,8 +49,9 @@ def resolve_int8_target(target: str = "auto", flags: Iterable[str] | None = None
 
 def prepare_for_int8(model: Any) -> Any:
     """``model`` as the quantizer sees it: shapes inferred, basic graph optimizations applied
-    (onnxruntime's ``quant_pre_process``). Numerically the fp32 model; node and tensor names
-    are those ``to_int8``'s ``keep_fp32`` refers to."""
+    (onnxruntime's ``quant_pre_process``), and a name for every node that has none.
+    Numerically the fp32 model; its node names are those ``to_int8``'s ``keep_fp32``
+    refers to (an empty name there would keep every unnamed node in fp32)."""
     import onnx
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
@@ -58,7 +59,16 @@ def prepare_for_int8(model: Any) -> Any:
         src, prepped = Path(tmp, "fp32.onnx"), Path(tmp, "prep.onnx")
         onnx.save(model, str(src))
         quant_pre_process(str(src), str(prepped), skip_symbolic_shape=True)
-        return onnx.load(str(prepped))
+        prepared = onnx.load(str(prepped))
+    taken = {node.name for node in prepared.graph.node}
+    for i, node in enumerate(prepared.graph.node):  # a recipe names the nodes it keeps
+        if not node.name:
+            name = f"{node.op_type}_{i}"
+            while name in taken:
+                name += "_"
+            node.name = name
+            taken.add(name)
+    return prepared
 
 
 def to_int8(model: Any, calibration: np.ndarray, int8_target: str = "auto", *,

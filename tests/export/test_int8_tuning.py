@@ -127,3 +127,12 @@ def test_an_unreachable_tolerance_is_one_line_naming_the_best() -> None:
     assert "\n" not in message
     assert "no int8 recipe met the tolerance" in message and "best:" in message
     assert "nothing written" in message and "fp16" in message
+
+
+def test_every_node_has_a_name_a_recipe_can_keep() -> None:
+    """An unnamed node would be kept in fp32 by an empty name, with every other unnamed one."""
+    from helpers.onnx_models import build_small_vgg
+
+    prepared = prepare_for_int8(build_small_vgg())
+    names = [node.name for node in prepared.graph.node]
+    assert all(names) and len(set(names)) == len(names)
