@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from anime_detector.export.precision import prepare_for_int8, to_int8
+from anime_detector.export.precision import prepare_for_int8, quantize_prepared
 from anime_detector.export.verify import Comparison, compare, onnx_predict
 
 __all__ = ["DEFAULT_TOLERANCE", "Int8Recipe", "Int8Tolerance", "Int8Tuning", "Int8TuningError",
@@ -214,10 +214,13 @@ def tune_int8(fp32: Any, calibration: np.ndarray, check_batch: np.ndarray, targe
     reference = onnx_predict(fp32.SerializeToString(), check_batch)
     tried: list[tuple[Int8Recipe, Comparison]] = []
     sensitivity: list[tuple[str, float]] = []
+    all_int8: dict[str, Any] = {}  # the every-conv model of each calibration method
 
     def attempt(recipe: Int8Recipe) -> Int8Tuning | None:
-        model = to_int8(fp32, calibration, target, calibrate=recipe.calibrate,
-                        keep_fp32=recipe.keep_fp32)
+        model = quantize_prepared(fp32, calibration, target, calibrate=recipe.calibrate,
+                                  keep_fp32=recipe.keep_fp32)
+        if not recipe.keep_fp32:
+            all_int8[recipe.calibrate] = model
         check = compare(reference, onnx_predict(model.SerializeToString(), check_batch),
                         "onnx fp32", f"int8 [{recipe.name}]")
         tried.append((recipe, check))
@@ -237,8 +240,8 @@ def tune_int8(fp32: Any, calibration: np.ndarray, check_batch: np.ndarray, targe
         if out_of_time():
             raise _failure(tried, tolerance, max_seconds)
     calibrate = max(tried, key=lambda item: _score(item[1]))[0].calibrate
-    quantized = to_int8(fp32, calibration, target, calibrate=calibrate)
-    sensitivity[:] = node_sensitivity(fp32, quantized, calibration[: min(16, len(calibration))])
+    sensitivity[:] = node_sensitivity(fp32, all_int8[calibrate],
+                                      calibration[: min(16, len(calibration))])
     log("int8 sensitivity (dB of SQNR lost): " + ", ".join(
         f"{name} {drop:.1f}" for name, drop in sensitivity[:5]))
     for recipe in _later_recipes(fp32, calibrate, sensitivity):

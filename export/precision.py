@@ -12,7 +12,8 @@ import numpy as np
 from anime_detector.choices import INT8_TARGETS
 from anime_detector.int8_support import cpu_int8_target
 
-__all__ = ["prepare_for_int8", "resolve_int8_target", "to_fp16", "to_int8"]
+__all__ = ["prepare_for_int8", "quantize_prepared", "resolve_int8_target", "to_fp16",
+           "to_int8"]
 
 
 def to_fp16(model: Any) -> Any:
@@ -85,15 +86,24 @@ def to_int8(model: Any, calibration: np.ndarray, int8_target: str = "auto", *,
     in ``keep_fp32`` stay float32 and read their inputs in float (``export.int8_tuning``
     chooses both).
     """
+    return quantize_prepared(prepare_for_int8(model), calibration, int8_target,
+                             calibrate=calibrate, keep_fp32=keep_fp32)
+
+
+def quantize_prepared(prepped: Any, calibration: np.ndarray, int8_target: str = "auto", *,
+                      calibrate: str = "MinMax", keep_fp32: Sequence[str] = ()) -> Any:
+    """:func:`to_int8` of a model :func:`prepare_for_int8` has prepared already (the search
+    in ``export.int8_tuning`` prepares once, then quantizes it with each recipe)."""
     reduce_range = resolve_int8_target(int8_target) == "avx2"
     import onnx
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
 
-    prepped = prepare_for_int8(model)
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp, "int8.onnx")
+        model = onnx.ModelProto()  # quantize_static moves the weights of the proto it gets
+        model.CopyFrom(prepped)  # into files of its own: hand it a copy
         quantize_static(
-            prepped, str(out), _Calibration(calibration),
+            model, str(out), _Calibration(calibration),
             quant_format=QuantFormat.QDQ, per_channel=True, reduce_range=reduce_range,
             activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
             op_types_to_quantize=["Conv", "MaxPool"], nodes_to_exclude=list(keep_fp32),
