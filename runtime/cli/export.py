@@ -69,8 +69,8 @@ def export(
             log=lambda line: typer.echo(line, err=True), precision=precision.value,
             opset=opset, verify=verify, calibration_dir=calibration_dir, max_delta=max_delta,
             strict=strict, unsafe=unsafe, threshold=threshold, int8_target=int8_target.value,
-            **_int8_options(precision, int8_tolerance, int8_max_mean_dp, int8_max_seconds),
-            **({"explain_output": explain_output} if explain_output else {}))
+            explain_output=explain_output,
+            **_int8_options(precision, int8_tolerance, int8_max_mean_dp, int8_max_seconds))
     typer.echo("\n".join(report.lines()))
 
 
