@@ -1,6 +1,7 @@
 """Accuracy on a real pretrained encoder, and what each engine and precision costs in it.
 
-The encoder is nsfwjs's MobileNetV2 (``nsfwjs_encoder.py``; needs node and npm once).
+The encoder is nsfwjs's MobileNetV2, or with ``--encoder inception_v3`` its InceptionV3
+(``nsfwjs_encoder.py``; needs node and npm once).
 For each of ``--folds`` stratified folds of ``examples/sample`` the head is trained
 (``train --backbone nsfwjs-mnv2.onnx --preprocess unit``) on the other folds and exported
 as fp32, fp16, int8 for each target (avx2, vnni, arm64) and ncnn; every engine and
@@ -9,6 +10,7 @@ against onnxruntime fp32 the max and mean |dp| and the label agreement.
 
     python benchmarks/accuracy.py                 # 5 folds, the seed's head
     python benchmarks/accuracy.py --folds 2 --head linear
+    python benchmarks/accuracy.py --encoder inception_v3   # writes accuracy-inception_v3.*
 
 Writes ``results/accuracy.json`` and ``.md`` with the CPU and its flags. Times nothing.
 The int8 arm64 file runs here on x86 (its numbers are onnxruntime's x86 kernels'); the
@@ -27,7 +29,7 @@ from typing import Any
 
 import numpy as np
 from _common import SAMPLE, machine_line, save
-from nsfwjs_encoder import NodeMissing, nsfwjs_encoder
+from nsfwjs_encoder import MODELS, NodeMissing, nsfwjs_encoder
 
 from anime_detector.choices import INT8_CPU_FAMILIES
 
@@ -133,9 +135,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--head", choices=("seed", "linear"), default="seed")
     parser.add_argument("--epochs", type=int, default=30)
+    parser.add_argument("--encoder", choices=sorted(MODELS), default="mobilenet_v2")
     args = parser.parse_args(argv)
     try:
-        encoder = nsfwjs_encoder(log=lambda line: print(line, file=sys.stderr)).onnx
+        encoder = nsfwjs_encoder(log=lambda line: print(line, file=sys.stderr),
+                                 model=args.encoder).onnx
     except NodeMissing as exc:
         print(f"skipped: {exc}")
         return 0
@@ -166,7 +170,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"fold {fold + 1}/{args.folds} done", file=sys.stderr)
     complete = {row: s for row, s in scores.items() if row not in errors}
     result = summary(complete, np.array(labels))
-    save("accuracy", {"encoder": "nsfwjs 4.4.0 MobileNetV2", "head": args.head,
+    name = "accuracy" if args.encoder == "mobilenet_v2" else f"accuracy-{args.encoder}"
+    save(name, {"encoder": f"nsfwjs 4.4.0 {args.encoder}", "head": args.head,
                       "folds": args.folds, "rows": result, "errors": errors},
          markdown(result, errors, args))
     return 0

@@ -1,6 +1,7 @@
 """int8 recipes on a real pretrained encoder: what each costs in answers, and what it buys.
 
-The model: nsfwjs's MobileNetV2 encoder (``benchmarks/nsfwjs_encoder.py``), global average
+The model: nsfwjs's MobileNetV2 encoder, or with ``--encoder inception_v3`` its InceptionV3
+(``benchmarks/nsfwjs_encoder.py``), global average
 pooling and a linear head (logistic regression on the pooled features), composed into one
 ONNX graph with ``input``/``output`` as export writes them. k-fold over the shipped sample
 set (``examples/sample``): in each fold the head is fitted on the other folds, the int8
@@ -11,9 +12,10 @@ For each recipe of ``export.int8_tuning`` (and what ``tune_int8`` chooses): accu
 label agreement with fp32, mean and max |dp| against fp32, and speed against fp32
 (batch 1, onnxruntime, interleaved rounds, this CPU).
 
-    python benchmarks/int8_recipes.py [--folds 5] [--out benchmarks/results]
+    python benchmarks/int8_recipes.py [--folds 5] [--encoder inception_v3] [--out DIR]
 
-Prints a Markdown table and writes ``int8_recipes.json`` / ``.md`` beside the others.
+Prints a Markdown table and writes ``int8_recipes.json`` / ``.md`` beside the others
+(``int8_recipes-inception_v3.*`` for that encoder).
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from typing import Any
 
 import numpy as np
 from _common import machine_line
-from nsfwjs_encoder import NodeMissing, nsfwjs_encoder
+from nsfwjs_encoder import MODELS, NodeMissing, nsfwjs_encoder
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -39,11 +41,11 @@ def labelled_images(folder: Path) -> tuple[list[Path], np.ndarray]:
     return [s.path for s in samples], np.array([s.label for s in samples])
 
 
-def pixels(paths: list[Path]) -> np.ndarray:
+def pixels(paths: list[Path], size: int = 224) -> np.ndarray:
     from anime_detector.encoder_spec import encoder_spec
     from anime_detector.preprocessing import load_image, preprocess
 
-    spec = encoder_spec("unit", (224, 224))
+    spec = encoder_spec("unit", (size, size))
     return np.stack([preprocess(load_image(p), spec) for p in paths])
 
 
@@ -103,7 +105,7 @@ def folds(n: int, k: int, seed: int = 0) -> list[np.ndarray]:
     return [order[i::k] for i in range(k)]
 
 
-def run(folds_k: int, out: Path) -> dict[str, Any]:
+def run(folds_k: int, out: Path, encoder_name: str = "mobilenet_v2") -> dict[str, Any]:
     import onnx
 
     from anime_detector.export.int8_tuning import (
@@ -118,10 +120,10 @@ def run(folds_k: int, out: Path) -> dict[str, Any]:
     from anime_detector.export.precision import prepare_for_int8, resolve_int8_target, to_int8
     from anime_detector.export.verify import compare
 
-    files = nsfwjs_encoder(log=lambda line: print(line, file=sys.stderr))
+    files = nsfwjs_encoder(log=lambda line: print(line, file=sys.stderr), model=encoder_name)
     encoder = onnx.load(str(files.onnx))
     paths, labels = labelled_images(ROOT / "examples" / "sample")
-    batch = pixels(paths)
+    batch = pixels(paths, files.size)
     features = pooled_features(encoder, batch)
     target = resolve_int8_target("auto")
     rows: dict[str, dict[str, list[float]]] = {}
@@ -161,7 +163,8 @@ def run(folds_k: int, out: Path) -> dict[str, Any]:
         except Int8TuningError as exc:
             chosen.append(f"none: {exc}")
         print(f"fold {fold + 1}/{folds_k} done", file=sys.stderr)
-    report = {"machine": machine_line(), "target": target, "images": len(paths),
+    report = {"encoder": f"nsfwjs {encoder_name}", "machine": machine_line(),
+              "target": target, "images": len(paths),
               "folds": folds_k, "chosen": chosen,
               "rows": {name: summarise(row) for name, row in rows.items()},
               "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
@@ -200,7 +203,8 @@ def table(report: dict[str, Any]) -> str:
         lines.append(f"| {name} | {r['correct']}/{r['images']} | {r['accuracy']:.1%} | "
                      f"{r['label_agreement']:.1%} | {r['mean_abs_dp']:.3f} | "
                      f"{r['max_abs_dp']:.3f} | {speed} |")
-    lines += ["", f"{report['machine']}; int8 target {report['target']}; "
+    lines += ["", f"{report.get('encoder', 'nsfwjs mobilenet_v2')}; "
+              f"{report['machine']}; int8 target {report['target']}; "
               f"{report['folds']}-fold over {report['images']} images; {report['date']}",
               "tune_int8 chose, per fold: " + "; ".join(report["chosen"])]
     return "\n".join(lines)
@@ -208,8 +212,10 @@ def table(report: dict[str, Any]) -> str:
 
 def write(report: dict[str, Any], out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
-    for name, text in (("int8_recipes.json", json.dumps(report, indent=1)),
-                       ("int8_recipes.md", table(report) + "\n")):
+    encoder = report.get("encoder", "nsfwjs mobilenet_v2").split()[-1]
+    stem = "int8_recipes" if encoder == "mobilenet_v2" else f"int8_recipes-{encoder}"
+    for name, text in ((f"{stem}.json", json.dumps(report, indent=1)),
+                       (f"{stem}.md", table(report) + "\n")):
         tmp = out / (name + ".tmp")
         tmp.write_text(text)
         tmp.replace(out / name)
@@ -219,9 +225,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
+    parser.add_argument("--encoder", choices=sorted(MODELS), default="mobilenet_v2")
     args = parser.parse_args(argv)
     try:
-        report = run(args.folds, args.out)
+        report = run(args.folds, args.out, args.encoder)
     except NodeMissing as exc:
         print(f"int8_recipes: skipped: {exc}")
         return 0

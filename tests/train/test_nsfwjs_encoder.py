@@ -84,3 +84,17 @@ def test_exported_fp32_equals_training(encoder: dict[str, Path], kind: str,
     assert np.abs(np.array(onnx) - np.array(keras)).max() < 1e-4
     labels = np.array([p.parent.name == "anime" for p in images])
     assert ((np.array(onnx) >= 0.5) == labels).mean() >= 0.8
+
+
+def test_inception_v3_weights_load_by_position() -> None:
+    """nsfwjs's InceptionV3 names its layers ``conv2d_N`` as Keras 2 numbered them; the
+    importer pairs them with Keras 3's by their place in the graph. nsfwjs's own head on
+    the imported encoder then tells the sample set's drawings apart (chance is 50%)."""
+    if shutil.which("node") is None or shutil.which("npm") is None:
+        pytest.skip("node and npm are needed to import the nsfwjs encoder")
+    done = subprocess.run([sys.executable, str(REPO / "benchmarks" / "nsfwjs_encoder.py"),
+                           "--model", "inception_v3", "--check"],
+                          capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-2000:]
+    accuracy = float(done.stdout.rsplit("accuracy ", 1)[1].strip().rstrip("%")) / 100
+    assert accuracy >= 0.8, done.stdout
