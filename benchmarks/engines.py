@@ -10,7 +10,8 @@ Exports what is missing next to RUN/model.keras (fp32, fp16, int8 for this CPU's
 and for ``avx2``, and an ncnn folder), then times onnxruntime fp32 first (the fidelity
 reference), OpenVINO fp32/bf16, ncnn fp32/fp16, onnxruntime fp16/int8, OpenVINO int8 and
 Keras, interleaved (``anime_detector.timing.runner.run_bench``). numpy's matmul rate is
-probed before and after. Writes ``results/engines.json`` and ``results/engines.md``;
+probed before and after. Writes ``results/engines.json`` and ``results/engines.md``
+(``--name`` changes the stem, for a second model);
 the batch-1 ratios of earlier runs on this CPU stay in the JSON's ``history`` (a later
 run never hides an earlier one).
 """
@@ -121,6 +122,8 @@ def main() -> None:
     parser.add_argument("--batch-sizes", default="1,8")
     parser.add_argument("--max-dp", type=float, default=1e-3)
     parser.add_argument("--no-keras", action="store_true")
+    parser.add_argument("--name", default="engines",
+                        help="results/NAME.json and .md (default: engines)")
     args = parser.parse_args()
 
     paths = ensure_exports(args.run, args.calibration_dir, args.images)
@@ -140,10 +143,10 @@ def main() -> None:
     for batch, values in report["ratios"].items():
         lines.append(f"{batch}: " + "; ".join(
             f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}" for k, v in values.items()))
-    report["history"] = history(report)
+    report["history"] = history(report, args.name)
     lines.append("batch-1 history on this CPU: " + "; ".join(
         f"{h['at']}: {h['best_vs_onnxruntime_fp32']:.2f}x" for h in report["history"]))
-    save("engines", report, "\n".join(lines))
+    save(args.name, report, "\n".join(lines))
 
 
 def _entry(report: dict[str, Any], at: str) -> dict[str, Any]:
@@ -153,10 +156,10 @@ def _entry(report: dict[str, Any], at: str) -> dict[str, Any]:
             "matmul_gflops_before": report.get("matmul_gflops", {}).get("before")}
 
 
-def history(report: dict[str, Any]) -> list[dict[str, Any]]:
-    """Earlier runs' batch-1 entries from ``results/engines.json`` (same CPU only), then this
+def history(report: dict[str, Any], name: str = "engines") -> list[dict[str, Any]]:
+    """Earlier runs' batch-1 entries from ``results/NAME.json`` (same CPU only), then this
     run's."""
-    earlier = previous_report("engines").get("history", [])
+    earlier = previous_report(name).get("history", [])
     return [*earlier, _entry(report, time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()))]
 
 
