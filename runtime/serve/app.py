@@ -1,5 +1,8 @@
 """The one app definition: routes over a :class:`~.service.Service`, built by :func:`create_app`.
 
+Each route is declared once, in :data:`ROUTES` (with :mod:`.v2_routes`' own): its handler,
+whether it needs the key and its OpenAPI operation; the Starlette routes, the middleware's
+key-free paths and ``/openapi.json`` are built from it (:mod:`.routes`).
 Both ways of serving use it: uvicorn in one process (:mod:`.server`) and, scaled out, any
 ASGI host. Every error answer is ``{"error": "<one line>"}``; nothing here ever puts a
 traceback in a response (:mod:`.middleware` turns the unexpected into a 500 with an id).
@@ -23,7 +26,6 @@ from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
-from starlette.routing import Route
 
 from anime_detector.detector import Detector, Failure
 from anime_detector.serve.backend import BackendOpener
@@ -32,12 +34,21 @@ from anime_detector.serve.config import ServeConfig
 from anime_detector.serve.errors import RequestError, error_body
 from anime_detector.serve.metrics import CONTENT_TYPE, ServiceMetrics
 from anime_detector.serve.middleware import RequestContext
-from anime_detector.serve.openapi import openapi_schema
+from anime_detector.serve.openapi import (
+    BINARY,
+    JSON_OK,
+    Operation,
+    image_body,
+    ok,
+    query,
+    schema_ref,
+)
+from anime_detector.serve.routes import Endpoint, RouteTable
 from anime_detector.serve.service import Service, row
 from anime_detector.serve.uploads import Upload, read_uploads
-from anime_detector.serve.v2_routes import V2_ROUTES, model_name
+from anime_detector.serve.v2_routes import V2_ENDPOINTS, model_name
 
-__all__ = ["create_app"]
+__all__ = ["ROUTES", "create_app"]
 
 _TRUE = ("1", "true", "yes", "on")
 
@@ -140,7 +151,7 @@ async def schema(request: Request) -> Response:
     backend = service.backend if service.ready else None
     model = ((model_name(backend.card, service.config.model_name), backend.card.version)
              if backend else None)
-    return JSONResponse(openapi_schema(service.config, model))
+    return JSONResponse(ROUTES.openapi(service.config, model))
 
 
 async def _request_error(request: Request, exc: Exception) -> Response:
@@ -159,17 +170,38 @@ async def _http_error(request: Request, exc: Exception) -> Response:
                         headers=dict(exc.headers or {}))
 
 
-ROUTE_TABLE = [
-    Route("/", page, methods=["GET"]),
-    Route("/v1/predict", predict, methods=["POST"]),
-    Route("/v1/explain", explain, methods=["POST"]),
-    Route("/v1/model", model, methods=["GET"]),
-    Route("/healthz", healthz, methods=["GET"]),
-    Route("/readyz", readyz, methods=["GET"]),
-    Route("/metrics", metrics, methods=["GET"]),
-    Route("/openapi.json", schema, methods=["GET"]),
-    *V2_ROUTES,
-]
+_IMAGE_ERRORS = (400, 408, 413, 415, 422, 503, 504)
+_NAME = query("name", {"type": "string"},
+              "The image's name in the answer, for a raw image body.")
+
+ROUTES = RouteTable([
+    # The page: static, it holds no data (its calls to the API carry the key the user types
+    # in), so it needs no key; HTML, so no operation.
+    Endpoint("/", "GET", page, None, public=True),
+    Endpoint("/v1/predict", "POST", predict, Operation(
+        "Classify one or more images",
+        ok("One row per image", {"application/json": {"schema": schema_ref("Results")}}),
+        errors=_IMAGE_ERRORS,
+        description="Multipart 'file' parts, or one image as the raw body. {limits}",
+        parameters=(query("explain", {"type": "boolean"}), _NAME),
+        body=image_body(many=True))),
+    Endpoint("/v1/explain", "POST", explain, Operation(
+        "Grad-CAM overlay of one image, as PNG",
+        ok("The overlay", {"image/png": {"schema": BINARY}}),
+        errors=_IMAGE_ERRORS, parameters=(_NAME,), body=image_body(many=False))),
+    Endpoint("/v1/model", "GET", model, Operation(
+        "Labels, preprocessing, engine, versions, limits", JSON_OK, errors=(503,))),
+    Endpoint("/healthz", "GET", healthz, Operation("The process is alive", JSON_OK),
+             public=True),
+    Endpoint("/readyz", "GET", readyz, Operation(
+        "Model loaded and warmed up (503 before, and while draining)", JSON_OK,
+        errors=(503,)), public=True),
+    Endpoint("/metrics", "GET", metrics, Operation("Prometheus metrics", ok(
+        "Prometheus text", {"text/plain": {"schema": {"type": "string"}}}))),
+    Endpoint("/openapi.json", "GET", schema, None),  # the schema does not describe itself
+    *V2_ENDPOINTS,
+])
+_STARLETTE_ROUTES = ROUTES.starlette()
 
 
 def create_app(loader: Callable[[], Detector] | None = None, config: ServeConfig | None = None,
@@ -192,7 +224,7 @@ def create_app(loader: Callable[[], Detector] | None = None, config: ServeConfig
         service.stop()
 
     middleware = [Middleware(RequestContext, config=config, metrics=metrics,
-                             routes=ROUTE_TABLE)]
+                             routes=_STARLETTE_ROUTES, public=ROUTES.public_paths())]
     if config.cors_origins:
         middleware.insert(0, Middleware(
             CORSMiddleware, allow_origins=list(config.cors_origins), allow_credentials=False,
@@ -201,7 +233,7 @@ def create_app(loader: Callable[[], Detector] | None = None, config: ServeConfig
             allow_headers=["Authorization", "X-API-Key", "Content-Type", "X-Request-ID",
                            "Inference-Header-Content-Length"]))
     handlers: dict[Any, Any] = {RequestError: _request_error, HTTPException: _http_error}
-    app = Starlette(routes=ROUTE_TABLE, middleware=middleware, lifespan=lifespan,
+    app = Starlette(routes=_STARLETTE_ROUTES, middleware=middleware, lifespan=lifespan,
                     exception_handlers=handlers)
     app.state.service = service
     return app

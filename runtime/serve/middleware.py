@@ -29,7 +29,7 @@ from anime_detector.serve.config import ServeConfig, key_digest
 from anime_detector.serve.errors import RETRY_AFTER, RequestError, error_body
 from anime_detector.serve.metrics import ServiceMetrics
 
-__all__ = ["PUBLIC_ROUTES", "RequestContext"]
+__all__ = ["RequestContext"]
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -38,9 +38,6 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 _Refusal = tuple[int, str, str, dict[str, str]]  # status, message, error kind, headers
 
-# No key needed: the probes (ours and the Open Inference Protocol's), and the page itself
-# (static, it holds no data; its calls to the API carry the key the user types in).
-PUBLIC_ROUTES = frozenset({"/healthz", "/readyz", "/v2/health/live", "/v2/health/ready", "/"})
 _CLIENT_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 log = logging.getLogger("anime_detector.serve")
 
@@ -79,14 +76,17 @@ class _Answer:
 
 class RequestContext:
     """The outermost layer of our own: see the module docstring. ``routes``: the app's, whose
-    paths (``/v2/models/{name}/infer``) label the metrics."""
+    paths (``/v2/models/{name}/infer``) label the metrics; ``public``: the paths answered
+    without the key (the route table's, :meth:`~.routes.RouteTable.public_paths`)."""
 
     def __init__(self, app: ASGIApp, config: ServeConfig, metrics: ServiceMetrics,
-                 routes: Sequence[BaseRoute] = ()) -> None:
+                 routes: Sequence[BaseRoute] = (), public: frozenset[str] = frozenset()
+                 ) -> None:
         self.app = app
         self.config = config
         self.metrics = metrics
         self.routes = routes
+        self.public = public
         self._key = config.key_digest()  # compared as digests: a sealed config has no key
         self._budget = Budget(config.max_inflight_bytes)  # bodies admitted, not finished
 
@@ -172,7 +172,7 @@ class RequestContext:
 
     def _refused(self, scope: Scope) -> tuple[int, str, str] | None:
         """(status, message, kind) of :meth:`_refusal`."""
-        if self._key is not None and scope["path"] not in PUBLIC_ROUTES:
+        if self._key is not None and scope["path"] not in self.public:
             given = _given_key(scope)
             if given is None:
                 return 401, "missing API key (send Authorization: Bearer KEY or X-API-Key)", \

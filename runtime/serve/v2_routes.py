@@ -6,7 +6,9 @@ Server and model metadata, liveness and readiness, and ``infer`` (with the versi
 file's stem, its version the first characters of its sha256. Requests pass through the
 same middleware (key, body limit, metrics) and the same :class:`~.service.Service` (decoding
 with every limit of ``/v1/predict``, the batcher) as ``/v1/predict``; the tensors are read
-and written by :mod:`.v2_codec`. Every error is ``{"error": "<one line>"}``.
+and written by :mod:`.v2_codec`. Every error is ``{"error": "<one line>"}``. Each route is
+declared once, in :data:`V2_ENDPOINTS`, with its OpenAPI operation and whether it needs the
+key (:mod:`.routes`).
 """
 
 from __future__ import annotations
@@ -18,13 +20,14 @@ import numpy as np
 from numpy.typing import NDArray
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 
 from anime_detector._version import __version__
 from anime_detector.errors import one_line
 from anime_detector.preprocessing import input_shape
 from anime_detector.serve.backend import ModelCard
 from anime_detector.serve.errors import RequestError, error_body
+from anime_detector.serve.openapi import BINARY, JSON_OBJECT, JSON_OK, Operation, ok, schema_ref
+from anime_detector.serve.routes import Endpoint
 from anime_detector.serve.service import Service
 from anime_detector.serve.uploads import Upload
 from anime_detector.serve.v2_codec import (
@@ -35,7 +38,7 @@ from anime_detector.serve.v2_codec import (
     parse_request,
 )
 
-__all__ = ["V2_ROUTES", "model_name"]
+__all__ = ["V2_ENDPOINTS", "model_name"]
 
 HEADER_LENGTH = "inference-header-content-length"
 SERVER = "anime-detector"
@@ -143,14 +146,40 @@ async def infer(request: Request) -> Response:
 
 _MODEL = "/v2/models/{name}"
 _VERSION = "/v2/models/{name}/versions/{version}"
+_OUTPUTS = {**JSON_OBJECT, "application/octet-stream": {"schema": BINARY}}
 
-V2_ROUTES = [
-    Route("/v2", server_metadata, methods=["GET"]),
-    Route("/v2/health/live", server_live, methods=["GET"]),
-    Route("/v2/health/ready", server_ready, methods=["GET"]),
-    *(route for base in (_MODEL, _VERSION) for route in (
-        Route(base, model_metadata, methods=["GET"]),
-        Route(base + "/ready", model_ready, methods=["GET"]),
-        Route(base + "/infer", infer, methods=["POST"]),
-    )),
-]
+
+def _model_endpoints(base: str) -> tuple[Endpoint, ...]:
+    """The model's routes under ``base``: its metadata, readiness and ``infer``."""
+    return (
+        Endpoint(base, "GET", model_metadata, Operation(
+            "Model metadata: its inputs (image, input) and outputs", JSON_OK,
+            errors=(404, 503))),
+        Endpoint(base + "/ready", "GET", model_ready, Operation(
+            "The model is loaded and warm", ok("Ready", JSON_OBJECT),
+            errors=(404, 503))),
+        Endpoint(base + "/infer", "POST", infer, Operation(
+            "Classify images, Open Inference Protocol (KServe v2)",
+            ok("The outputs asked for", _OUTPUTS),
+            errors=(400, 404, 408, 413, 415, 503, 504),
+            description="One input: 'image' (BYTES, base64 in JSON) or 'input' (FP32 "
+                        "[N, H, W, 3]); binary data after a JSON header of "
+                        "Inference-Header-Content-Length bytes. {limits}",
+            parameters=({"name": "Inference-Header-Content-Length", "in": "header",
+                         "required": False, "schema": {"type": "integer", "minimum": 0}},),
+            body={"required": True, "content": {
+                "application/json": {"schema": schema_ref("InferRequest")},
+                "application/octet-stream": {"schema": BINARY}}})),
+    )
+
+
+V2_ENDPOINTS = (
+    Endpoint("/v2", "GET", server_metadata, Operation(
+        "Server metadata (Open Inference Protocol)", JSON_OK)),
+    Endpoint("/v2/health/live", "GET", server_live, Operation(
+        "The process is alive", JSON_OK), public=True),
+    Endpoint("/v2/health/ready", "GET", server_ready, Operation(
+        "Model loaded and warmed up", JSON_OK, errors=(503,)), public=True),
+    *_model_endpoints(_MODEL),
+    *_model_endpoints(_VERSION),
+)
