@@ -20,9 +20,11 @@ and the speed against fp32 on this CPU go into the exported file's contract.
 
 from __future__ import annotations
 
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -31,7 +33,7 @@ from anime_detector.export.precision import prepare_for_int8, quantize_prepared
 from anime_detector.export.verify import Comparison, compare, onnx_predict
 
 __all__ = ["DEFAULT_TOLERANCE", "Int8Recipe", "Int8Tolerance", "Int8Tuning", "Int8TuningError",
-           "first_recipes", "node_sensitivity", "speed_vs_fp32", "tune_int8"]
+           "first_recipes", "node_sensitivity", "speed_vs_fp32", "speeds_vs_fp32", "tune_int8"]
 
 CALIBRATION_METHODS = ("MinMax", "Entropy", "Percentile")
 EXCLUDE_STEPS = (1, 2, 4, 8, 16)
@@ -84,6 +86,7 @@ class Int8Tuning:
     sensitivity: list[tuple[str, float]] = field(default_factory=list)
     seconds: float = 0.0
     speedup: float | None = None
+    bf16_speedup: float | None = None  # OpenVINO bf16 on the fp32 file, where measured
 
     def summary(self) -> dict[str, Any]:
         """The record written into the contract (``anime_detector.int8``)."""
@@ -97,6 +100,8 @@ class Int8Tuning:
             "tried": len(self.tried),
             "tuning_seconds": round(self.seconds, 1),
             "speedup_vs_fp32": None if self.speedup is None else round(self.speedup, 2),
+            "openvino_bf16_speedup_vs_fp32": (None if self.bf16_speedup is None
+                                              else round(self.bf16_speedup, 2)),
         }
 
     def line(self) -> str:
@@ -105,6 +110,8 @@ class Int8Tuning:
                 f"{' ...' if len(self.recipe.keep_fp32) > 4 else ''}"
                 if self.recipe.keep_fp32 else "")
         speed = "" if self.speedup is None else f"; {self.speedup:.2f}x fp32 speed on this CPU"
+        if self.bf16_speedup is not None:
+            speed += f" (OpenVINO bf16: {self.bf16_speedup:.2f}x)"
         return (f"int8 recipe {self.recipe.name!r} (try {len(self.tried)}, "
                 f"{self.seconds:.0f} s){kept}: {self.check.line()}{speed}")
 
@@ -270,25 +277,57 @@ def _failure(tried: list[tuple[Int8Recipe, Comparison]], tolerance: Int8Toleranc
 def speed_vs_fp32(fp32: Any, int8: Any, image: np.ndarray, rounds: int = 5,
                   runs: int = 10) -> float:
     """fp32 time / int8 time at batch 1 on this CPU, interleaved rounds, median of each."""
+    return speeds_vs_fp32(fp32, int8, image, rounds, runs, bf16=False)["int8"]
+
+
+def speeds_vs_fp32(fp32: Any, int8: Any, image: np.ndarray, rounds: int = 5,
+                   runs: int = 10, bf16: bool = True) -> dict[str, float]:
+    """fp32 time over each other's at batch 1 on this CPU, interleaved rounds, medians:
+    ``int8`` (onnxruntime), and with ``bf16`` also ``openvino bf16`` (the fp32 file) where
+    the CPU computes bf16 natively and openvino is installed."""
     import onnxruntime as ort
 
-    def session(model: Any) -> Any:
+    def session(model: Any) -> Callable[[dict[str, np.ndarray]], Any]:
         options = ort.SessionOptions()
         options.log_severity_level = 3
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        return ort.InferenceSession(model.SerializeToString(), options,
-                                    providers=["CPUExecutionProvider"])
+        s = ort.InferenceSession(model.SerializeToString(), options,
+                                 providers=["CPUExecutionProvider"])
+        return lambda feed: s.run(["output"], feed)
 
-    sessions = {"fp32": session(fp32), "int8": session(int8)}
-    feed = {"input": image[None] if image.ndim == 3 else image[:1]}
-    times: dict[str, list[float]] = {name: [] for name in sessions}
-    for warm in sessions.values():
-        warm.run(["output"], feed)
-    for _ in range(rounds):
-        for name, s in sessions.items():
-            began = time.perf_counter()
-            for _ in range(runs):
-                s.run(["output"], feed)
-            times[name].append((time.perf_counter() - began) / runs)
-    return float(np.median(times["fp32"]) / np.median(times["int8"]))
+    runners = {"fp32": session(fp32), "int8": session(int8)}
+    with tempfile.TemporaryDirectory() as tmp:
+        openvino = _openvino_bf16(fp32, Path(tmp)) if bf16 else None
+        if openvino is not None:
+            runners["openvino bf16"] = openvino
+        feed = {"input": image[None] if image.ndim == 3 else image[:1]}
+        times: dict[str, list[float]] = {name: [] for name in runners}
+        for warm in runners.values():
+            warm(feed)
+        for _ in range(rounds):
+            for name, run in runners.items():
+                began = time.perf_counter()
+                for _ in range(runs):
+                    run(feed)
+                times[name].append((time.perf_counter() - began) / runs)
+    fp32_time = float(np.median(times.pop("fp32")))
+    return {name: fp32_time / float(np.median(t)) for name, t in times.items()}
 
+
+def _openvino_bf16(fp32: Any, folder: Path) -> Callable[[dict[str, np.ndarray]], Any] | None:
+    """OpenVINO running ``fp32`` in bf16, or None where the CPU lacks native bf16 or
+    openvino is not installed."""
+    from anime_detector.engines.openvino import compile_for_cpu, has_bf16
+    from anime_detector.system import cpu_flags
+
+    if not has_bf16(cpu_flags()):
+        return None
+    try:
+        import openvino as ov
+    except ImportError:
+        return None
+    path = folder / "fp32.onnx"
+    path.write_bytes(fp32.SerializeToString())
+    core = ov.Core()
+    request = compile_for_cpu(core, core.read_model(str(path)), "bf16").create_infer_request()
+    return lambda feed: request.infer({0: feed["input"]})

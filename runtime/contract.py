@@ -150,8 +150,9 @@ def int8_line(contract: ModelContract) -> str | None:
         return None
     recipe, fidelity = record.get("recipe", {}), record.get("fidelity", {})
     kept = len(recipe.get("keep_fp32", []))
-    speed = record.get("speedup_vs_fp32")
+    speed, bf16 = record.get("speedup_vs_fp32"), record.get("openvino_bf16_speedup_vs_fp32")
     return (f"int8 recipe {recipe.get('name')!r}, {kept} node(s) kept in fp32; at export: "
             f"label agreement {fidelity.get('label_agreement', 0):.1%}, mean |dp| "
             f"{fidelity.get('mean_abs_diff')} on {fidelity.get('images')} images"
-            + ("" if speed is None else f", {speed}x fp32 speed on the exporting CPU"))
+            + ("" if speed is None else f", {speed}x fp32 speed on the exporting CPU")
+            + ("" if bf16 is None else f" (OpenVINO bf16 {bf16}x)"))

@@ -32,7 +32,7 @@ from anime_detector.errors import DeviceError, ModelError
 from anime_detector.onnx_metadata import read_contract
 from anime_detector.system import cpu_flags, cpu_model
 
-__all__ = ["BF16_FLAGS", "PRECISIONS", "OpenVinoEngine", "has_bf16", "load"]
+__all__ = ["BF16_FLAGS", "PRECISIONS", "OpenVinoEngine", "compile_for_cpu", "has_bf16", "load"]
 
 ENGINE = "openvino"
 PRECISIONS = ENGINE_PRECISIONS[ENGINE]
@@ -115,6 +115,13 @@ class OpenVinoEngine:
             return np.array(out, dtype=np.float32)  # a copy: the request reuses its buffer
 
 
+def compile_for_cpu(core: Any, model: Any, hint: str, threads: int | None = None) -> Any:
+    """``model`` compiled for the CPU with a precision hint (``f32``/``bf16``), for latency."""
+    return core.compile_model(model, "CPU", {
+        "INFERENCE_PRECISION_HINT": hint, "INFERENCE_NUM_THREADS": thread_count(threads),
+        "PERFORMANCE_HINT": "LATENCY"})
+
+
 def load(path: Path, *, device: str = "auto", threads: int | None = None,
          precision: str | None = None, spin: bool = True,
          labels: Sequence[str] | None = None) -> OpenVinoEngine:
@@ -138,9 +145,7 @@ def load(path: Path, *, device: str = "auto", threads: int | None = None,
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else "unreadable"
         raise ModelError(model_path, f"OpenVINO cannot read it: {reason}") from None
     _check_shapes(model_path, model, contract)
-    compiled = core.compile_model(model, "CPU", {
-        "INFERENCE_PRECISION_HINT": hint, "INFERENCE_NUM_THREADS": thread_count(threads),
-        "PERFORMANCE_HINT": "LATENCY"})
+    compiled = compile_for_cpu(core, model, hint, threads)
     version = str(ov.__version__).split("-")[0]
     info = EngineInfo(ENGINE, version, "cpu", _runtime_precision(compiled))
     return OpenVinoEngine(compiled, contract, model_path, info)

@@ -95,6 +95,8 @@ def test_the_int8_recipe_round_trips_through_the_contract(tiny_keras: Path,
     assert record["fidelity"]["images"] == 25  # half of the 50 sample images
     assert record["fidelity"]["label_agreement"] >= record["tolerance"]["min_agreement"]
     assert record["speedup_vs_fp32"] > 0
+    bf16 = record["openvino_bf16_speedup_vs_fp32"]  # measured where the CPU has bf16
+    assert (bf16 is not None and bf16 > 0) == _bf16_here(), bf16
     line = int8_line(Detector.load(out).contract)
     assert line is not None and "all nodes, MinMax" in line
     assert any(entry.startswith("int8 recipe 'all nodes, MinMax'") for entry in lines)
@@ -119,3 +121,28 @@ def test_an_unreachable_int8_tolerance_writes_nothing_and_says_one_line(
     assert "no int8 recipe met the tolerance" in errors[0] and "nothing written" in errors[0]
     assert "Traceback" not in done.stderr
     assert not out.exists() and not list(tmp_path.glob("int8*"))
+
+
+def _bf16_here() -> bool:
+    import importlib.util
+
+    from anime_detector.engines.openvino import has_bf16
+    from anime_detector.system import cpu_flags
+
+    return has_bf16(cpu_flags()) and importlib.util.find_spec("openvino") is not None
+
+
+@pytest.mark.parametrize(("int8", "bf16", "says"), [
+    (0.8, None, "not faster than fp32"),
+    (0.8, 2.0, "not faster than fp32"),
+    (1.8, 2.9, "not faster than OpenVINO bf16"),
+    (1.8, 1.2, None),
+    (1.8, None, None),
+])
+def test_export_says_when_int8_buys_nothing_here(int8: float, bf16: float | None,
+                                                 says: str | None) -> None:
+    from anime_detector.export.convert import _int8_speed_warning
+
+    warning = _int8_speed_warning(int8, bf16)
+    assert (warning is None) if says is None else (says in str(warning))
+    assert warning is None or "\n" not in warning
