@@ -1,5 +1,6 @@
 """What the benchmark scripts share: timing, the matmul probe, real-image folders, cold
-starts, end-to-end vs raw throughput, comparing result rows, and the result files.
+starts, ``predict``'s rate, end-to-end vs raw throughput, comparing result rows, and the
+result files.
 
 Scripts import this module and ``_loadgen`` (never each other); ``python
 benchmarks/NAME.py`` puts this folder on ``sys.path``, and importing this module adds
@@ -122,6 +123,14 @@ def fresh_process_seconds(commands: dict[str, list[str]], rounds: int
         for name, cmd in commands.items():
             out[name].append(run(cmd))
     return out
+
+
+def predict_rate(detector: Any, paths: list[str]) -> float:
+    """Images/s of ``predict``'s job on ``paths`` (decoding overlapped, batch 8)."""
+    from anime_detector.jobs.predict_files import predict_files
+
+    return len(paths) / timed(lambda: predict_files(detector, paths, lambda item: None,
+                                                    batch_size=8))
 
 
 def raw_vs_predict(detector: Any, paths: list[str], batch_size: int, rounds: int

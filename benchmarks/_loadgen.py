@@ -1,15 +1,18 @@
 """A small closed-loop HTTP load generator for the service benchmarks (loopback only).
 
-Each client holds one keep-alive connection and sends pre-encoded multipart requests, one
-image each, back to back: asyncio streams and no HTTP library, so the client spends as
-little of the shared CPUs as it can. Every run is bounded in time and in count. The server
-under load is started by the tests' launcher (``tests/helpers/server.py``).
+Each client holds one keep-alive connection and sends pre-encoded requests (``/v1/predict``
+multipart, ``/v2`` infer binary), one image each, back to back: asyncio streams and no HTTP
+library, so the client spends as little of the shared CPUs as it can. Every run is bounded
+in time and in count. The server under load is started by the tests' launcher
+(``tests/helpers/server.py``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
+import struct
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -20,7 +23,7 @@ from _common import TESTS  # noqa: F401 (puts the test helpers on the path)
 
 from helpers.server import ServerProcess
 
-__all__ = ["LoadResult", "burst", "encode_predict", "run_load", "service"]
+__all__ = ["LoadResult", "burst", "encode_infer", "encode_predict", "run_load", "service"]
 
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
 
@@ -35,6 +38,23 @@ def encode_predict(url: str, name: str, data: bytes, key: str | None = None) -> 
     auth = f"Authorization: Bearer {key}\r\n" if key else ""
     head = (f"POST /v1/predict HTTP/1.1\r\nHost: {host}\r\n{auth}"
             f"Content-Type: multipart/form-data; boundary={boundary}\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n")
+    return head.encode() + body
+
+
+def encode_infer(url: str, model: str, name: str, data: bytes) -> bytes:
+    """One ``POST /v2/models/MODEL/infer`` with one image as binary BYTES (what Triton's
+    client sends), the outputs asked for in JSON (as /v1 answers)."""
+    header = json.dumps({
+        "id": name,
+        "inputs": [{"name": "image", "shape": [1], "datatype": "BYTES",
+                    "parameters": {"binary_data_size": len(data) + 4}}],
+        "outputs": [{"name": n, "parameters": {"binary_data": False}}
+                    for n in ("probabilities", "label", "score")]}).encode()
+    body = header + struct.pack("<I", len(data)) + data
+    head = (f"POST /v2/models/{model}/infer HTTP/1.1\r\nHost: {urlsplit(url).netloc}\r\n"
+            f"Content-Type: application/octet-stream\r\n"
+            f"Inference-Header-Content-Length: {len(header)}\r\n"
             f"Content-Length: {len(body)}\r\n\r\n")
     return head.encode() + body
 

@@ -22,20 +22,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from _common import machine_line, median, previous_report, save
+from _common import machine_line, median, predict_rate, previous_report, save
 from _loadgen import burst, encode_predict, run_load, service
 
 SETTINGS = {"batching off": ["--max-batch", "1"], "batching on": ["--max-batch", "8"]}
 MAX_REQUESTS_PER_LEVEL = 2000
-
-
-def predict_rate(detector: Any, paths: list[str]) -> float:
-    """Images/s of ``predict``'s job on ``paths`` (decode overlapped, batch 8)."""
-    from anime_detector.jobs.predict_files import predict_files
-
-    started = time.perf_counter()
-    predict_files(detector, paths, lambda item: None, batch_size=8)
-    return len(paths) / (time.perf_counter() - started)
 
 
 def predict_latency_ms(detector: Any, paths: list[str]) -> float:

@@ -28,22 +28,19 @@ only; bounded in count and time. Results: results/serve_peers.{json,md}.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import signal
-import struct
 import subprocess
 import sys
 import tempfile
-import time
 import uuid
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from _common import machine_line, median, save
-from _loadgen import encode_predict, run_load, service
+from _common import machine_line, median, predict_rate, save
+from _loadgen import encode_infer, encode_predict, run_load, service
 
 from helpers.server import free_port, process_cpu_s, wait_ready
 
@@ -51,23 +48,6 @@ HERE = Path(__file__).resolve().parent
 
 MAX_REQUESTS = 5000
 MAX_BATCH = 8
-
-
-def encode_infer(url: str, model: str, name: str, data: bytes) -> bytes:
-    """One ``POST /v2/models/MODEL/infer`` with one image as binary BYTES (what Triton's
-    client sends), the outputs asked for in JSON (as /v1 and BentoML answer)."""
-    header = json.dumps({
-        "id": name,
-        "inputs": [{"name": "image", "shape": [1], "datatype": "BYTES",
-                    "parameters": {"binary_data_size": len(data) + 4}}],
-        "outputs": [{"name": n, "parameters": {"binary_data": False}}
-                    for n in ("probabilities", "label", "score")]}).encode()
-    body = header + struct.pack("<I", len(data)) + data
-    head = (f"POST /v2/models/{model}/infer HTTP/1.1\r\nHost: {urlsplit(url).netloc}\r\n"
-            f"Content-Type: application/octet-stream\r\n"
-            f"Inference-Header-Content-Length: {len(header)}\r\n"
-            f"Content-Length: {len(body)}\r\n\r\n")
-    return head.encode() + body
 
 
 def encode_bento(url: str, name: str, data: bytes) -> bytes:
@@ -153,24 +133,13 @@ class BentoServer:
         shutil.rmtree(self._tree, ignore_errors=True)
 
 
-def predict_rate(model: Path, files: list[Path]) -> float:
-    """Images/s of ``predict``'s job on ``files`` (decoding overlapped, batch 8)."""
-    from anime_detector.detector import Detector
-    from anime_detector.jobs.predict_files import predict_files
-
-    detector = Detector.load(model)
-    paths = [str(p) for p in files]
-    predict_files(detector, paths[:8], lambda item: None, batch_size=8)  # warm-up
-    started = time.perf_counter()
-    predict_files(detector, paths, lambda item: None, batch_size=8)
-    return len(paths) / (time.perf_counter() - started)
-
-
 def bench_backbone(backbone: str, files: list[Path], args: argparse.Namespace,
                    bento_python: str | None) -> dict[str, Any]:
+    from anime_detector.detector import Detector
     from anime_detector.export.reference_models import reference_model
 
     model = reference_model(backbone)
+    paths = [str(p) for p in files]
     ours = service(model, ["--max-batch", str(MAX_BATCH)])
     peer = BentoServer(model, bento_python) if bento_python else None
     images = [(p.name, p.read_bytes()) for p in files]
@@ -201,7 +170,9 @@ def bench_backbone(backbone: str, files: list[Path], args: argparse.Namespace,
                       f"p50 {row['p50_ms']:.0f} ms, p99 {row['p99_ms']:.0f} ms, "
                       f"{row['cpu_ms_per_image']:.0f} CPU ms/image, {load.statuses}",
                       flush=True)
-            predict.append(predict_rate(model, files))
+            detector = Detector.load(model)  # a fresh one each round, as `predict` opens it
+            predict_rate(detector, paths[:8])  # warm-up
+            predict.append(predict_rate(detector, paths))
     finally:
         ours.stop()
         if peer is not None:

@@ -60,7 +60,8 @@ def _service(request: Request) -> Service:
 
 async def _read(request: Request) -> tuple[Service, list[Upload]]:
     service = _service(request)
-    uploads = await read_uploads(request, service.config)
+    with service.metrics.timed("read_body"):
+        uploads = await read_uploads(request, service.config)
     request.scope["state"]["images"] = len(uploads)  # for the log line
     return service, uploads
 
@@ -78,10 +79,11 @@ async def predict(request: Request) -> Response:
     explain = request.query_params.get("explain", "0").lower() in _TRUE
     service, uploads = await _read(request)
     items = await service.predict(uploads, explain)
-    failures = [item for item in items if isinstance(item, Failure)]
-    if len(failures) == len(items):
-        return _unreadable(request, failures)
-    return JSONResponse({"results": [row(item) for item in items]})
+    with service.metrics.timed("respond"):
+        failures = [item for item in items if isinstance(item, Failure)]
+        if len(failures) == len(items):
+            return _unreadable(request, failures)
+        return JSONResponse({"results": [row(item) for item in items]})
 
 
 async def explain(request: Request) -> Response:

@@ -25,11 +25,12 @@ from anime_detector.file_io import sha256_path
 from anime_detector.prediction import InferenceResult
 
 __all__ = ["Backend", "BackendOpener", "BatchObserver", "ModelCard",
-           "QueueFull", "model_version", "warm_up"]
+           "QueueFull", "StageObserver", "model_version", "warm_up"]
 
 VERSION_CHARS = 12  # of the model's sha256: its version in the Open Inference Protocol
 
 BatchObserver = Callable[[int, float], None]  # (images, seconds) of each inference run
+StageObserver = Callable[[str, float], None]  # (stage, seconds) of one request's wait
 
 
 class QueueFull(Exception):

@@ -8,7 +8,11 @@ it wait that long for more. A full queue refuses at once (:class:`QueueFull`), s
 stays bounded whatever the load. Explain jobs run in batches of their own (one forward
 pass gives probabilities and heatmaps), plain jobs never pay for Grad-CAM. The thread
 beats while it waits and around each run: :meth:`Batcher.health` says when it is gone or
-one run has lasted past the request timeout (``/healthz`` then fails).
+one run has lasted past the request timeout (``/healthz`` then fails). Each call of
+:meth:`Batcher.infer` reports where its wait went (``stages``): ``queue`` (until its last
+run started, less the runs), ``infer`` (its runs, whole: a batch's run is each of its
+requests' wait) and ``resume`` (from the last run's end until the caller has the results
+on the event loop).
 """
 
 from __future__ import annotations
@@ -26,7 +30,13 @@ from numpy.typing import NDArray
 
 from anime_detector.detector import Detector
 from anime_detector.prediction import InferenceResult
-from anime_detector.serve.backend import BatchObserver, ModelCard, QueueFull, warm_up
+from anime_detector.serve.backend import (
+    BatchObserver,
+    ModelCard,
+    QueueFull,
+    StageObserver,
+    warm_up,
+)
 
 __all__ = ["BEAT_S", "Batcher", "local_backend"]
 
@@ -39,19 +49,22 @@ class _Job:
     explain: bool
     loop: asyncio.AbstractEventLoop
     future: asyncio.Future[InferenceResult]
+    run: tuple[float, float] = (0.0, 0.0)  # its batch's run: perf_counter start and end
 
 
 class Batcher:
     """One inference worker for one detector: the service's local backend."""
 
     def __init__(self, detector: Detector, max_batch: int = 1, max_wait_ms: float = 0.0,
-                 max_queue: int = 64, observe: BatchObserver | None = None) -> None:
+                 max_queue: int = 64, observe: BatchObserver | None = None,
+                 stages: StageObserver | None = None) -> None:
         self.detector = detector
         self.card = ModelCard.of(detector)
         self.max_batch = max(1, max_batch)
         self.max_wait_s = max(0.0, max_wait_ms) / 1000.0
         self.max_queue = max(1, max_queue)
         self._observe = observe
+        self._stages = stages
         self._queue: deque[_Job] = deque()
         self._ready = threading.Condition()
         self._stopping = False
@@ -90,6 +103,9 @@ class Batcher:
         """Queue all of ``arrays`` or none (:class:`QueueFull`); their futures, in order,
         resolve on the calling event loop. Cancelling a future skips its image if it is
         still queued."""
+        return [job.future for job in self._submit(arrays, explain)]
+
+    def _submit(self, arrays: list[NDArray[np.float32]], explain: bool) -> list[_Job]:
         loop = asyncio.get_running_loop()
         jobs = [_Job(array, explain, loop, loop.create_future()) for array in arrays]
         with self._ready:
@@ -97,20 +113,34 @@ class Batcher:
                 raise QueueFull
             self._queue.extend(jobs)
             self._ready.notify()
-        return [job.future for job in jobs]
+        return jobs
 
     async def infer(self, arrays: list[NDArray[np.float32]], explain: bool = False
                     ) -> list[InferenceResult]:
         """:meth:`submit`, then await the results. A caller that gives up (its request
         timed out, its client went away) cancels its jobs: queued ones leave the queue."""
-        futures = self.submit(arrays, explain)
+        submitted = time.perf_counter()
+        jobs = self._submit(arrays, explain)
         try:
-            return list(await asyncio.gather(*futures))
+            results = list(await asyncio.gather(*(job.future for job in jobs)))
         except asyncio.CancelledError:
-            for future in futures:
-                future.cancel()
+            for job in jobs:
+                job.future.cancel()
             self._drop_cancelled()
             raise
+        if self._stages is not None and jobs:
+            self._report(jobs, submitted, time.perf_counter())
+        return results
+
+    def _report(self, jobs: list[_Job], submitted: float, done: float) -> None:
+        """One call's ``queue``, ``infer`` and ``resume`` times (see the module docstring)."""
+        assert self._stages is not None
+        runs = {job.run for job in jobs}  # its batches (a run holds one or more of its jobs)
+        running = sum(end - start for start, end in runs)
+        last = max(end for _, end in runs)
+        self._stages("queue", max(0.0, last - submitted - running))
+        self._stages("infer", running)
+        self._stages("resume", max(0.0, done - last))
 
     def _drop_cancelled(self) -> None:
         """Take the jobs whose callers gave up off the queue (they would be skipped anyway)."""
@@ -161,9 +191,11 @@ class Batcher:
             for job in jobs:
                 job.loop.call_soon_threadsafe(_settle, job.future, None, exc)
             return
+        ended = time.perf_counter()
         if self._observe is not None:
-            self._observe(len(jobs), time.perf_counter() - started)
+            self._observe(len(jobs), ended - started)
         for job, result in zip(jobs, results, strict=True):
+            job.run = (started, ended)
             job.loop.call_soon_threadsafe(_settle, job.future, result, None)
 
 
@@ -180,13 +212,14 @@ def _settle(future: asyncio.Future[InferenceResult], result: InferenceResult | N
 
 def local_backend(loader: Callable[[], Detector]) -> Callable[[Any, Any], Batcher]:
     """The opener of the in-process backend: load with ``loader``, warm up, start a batcher
-    with the service's ``max_batch``, ``max_wait_ms`` and ``max_queue``."""
+    with the service's ``max_batch``, ``max_wait_ms`` and ``max_queue``, reporting its runs
+    and each request's stages to the service's metrics."""
 
     def open_backend(config: Any, metrics: Any) -> Batcher:
         detector = loader()
         warm_up(detector)
         batcher = Batcher(detector, config.max_batch, config.max_wait_ms, config.max_queue,
-                          metrics.observe_batch)
+                          metrics.observe_batch, metrics.observe_stage)
         batcher.start()
         return batcher
 

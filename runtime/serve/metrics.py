@@ -3,14 +3,18 @@
 Named by Prometheus' conventions (base units, ``_total`` counters, ``http_*`` for the HTTP
 layer as other exporters name it): requests and their duration by route, requests in
 flight, errors of whole requests and of single images apart, queue depth, batch size,
-inference time, images predicted, decode memory in use, the ``process_*`` metrics of this
-process and a ``build_info``. Every metric is described in ``docs/serve.md``; ``/metrics``
+inference time, images predicted, decode memory in use, the time requests spend in each
+stage of their work (:data:`STAGES`, Triton's per-stage durations: a load tool takes the
+difference before and after a run), the ``process_*`` metrics of this process and a
+``build_info``. Every metric is described in ``docs/serve.md``; ``/metrics``
 serves them.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
+from types import TracebackType
 
 from prometheus_client import (
     CollectorRegistry,
@@ -25,11 +29,15 @@ from prometheus_client import (
 
 from anime_detector._version import __version__
 
-__all__ = ["CONTENT_TYPE", "ServiceMetrics"]
+__all__ = ["CONTENT_TYPE", "STAGES", "ServiceMetrics", "StageTimer"]
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 _BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64)
+
+# The stages of an inference request, in order; each is a stretch of the request's own
+# time, so together they never exceed it (``http_request_duration_seconds``).
+STAGES = ("read_body", "decode", "queue", "infer", "resume", "respond")
 
 
 class ServiceMetrics:
@@ -73,6 +81,10 @@ class ServiceMetrics:
         self.replica_images = Counter("anime_detector_replica_images",
                                       "Images predicted, by model replica (Ray Serve).",
                                       ["replica"], registry=r)
+        self.stage_seconds = Counter(
+            "anime_detector_stage_seconds", "Time inference requests spent in each stage of "
+            "their work, summed over requests.", ["stage"], registry=r)
+        self._stages = {stage: self.stage_seconds.labels(stage) for stage in STAGES}
         self.build = Info("anime_detector_build", "What runs: the package version, and once "
                           "the model is open its engine, file name and sha256 (first 12 hex "
                           "digits, the model's version on /v2). Value 1.", registry=r)
@@ -105,5 +117,30 @@ class ServiceMetrics:
         last = self.seconds_per_image
         self.seconds_per_image = per_image if last is None else 0.8 * last + 0.2 * per_image
 
+    def observe_stage(self, stage: str, seconds: float) -> None:
+        """Add ``seconds`` of one request to ``stage`` (one of :data:`STAGES`)."""
+        self._stages[stage].inc(seconds)
+
+    def timed(self, stage: str) -> StageTimer:
+        """``with metrics.timed("decode"): ...`` adds the block's time to that stage, whether
+        it ends or raises."""
+        return StageTimer(self, stage)
+
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+
+class StageTimer:
+    """The time of a ``with`` block, added to one stage of :class:`ServiceMetrics`."""
+
+    __slots__ = ("_metrics", "_stage", "_started")
+
+    def __init__(self, metrics: ServiceMetrics, stage: str) -> None:
+        self._metrics, self._stage, self._started = metrics, stage, 0.0
+
+    def __enter__(self) -> None:
+        self._started = time.perf_counter()
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                 trace: TracebackType | None) -> None:
+        self._metrics.observe_stage(self._stage, time.perf_counter() - self._started)

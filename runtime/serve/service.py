@@ -191,7 +191,8 @@ class Service:
             raise self._queue_full(backend)
         self._decoding += len(uploads)
         try:
-            return await self._prepare(backend, uploads)
+            with self.metrics.timed("decode"):
+                return await self._prepare(backend, uploads)
         finally:
             self._decoding -= len(uploads)
 
@@ -243,7 +244,9 @@ class Service:
             render_heatmap(image, prediction, heat).save(buffer, "PNG", compress_level=1)
             return buffer.getvalue()
 
-        return item, await asyncio.get_running_loop().run_in_executor(self.pool, draw)
+        with self.metrics.timed("respond"):
+            png = await asyncio.get_running_loop().run_in_executor(self.pool, draw)
+        return item, png
 
     def describe(self) -> dict[str, Any]:
         """``GET /v1/model``: the contract, what runs, the versions and the limits."""

@@ -23,6 +23,7 @@ from starlette.responses import JSONResponse, Response
 
 from anime_detector._version import __version__
 from anime_detector.errors import one_line
+from anime_detector.prediction import Prediction
 from anime_detector.preprocessing import input_shape
 from anime_detector.serve.backend import ModelCard
 from anime_detector.serve.errors import RequestError, error_body
@@ -33,6 +34,7 @@ from anime_detector.serve.uploads import Upload
 from anime_detector.serve.v2_codec import (
     IMAGE,
     INPUT,
+    InferRequest,
     TensorShape,
     encode_response,
     parse_request,
@@ -120,10 +122,11 @@ async def infer(request: Request) -> Response:
     if encoding != "identity":
         raise RequestError(415, f"Content-Encoding {one_line(encoding, 20)!r} is not "
                            "supported: send the body uncompressed", "unsupported_media_type")
-    body = await request.body()
-    shape = TensorShape(input_shape(card.contract.spec), service.config.max_files)
-    parsed = await asyncio.get_running_loop().run_in_executor(
-        service.pool, parse_request, body, request.headers.get(HEADER_LENGTH), shape)
+    with service.metrics.timed("read_body"):
+        body = await request.body()
+        shape = TensorShape(input_shape(card.contract.spec), service.config.max_files)
+        parsed = await asyncio.get_running_loop().run_in_executor(
+            service.pool, parse_request, body, request.headers.get(HEADER_LENGTH), shape)
     items: list[Upload] | NDArray[np.float32]
     if parsed.images is not None:
         items = [Upload(f"{IMAGE}[{i}]", data) for i, data in enumerate(parsed.images)]
@@ -132,6 +135,13 @@ async def infer(request: Request) -> Response:
         items = parsed.tensor
     request.scope["state"]["images"] = len(items)  # for the log line
     predictions = await service.classify(items)
+    with service.metrics.timed("respond"):
+        return _answer(card, name, parsed, predictions)
+
+
+def _answer(card: ModelCard, name: str, parsed: InferRequest, predictions: list[Prediction]
+            ) -> Response:
+    """The infer response: JSON, or a JSON header and binary outputs."""
     labels = list(card.contract.labels)
     probabilities = np.array([[p.probabilities[k] for k in labels] for p in predictions],
                              dtype=np.float32).reshape(len(predictions), len(labels))

@@ -2,8 +2,8 @@
 test process (for apps built in the test), each on a free port.
 
 The serve tests and the service benchmarks (``benchmarks/_loadgen.py``) both start their
-servers here; this module needs only the standard library (and uvicorn for
-:func:`serve_in_thread`).
+servers here, and read their ``/metrics`` here (:func:`scrape`); this module needs only the
+standard library (uvicorn for :func:`serve_in_thread`, prometheus_client for :func:`scrape`).
 """
 
 from __future__ import annotations
@@ -19,7 +19,10 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from prometheus_client.samples import Sample
 
 STARTUP_S = 120.0  # a local Ray cluster takes 10-30 s to start on 2 cores
 
@@ -48,6 +51,28 @@ def process_cpu_s(pid: int) -> float:
     """CPU seconds (user + system) process ``pid`` has used so far, from ``/proc``."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def scrape(url: str) -> dict[str, list[Sample]]:
+    """The service's ``/metrics`` now: family name -> its samples, as Prometheus' own parser
+    reads them."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    with urllib.request.urlopen(url + "/metrics", timeout=30) as answer:
+        text = answer.read().decode()
+    return {family.name: family.samples for family in text_string_to_metric_families(text)}
+
+
+def metric_value(families: dict[str, list[Sample]], sample: str, *, missing: float | None = None,
+                 **labels: str) -> float:
+    """The one sample named ``sample`` with these labels (an assertion error if not one);
+    ``missing``, when given, if there is none (a labelled series not yet written)."""
+    found = [s.value for samples in families.values() for s in samples
+             if s.name == sample and all(s.labels.get(k) == v for k, v in labels.items())]
+    if not found and missing is not None:
+        return missing
+    assert len(found) == 1, (sample, labels, found)
+    return float(found[0])
 
 
 class ServerProcess:
