@@ -19,11 +19,12 @@ import numpy as np
 from numpy.typing import NDArray
 
 from anime_detector.contract import ModelContract
+from anime_detector.decode_budget import DecodeBudget
 from anime_detector.engines import ONNX_FILE, Engine, EngineInfo, open_engine
 from anime_detector.errors import InputError
 from anime_detector.int8_support import Int8Warning, int8_notes
 from anime_detector.prediction import Failure, InferenceResult, Pipeline, Prediction, decide
-from anime_detector.preprocessing import ImageSource
+from anime_detector.preprocessing import ImageSource, default_decode_bytes
 from anime_detector.system import available_cpus
 
 __all__ = ["Detector", "Failure", "Prediction", "decide", "load_detector", "load_explainer"]
@@ -40,6 +41,7 @@ class Detector:
         self.engine = engine
         self.threads = threads  # decoding threads follow the engine's (--threads)
         self.max_pixels: int | None = None  # None: preprocess.MAX_IMAGE_PIXELS
+        self.max_decode_bytes: int | None = None  # None: preprocess.default_decode_bytes
         self.contract: ModelContract = engine.contract
         self.path: Path = engine.path
 
@@ -156,8 +158,16 @@ class Detector:
 
     def pipeline(self, threshold: float | None = None) -> Pipeline:
         """The decode -> run -> decide stages for this model (:mod:`~anime_detector.prediction`),
-        with its decoding limit ``max_pixels``; ``threshold`` None: the model's."""
-        return Pipeline(self.contract, threshold, self.max_pixels)
+        with its decoding limits; ``threshold`` None: the model's.
+
+        ``max_pixels``: larger images are refused from their header. ``max_decode_bytes``
+        (default: one 8-bit RGB image at ``max_pixels``): the images its decoding threads
+        decode at once may take that much, each charged what its header says decoding it
+        takes before a pixel is decoded; one over it all is refused, others wait their turn.
+        """
+        capacity = self.max_decode_bytes or default_decode_bytes(self.max_pixels)
+        return Pipeline(self.contract, threshold, self.max_pixels,
+                        DecodeBudget(capacity, wait_s=None))
 
     def infer(self, batch: NDArray[np.float32], explain: bool = False
               ) -> list[InferenceResult]:

@@ -164,9 +164,9 @@ def _flush(pending: list[T | Failure], run: Callable[[list[T]], Sequence[R]]
 class Pipeline:
     """decode -> run -> decide for one model; ``threshold`` None: the model's.
 
-    ``max_pixels`` (None: ``preprocessing.MAX_IMAGE_PIXELS``) and ``budget`` bound what
-    decoding one image may cost (see :func:`~anime_detector.preprocessing.load_image`).
-    Picklable without a budget: Ray ships it to its decoding tasks.
+    ``max_pixels`` (None: ``preprocessing.MAX_IMAGE_PIXELS``) and ``budget`` (None: no
+    bound) bound what decoding may cost (see :func:`~anime_detector.preprocessing.load_image`).
+    Picklable: Ray ships it to its decoding tasks, each with a budget of its own.
     """
 
     contract: ModelContract

@@ -51,6 +51,8 @@ __all__ = [
     "ImageSource",
     "PreprocessSpec",
     "check_image_path",
+    "decode_cost",
+    "default_decode_bytes",
     "input_shape",
     "load_image",
     "preprocess",
@@ -208,6 +210,14 @@ def _header_orientation(image: Image.Image) -> int:
     return int(image.getexif().get(_ORIENTATION, 1))
 
 
+def default_decode_bytes(max_pixels: int | None = None) -> int:
+    """The decode budget ``predict`` has by default: what one 8-bit RGB image at the pixel
+    limit ``max_pixels`` (default :data:`MAX_IMAGE_PIXELS`) takes decoded. Every mode then
+    costs at most what RGB does at the limit; those that cost more a pixel (see
+    :func:`decode_cost`) are refused at fewer pixels."""
+    return (MAX_IMAGE_PIXELS if max_pixels is None else max_pixels) * pixel_bytes("RGB")
+
+
 def decode_cost(image: Image.Image, for_model: bool = True) -> int:
     """Bytes decoding ``image`` takes at its peak, from its header: the decoded image, what
     its decoder holds besides, its upright copy if the EXIF orientation turns it, and for
@@ -242,8 +252,8 @@ def _decoded(source: ImageSource, spec: PreprocessSpec, for_model: bool,
                 _draft(image, spec)
             if budget is not None:
                 width, height = image.size
-                stack.enter_context(budget.hold(
-                    name, decode_cost(image, for_model), f"{width}x{height} {image.mode}"))
+                what = " ".join(filter(None, (f"{width}x{height}", image.format, image.mode)))
+                stack.enter_context(budget.hold(name, decode_cost(image, for_model), what))
             image.load()
             if image.getexif().get(_ORIENTATION, 1) != 1:  # exif_transpose copies always
                 image = ImageOps.exif_transpose(image) or image

@@ -87,6 +87,8 @@ def _check_model(model: Path, device: str, config: PipelineConfig) -> Pipeline:
     before Ray starts; its stages, with the job's threshold."""
     detector = Detector.load(model, device=device, threads=1, engine=config.engine,
                              precision=config.precision)
+    detector.max_pixels = config.max_pixels
+    detector.max_decode_bytes = config.max_decode_bytes
     return detector.pipeline(config.threshold)
 
 

@@ -39,7 +39,8 @@ class PipelineConfig:
     Decode tasks reserve ``decode_cpus`` each (0: they share the actors' CPUs,
     as ``predict``'s decode threads do) and at most ``decode_tasks`` run at
     once (default: one per actor); without that cap, 0-CPU tasks would start a
-    worker process each and decode far ahead of inference.
+    worker process each and decode far ahead of inference. Each decode task decodes one
+    image at a time, within ``max_pixels`` and ``max_decode_bytes`` as ``predict`` does.
     """
 
     actors: int | None = None
@@ -52,6 +53,8 @@ class PipelineConfig:
     precision: str | None = None
     decode_cpus: float = 0.0
     decode_tasks: int | None = None
+    max_pixels: int | None = None  # the Detector's decoding limits (None: predict's)
+    max_decode_bytes: int | None = None
 
 
 def _read(path: str) -> bytes | Failure:

@@ -22,12 +22,15 @@ from anime_detector.cli.common import (
     DeviceOpt,
     EngineName,
     EngineOpt,
+    MaxDecodeOpt,
+    MaxPixelsOpt,
     PrecisionOpt,
     RecursiveOpt,
     SortIntoOpt,
     SortMode,
     SortModeOpt,
     ThresholdOpt,
+    decode_bytes,
     fail,
     user_errors,
 )
@@ -75,6 +78,8 @@ def batch(
     sort_mode: SortModeOpt = SortMode.copy,
     progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Ray Data's "
                                            "progress on stderr.")] = True,
+    max_pixels: MaxPixelsOpt = None,
+    max_decode_mb: MaxDecodeOpt = None,
 ) -> None:
     """Predict a whole collection on Ray Data; rows as in predict --format json."""
     from anime_detector.batch import BatchInterrupted, PipelineConfig, run_batch
@@ -82,7 +87,9 @@ def batch(
     config = PipelineConfig(actors=actors, cpus_per_actor=cpus_per_actor,
                             gpus_per_actor=gpus_per_actor, batch_size=batch_size,
                             threshold=threshold, device=device.value, engine=engine.value,
-                            precision=precision, decode_cpus=decode_cpus, decode_tasks=decode_tasks)
+                            precision=precision, decode_cpus=decode_cpus,
+                            decode_tasks=decode_tasks, max_pixels=max_pixels,
+                            max_decode_bytes=decode_bytes(max_decode_mb))
     with user_errors():  # the toolkit's errors and OSError: exit 2; Ctrl-C: 130
         try:
             summary = run_batch(model, inputs, out, fmt=fmt.value if fmt else None,

@@ -28,6 +28,7 @@ from anime_detector.choices import (
     ReportFormat,
     SortMode,
 )
+from anime_detector.decode_budget import MB
 from anime_detector.errors import (
     EXIT_INTERRUPTED,
     EXIT_OK,
@@ -42,8 +43,8 @@ __all__ = [
     "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_SOME_FAILED", "EXIT_USAGE", "TRAIN_HINT", "Device",
     "DeviceOpt",
     "EngineName", "EngineOpt", "OutputFormat", "SortMode", "InputsArg", "RecursiveOpt",
-    "BatchSizeOpt", "ThresholdOpt", "PrecisionOpt", "SortIntoOpt", "SortModeOpt",
-    "ReportFormat", "ThreadsOpt", "fail",
+    "BatchSizeOpt", "ThresholdOpt", "MaxPixelsOpt", "MaxDecodeOpt", "PrecisionOpt",
+    "SortIntoOpt", "SortModeOpt", "ReportFormat", "ThreadsOpt", "fail",
     "train_extra", "require_modules", "user_errors",
 ]
 
@@ -58,6 +59,13 @@ RecursiveOpt = Annotated[bool, typer.Option("--recursive", "-r", help="Descend i
 BatchSizeOpt = Annotated[int, typer.Option(min=1, help="Images per inference call.")]
 ThresholdOpt = Annotated[float | None, typer.Option(
     min=0.0, max=1.0, help="P(anime) needed for 'anime' (default: the model's, 0.5).")]
+MaxPixelsOpt = Annotated[int | None, typer.Option(
+    min=1, help="Refuse larger images before decoding (default 89478485).")]
+MaxDecodeOpt = Annotated[float | None, typer.Option(
+    min=0.001, help="Memory the images being decoded at once may take: each is charged what "
+                    "its header says decoding takes (4 bytes a pixel for most, 16 for WebP) "
+                    "before decoding; one over it is refused (default: one RGB image at "
+                    "--max-pixels, 341 MB).")]
 
 
 def _run_precision(value: str | None) -> str | None:
@@ -76,6 +84,11 @@ SortIntoOpt = Annotated[Path | None, typer.Option(
     help="Also put each predicted image into DIR/<label>/ (sub-folders kept).")]
 SortModeOpt = Annotated[SortMode, typer.Option(
     help="copy, link (hard, else symbolic) or move (never loses a file).")]
+
+
+def decode_bytes(max_decode_mb: float | None) -> int | None:
+    """``--max-decode-mb`` in bytes (None: the default, one RGB image at ``--max-pixels``)."""
+    return None if max_decode_mb is None else max(1, int(max_decode_mb * MB))
 
 
 def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:

@@ -13,7 +13,10 @@ from anime_detector.cli.common import (
     DeviceOpt,
     EngineName,
     EngineOpt,
+    MaxDecodeOpt,
+    MaxPixelsOpt,
     ReportFormat,
+    decode_bytes,
     user_errors,
 )
 
@@ -30,15 +33,22 @@ def eval_command(
     batch_size: Annotated[int, typer.Option(min=1)] = 8,
     device: DeviceOpt = Device.auto,
     engine: EngineOpt = EngineName.auto,
+    max_pixels: MaxPixelsOpt = None,
+    max_decode_mb: MaxDecodeOpt = None,
 ) -> None:
     """Accuracy, per-class P/R/F1, confusion matrix, ROC-AUC and mistakes on a labelled folder."""
     from anime_detector.detector import Detector
     from anime_detector.evaluate import compare_models, evaluate
     from anime_detector.jobs.summaries import format_eval
 
+    def load(path: Path) -> Detector:
+        detector = Detector.load(path, device=device.value, engine=engine.value)
+        detector.max_pixels = max_pixels
+        detector.max_decode_bytes = decode_bytes(max_decode_mb)
+        return detector
+
     with user_errors():  # a .keras model opens on the Keras engine (the [train] extra)
-        reports = [evaluate(Detector.load(m, device=device.value, engine=engine.value),
-                            data_dir, threshold, batch_size)
+        reports = [evaluate(load(m), data_dir, threshold, batch_size)
                    for m in ([model, compare] if compare else [model])]
     comparison = compare_models(*reports) if compare else None
     if fmt is ReportFormat.json:

@@ -17,6 +17,8 @@ from anime_detector.cli.common import (
     DeviceOpt,
     EngineName,
     EngineOpt,
+    MaxDecodeOpt,
+    MaxPixelsOpt,
     OutputFormat,
     PrecisionOpt,
     RecursiveOpt,
@@ -25,6 +27,7 @@ from anime_detector.cli.common import (
     SortModeOpt,
     ThreadsOpt,
     ThresholdOpt,
+    decode_bytes,
     fail,
     user_errors,
 )
@@ -63,8 +66,8 @@ def predict(
     progress: Annotated[bool | None, typer.Option(
         "--progress/--no-progress", help="Progress bar on stderr (default: on a terminal, "
                                          "for 8+ images).")] = None,
-    max_pixels: Annotated[int | None, typer.Option(
-        min=1, help="Refuse larger images before decoding (default 89478485).")] = None,
+    max_pixels: MaxPixelsOpt = None,
+    max_decode_mb: MaxDecodeOpt = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Report what runs on stderr.")]
     = False,
     server: Annotated[str | None, typer.Option(
@@ -96,6 +99,7 @@ def predict(
                                      labels=label_list, engine=engine.value,
                                      precision=precision)
         detector.max_pixels = max_pixels
+        detector.max_decode_bytes = decode_bytes(max_decode_mb)
         if explain is not None:
             detector.require_explain()  # before the table header: one error line, no output
         if verbose:

@@ -52,6 +52,8 @@ MODE_FILES: dict[str, tuple[str, Callable[[Size], tuple[Image.Image, dict[str, A
                                     {"format": "PNG"})),
     "rgba.webp": ("RGBA", lambda s: (Image.new("RGBA", s, (200, 30, 60, 128)),
                                      {"format": "WEBP", "method": 0, "quality": 10})),
+    "rgba.avif": ("RGBA", lambda s: (Image.new("RGBA", s, (200, 30, 60, 128)),
+                                     {"format": "AVIF", "speed": 10, "quality": 10})),
     "grey16.png": ("I;16", lambda s: (Image.new("I;16", s, 3000), {"format": "PNG"})),
     "grey16.tif": ("I;16", lambda s: (Image.new("I;16", s, 3000), {"format": "TIFF",
                                                                     **_DEFLATE})),

@@ -132,7 +132,8 @@ def test_every_mode_file_gives_the_reference_input(tmp_path: Path) -> None:
 
 def test_decode_cost_comes_from_the_header(tmp_path: Path) -> None:
     sizes = {"rgb.png": 4, "grey.png": 1, "palette.png": 1, "grey16.png": 2, "int32.tif": 4,
-             "cmyk.jpg": 4, "rgba.webp": 16}  # WebP: libwebp's canvases, Pillow's copy
+             "cmyk.jpg": 4, "rgba.webp": 16,  # WebP: libwebp's canvases, Pillow's copy
+             "rgba.avif": 12}  # AVIF: libavif's buffers, Pillow's copy
     for name, per_pixel in sizes.items():
         path = write_mode_file(tmp_path, name, (300, 200))
         with Image.open(path) as image:
@@ -149,7 +150,7 @@ def test_an_image_over_the_budget_is_refused_before_decoding(tmp_path: Path) -> 
         preprocess(path, budget=budget)
     message = str(err.value)
     assert message.startswith(f"{path}: image too large to decode: about 2 MB")
-    assert "1000x1000 I;16" in message and "\n" not in message
+    assert "1000x1000 PNG I;16" in message and "\n" not in message
     assert budget.in_use == 0
     assert preprocess(path, budget=DecodeBudget(capacity=2_000_000)).shape == (224, 224, 3)
 

@@ -19,10 +19,9 @@ from helpers.server import ServerProcess
 def budgeted(explain_model: Path, tmp_path_factory: pytest.TempPathFactory
              ) -> Iterator[ServerProcess]:
     """A service with a 1 MB decode budget."""
-    running = ServerProcess(explain_model, "--max-decode-mb", "1",
-                            log=tmp_path_factory.mktemp("log") / "budget.log")
-    yield running
-    running.stop()
+    with ServerProcess(explain_model, "--max-decode-mb", "1",
+                       log=tmp_path_factory.mktemp("log") / "budget.log") as running:
+        yield running
 
 
 def _png(path: Path, mode: str, size: tuple[int, int], value: int) -> Path:
@@ -39,8 +38,9 @@ def test_an_image_over_the_decode_budget_is_refused_in_one_line(
     assert response.status_code == 200, response.text
     refused, predicted = response.json()["results"]
     assert refused["name"] == "deep.png" and "label" not in refused
-    assert refused["error"] == ("image too large to decode: about 2 MB (1000x1000 I;16), "
-                                "over the decode budget of 1 MB")
+    assert refused["error"] == ("image too large to decode: about 2 MB (1000x1000 PNG I;16), "
+                                "over the decode budget of 1 MB (raise it with "
+                                "--max-decode-mb)")
     assert predicted["name"] == small.name and predicted["label"]
     assert "Traceback" not in budgeted.log_text()
 
