@@ -78,13 +78,12 @@ def mean_batch(url: str) -> float:
 
 
 def overhead(model: Path, files: list[Path], args: argparse.Namespace) -> dict[str, Any]:
-    single = service(model, ["--max-batch", "8"])
-    scaled = service(model, ["--ray", "--max-batch", "8"])
     rates: dict[str, list[float]] = {"single process": [], "ray serve, 1 replica": []}
     p99: dict[str, list[float]] = {k: [] for k in rates}
     cpu: dict[str, dict[str, float]] = {k: {} for k in rates}
     served = dict.fromkeys(rates, 0)
-    try:
+    with (service(model, ["--max-batch", "8"]) as single,
+          service(model, ["--ray", "--max-batch", "8"]) as scaled):
         for server in (single, scaled):
             payloads = [encode_predict(server.url, p.name, p.read_bytes()) for p in files]
             run_load(server.url, payloads, args.clients, 3.0, 64)  # warm-up
@@ -103,9 +102,6 @@ def overhead(model: Path, files: list[Path], args: argparse.Namespace) -> dict[s
                       f"p99 {1000 * load.percentile(99):.0f} ms, {load.statuses}", flush=True)
         batches = {"single process": mean_batch(single.url),
                    "ray serve, 1 replica": mean_batch(scaled.url)}
-    finally:
-        single.stop()
-        scaled.stop()
     per_image = {name: {label: 1000 * spent / max(1, served[name])
                         for label, spent in sorted(cpu[name].items(), key=lambda kv: -kv[1])}
                  for name in rates}
@@ -128,10 +124,9 @@ def replica_pids() -> list[int]:
 
 
 def replica_kill(model: Path, files: list[Path], args: argparse.Namespace) -> dict[str, Any]:
-    server = service(model, ["--ray", "--replicas", "2", "--cpus-per-replica", "1",
-                            "--max-batch", "8"])
-    payloads = [encode_predict(server.url, p.name, p.read_bytes()) for p in files]
-    try:
+    with service(model, ["--ray", "--replicas", "2", "--cpus-per-replica", "1",
+                         "--max-batch", "8"]) as server:
+        payloads = [encode_predict(server.url, p.name, p.read_bytes()) for p in files]
         run_load(server.url, payloads, args.clients, 3.0, 32)  # warm-up
         before = replica_pids()
         victim = before[0]
@@ -154,8 +149,6 @@ def replica_kill(model: Path, files: list[Path], args: argparse.Namespace) -> di
             time.sleep(0.5)
         back_s = time.monotonic() - killed_at[0]
         after = run_load(server.url, payloads, args.clients, 5.0, 200)
-    finally:
-        server.stop()
     return {"statuses": load.statuses, "connection_failures": load.failures,
             "requests": sum(load.statuses.values()) + load.failures,
             "replicas_before": len(before), "replicas_after": len(replica_pids() or [0, 0]),

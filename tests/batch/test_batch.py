@@ -227,11 +227,8 @@ def test_predict_batch_serve_and_the_remote_client_give_the_same_rows(
     run_batch(tiny_model, paths, out, progress=False,
               config=PipelineConfig(actors=1, cpus_per_actor=1, batch_size=3))
     assert_same(read_rows(out, "json"), local)
-    server = ServerProcess(tiny_model, "--max-batch", "3")
-    try:
+    with ServerProcess(tiny_model, "--max-batch", "3") as server:
         assert_same(_service_rows(server.url, paths), local)
         remote = RemoteDetector(server.url)
         assert_same([item.to_dict() for item in remote.predict_iter(paths, batch_size=4)],
                     local)
-    finally:
-        server.stop()

@@ -77,7 +77,9 @@ def metric_value(families: dict[str, list[Sample]], sample: str, *, missing: flo
 
 class ServerProcess:
     """``anime-detector serve MODEL ARGS`` in a subprocess; stderr goes to ``log`` (or
-    nowhere). With ``wait``, returns once ``/readyz`` answers 200, within ``ready_s``."""
+    nowhere). With ``wait``, returns once ``/readyz`` answers 200, within ``ready_s`` (a
+    server that is not ready by then is stopped). ``with ServerProcess(...) as server:``
+    stops it when the block ends, however it ends; :meth:`stop` may come first."""
 
     def __init__(self, model: Path, *args: str, log: Path | None = None,
                  env: dict[str, str] | None = None, wait: bool = True,
@@ -92,7 +94,17 @@ class ServerProcess:
              str(self.port), *args], stdout=subprocess.DEVNULL,
             stderr=self._log_file or subprocess.DEVNULL, env={**os.environ, **(env or {})})
         if wait:
-            wait_ready(self.url, ready_s, proc=self.proc)
+            try:
+                wait_ready(self.url, ready_s, proc=self.proc)
+            except BaseException:
+                self.stop()
+                raise
+
+    def __enter__(self) -> ServerProcess:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
 
     def rss_mb(self) -> float:
         for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
@@ -105,6 +117,8 @@ class ServerProcess:
         return process_cpu_s(self.proc.pid)
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 30) -> int:
+        """Send ``sig`` (SIGKILL after ``timeout`` s) and wait: the exit code. Once stopped,
+        another call only returns that code again."""
         if self.proc.poll() is None:
             self.proc.send_signal(sig)
             try:

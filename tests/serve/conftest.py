@@ -60,10 +60,9 @@ def server(request: pytest.FixtureRequest, explain_model: Path,
     if request.param == "ray" and not _ray_serve_installed():
         pytest.skip("Ray Serve not installed (the serve-ray extra)")
     mode = ("--ray",) if request.param == "ray" else ()
-    running = ServerProcess(explain_model, *SERVER_ARGS, *mode,
-                            log=tmp_path_factory.mktemp("log") / "server.log")
-    yield running
-    running.stop()
+    with ServerProcess(explain_model, *SERVER_ARGS, *mode,
+                       log=tmp_path_factory.mktemp("log") / "server.log") as running:
+        yield running
 
 
 @pytest.fixture(scope="module")
@@ -71,10 +70,9 @@ def process_server(explain_model: Path, tmp_path_factory: pytest.TempPathFactory
                    ) -> Iterator[ServerProcess]:
     """The single-process service alone, for what only it has: its own log lines on stderr,
     its memory (RSS) as one process."""
-    running = ServerProcess(explain_model, *SERVER_ARGS,
-                            log=tmp_path_factory.mktemp("log") / "server.log")
-    yield running
-    running.stop()
+    with ServerProcess(explain_model, *SERVER_ARGS,
+                       log=tmp_path_factory.mktemp("log") / "server.log") as running:
+        yield running
 
 
 @pytest.fixture(scope="module")

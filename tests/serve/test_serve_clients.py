@@ -49,9 +49,8 @@ def _recv_within(sock: socket.socket, seconds: float) -> bytes:
 
 def test_a_client_that_leaves_mid_upload_is_a_499_and_frees_its_budget(
         explain_model: Path, image_set: list[Path], tmp_path: Path) -> None:
-    running = ServerProcess(explain_model, "--max-inflight-mb", "1", "--max-body-mb", "1",
-                            log=tmp_path / "log")
-    try:
+    with ServerProcess(explain_model, "--max-inflight-mb", "1", "--max-body-mb", "1",
+                       log=tmp_path / "log") as running:
         for left in range(1, 4):
             with socket.create_connection(_address(running.url), timeout=10) as sock:
                 sock.sendall(b"POST /v1/predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/png"
@@ -69,16 +68,13 @@ def test_a_client_that_leaves_mid_upload_is_a_499_and_frees_its_budget(
                             content=data + b"\0" * (900_000 - len(data)),
                             headers={"Content-Type": "image/png"})
         assert answer.status_code == 200, answer.text
-    finally:
-        running.stop()
 
 
 def test_a_client_that_leaves_after_uploading_has_its_images_dropped(
         explain_model: Path, image_set: list[Path], tmp_path: Path) -> None:
     # The batcher waits 1.5 s for a fuller batch: the images sit in the queue meanwhile.
-    running = ServerProcess(explain_model, "--max-batch", "8", "--max-wait-ms", "1500",
-                            log=tmp_path / "log")
-    try:
+    with ServerProcess(explain_model, "--max-batch", "8", "--max-wait-ms", "1500",
+                       log=tmp_path / "log") as running:
         body = encode_multipart([(p.name, p.read_bytes()) for p in image_set[:4]], "XyZ")
         content_type = "multipart/form-data; boundary=XyZ"
         with socket.create_connection(_address(running.url), timeout=10) as sock:
@@ -96,22 +92,20 @@ def test_a_client_that_leaves_after_uploading_has_its_images_dropped(
         files = [("file", ("a.png", image_set[0].read_bytes()))]
         assert httpx.post(running.url + "/v1/predict", files=files).status_code == 200
         assert _metric(running.url, "anime_detector_images_total") == 1
-    finally:
-        running.stop()
 
 
 def test_an_upload_still_arriving_at_sigterm_is_answered_503_at_once(
         explain_model: Path, tmp_path: Path) -> None:
-    running = ServerProcess(explain_model, "--grace", "10", log=tmp_path / "log")
-    with socket.create_connection(_address(running.url), timeout=10) as sock:
-        sock.sendall(b"POST /v1/predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\n"
-                     b"Content-Length: 500000\r\n\r\n" + b"\0" * 1000)
-        time.sleep(0.3)
-        running.proc.send_signal(signal.SIGTERM)
-        answer = _recv_within(sock, 3)  # the other 499000 bytes never come
-    assert answer.startswith(b"HTTP/1.1 503 "), answer[:300]
-    assert b"not ready: shutting down" in answer and b"connection: close" in answer.lower()
-    assert running.stop() == 0
+    with ServerProcess(explain_model, "--grace", "10", log=tmp_path / "log") as running:
+        with socket.create_connection(_address(running.url), timeout=10) as sock:
+            sock.sendall(b"POST /v1/predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\n"
+                         b"Content-Length: 500000\r\n\r\n" + b"\0" * 1000)
+            time.sleep(0.3)
+            running.proc.send_signal(signal.SIGTERM)
+            answer = _recv_within(sock, 3)  # the other 499000 bytes never come
+        assert answer.startswith(b"HTTP/1.1 503 "), answer[:300]
+        assert b"not ready: shutting down" in answer and b"connection: close" in answer.lower()
+        assert running.stop() == 0
     assert "Traceback" not in running.log_text()
 
 
@@ -138,8 +132,7 @@ def test_an_upload_while_the_model_loads_is_refused_before_its_body(
 
 def test_connections_past_the_cap_are_answered_503_and_closed(explain_model: Path,
                                                               tmp_path: Path) -> None:
-    running = ServerProcess(explain_model, "--max-connections", "4", log=tmp_path / "log")
-    try:
+    with ServerProcess(explain_model, "--max-connections", "4", log=tmp_path / "log") as running:
         held = [socket.create_connection(_address(running.url), timeout=10) for _ in range(4)]
         try:
             with socket.create_connection(_address(running.url), timeout=10) as extra:
@@ -159,8 +152,6 @@ def test_connections_past_the_cap_are_answered_503_and_closed(explain_model: Pat
                 pass
             assert time.monotonic() < deadline
             time.sleep(0.05)
-    finally:
-        running.stop()
 
 
 def _trickler(url: str, stop: threading.Event, answers: list[bytes]) -> None:
@@ -189,34 +180,33 @@ def test_well_behaved_clients_get_through_while_slow_bodies_hold_the_budget(
     # Eight clients trickling 2 MiB bodies would hold the 8 MiB in-flight budget for the whole
     # --timeout (30 s) each time; a body behind --min-body-rate (32 KB/s) gives up the room
     # it has not used, and is cut off 5 s in.
-    running = ServerProcess(explain_model, "--max-body-mb", "2", "--max-inflight-mb", "8",
-                            log=tmp_path / "log")
-    stop = threading.Event()
-    slow_answers: list[bytes] = []
-    slow = [threading.Thread(target=_trickler, args=(running.url, stop, slow_answers))
-            for _ in range(8)]
-    try:
-        for thread in slow:
-            thread.start()
-        time.sleep(1.5)  # the budget is theirs
-        files = [("file", ("a.png", image_set[0].read_bytes()))]
-        waits = []
-        for _ in range(5):
-            started = time.monotonic()
-            for _ in range(10):  # a 503 says Retry-After: honour it
-                answer = httpx.post(running.url + "/v1/predict", files=files, timeout=30)
-                if answer.status_code != 503:
-                    break
-                time.sleep(float(answer.headers["retry-after"]))
-            assert answer.status_code == 200, answer.text
-            waits.append(time.monotonic() - started)
-        assert max(waits) < 4, waits
-        deadline = time.monotonic() + 10  # and the trickles are cut off after 5 s
-        while not any(a.startswith(b"HTTP/1.1 408") for a in slow_answers):
-            assert time.monotonic() < deadline, slow_answers
-            time.sleep(0.1)
-    finally:
-        stop.set()
-        for thread in slow:
-            thread.join(15)
-        running.stop()
+    with ServerProcess(explain_model, "--max-body-mb", "2", "--max-inflight-mb", "8",
+                       log=tmp_path / "log") as running:
+        stop = threading.Event()
+        slow_answers: list[bytes] = []
+        slow = [threading.Thread(target=_trickler, args=(running.url, stop, slow_answers))
+                for _ in range(8)]
+        try:
+            for thread in slow:
+                thread.start()
+            time.sleep(1.5)  # the budget is theirs
+            files = [("file", ("a.png", image_set[0].read_bytes()))]
+            waits = []
+            for _ in range(5):
+                started = time.monotonic()
+                for _ in range(10):  # a 503 says Retry-After: honour it
+                    answer = httpx.post(running.url + "/v1/predict", files=files, timeout=30)
+                    if answer.status_code != 503:
+                        break
+                    time.sleep(float(answer.headers["retry-after"]))
+                assert answer.status_code == 200, answer.text
+                waits.append(time.monotonic() - started)
+            assert max(waits) < 4, waits
+            deadline = time.monotonic() + 10  # and the trickles are cut off after 5 s
+            while not any(a.startswith(b"HTTP/1.1 408") for a in slow_answers):
+                assert time.monotonic() < deadline, slow_answers
+                time.sleep(0.1)
+        finally:
+            stop.set()
+            for thread in slow:
+                thread.join(15)

@@ -26,11 +26,10 @@ CASES_PER_OPERATION = 40
 @pytest.fixture(scope="module")
 def fuzz_server(explain_model: Path, tmp_path_factory: pytest.TempPathFactory
                 ) -> Iterator[ServerProcess]:
-    running = ServerProcess(explain_model, "--max-batch", "4", "--max-body-mb", "1",
-                            "--api-key", "fuzz-key",
-                            log=tmp_path_factory.mktemp("log") / "fuzz.log")
-    yield running
-    running.stop()
+    with ServerProcess(explain_model, "--max-batch", "4", "--max-body-mb", "1",
+                       "--api-key", "fuzz-key",
+                       log=tmp_path_factory.mktemp("log") / "fuzz.log") as running:
+        yield running
 
 
 @pytest.fixture(scope="module")

@@ -64,15 +64,15 @@ def test_a_model_that_fails_to_load_is_reported(tmp_path: Path) -> None:
 def test_sigterm_lets_requests_in_flight_finish_then_exits_0(
         explain_model: Path, image_set: list[Path], tmp_path: Path) -> None:
     # The batcher waits 1.5 s for company: the request is in flight when SIGTERM lands.
-    running = ServerProcess(explain_model, "--max-batch", "8", "--max-wait-ms", "1500",
-                            "--grace", "10", log=tmp_path / "log")
     answers: list[httpx.Response] = []
     files = [("file", ("a.png", image_set[0].read_bytes()))]
-    client = threading.Thread(target=lambda: answers.append(
-        httpx.post(running.url + "/v1/predict", files=files, timeout=30)))
-    client.start()
-    time.sleep(0.5)
-    assert running.stop(signal.SIGTERM) == 0
+    with ServerProcess(explain_model, "--max-batch", "8", "--max-wait-ms", "1500",
+                       "--grace", "10", log=tmp_path / "log") as running:
+        client = threading.Thread(target=lambda: answers.append(
+            httpx.post(running.url + "/v1/predict", files=files, timeout=30)))
+        client.start()
+        time.sleep(0.5)
+        assert running.stop(signal.SIGTERM) == 0
     client.join()
     assert answers[0].status_code == 200 and answers[0].json()["results"][0]["label"]
     log = running.log_text()
@@ -82,8 +82,8 @@ def test_sigterm_lets_requests_in_flight_finish_then_exits_0(
 
 
 def test_ctrl_c_exits_0_without_a_traceback(explain_model: Path, tmp_path: Path) -> None:
-    running = ServerProcess(explain_model, log=tmp_path / "log")
-    assert running.stop(signal.SIGINT) == 0
+    with ServerProcess(explain_model, log=tmp_path / "log") as running:
+        assert running.stop(signal.SIGINT) == 0
     assert "Traceback" not in running.log_text()
 
 
@@ -186,9 +186,8 @@ def test_print_config_autoscale(explain_model: Path, autoscale: str, error: str 
 def test_predict_server_fits_requests_to_a_small_queue(explain_model: Path,
                                                        image_set: list[Path],
                                                        tmp_path: Path) -> None:
-    running = ServerProcess(explain_model, "--max-queue", "2", "--max-files", "2",
-                            log=tmp_path / "log")
-    try:
+    with ServerProcess(explain_model, "--max-queue", "2", "--max-files", "2",
+                       log=tmp_path / "log") as running:
         result = subprocess.run(
             [sys.executable, "-m", "anime_detector", "predict", "--server", running.url,
              *map(str, image_set[:7]), "-f", "json"],
@@ -197,5 +196,3 @@ def test_predict_server_fits_requests_to_a_small_queue(explain_model: Path,
         assert result.returncode == 0, result.stderr
         assert [r["path"] for r in rows] == [str(p) for p in image_set[:7]]
         assert all("label" in r for r in rows)
-    finally:
-        running.stop()

@@ -19,10 +19,9 @@ from helpers.server import ServerProcess, wait_for_log
 @pytest.fixture(scope="module")
 def keyed(explain_model: Path, tmp_path_factory: pytest.TempPathFactory
           ) -> Iterator[ServerProcess]:
-    running = ServerProcess(explain_model, log=tmp_path_factory.mktemp("log") / "keyed.log",
-                            env={"ANIME_DETECTOR_API_KEY": "s3cret-key"})
-    yield running
-    running.stop()
+    with ServerProcess(explain_model, log=tmp_path_factory.mktemp("log") / "keyed.log",
+                       env={"ANIME_DETECTOR_API_KEY": "s3cret-key"}) as running:
+        yield running
 
 
 def assert_error(response: httpx.Response, status: int, fragment: str) -> None:
@@ -183,11 +182,10 @@ def test_slow_headers_and_slow_bodies_get_408_and_the_connection_closed(
         explain_model: Path, image_set: list[Path], tmp_path: Path) -> None:
     """A slowloris client (new or on a kept-alive connection) and a silent one are cut off
     after --header-timeout; a body, after --timeout (a slow one within it is served)."""
-    running = ServerProcess(explain_model, "--header-timeout", "1", "--timeout", "4",
-                            log=tmp_path / "log")
-    host, port = running.url.removeprefix("http://").split(":")
-    slow_head = b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"a" * 200
-    try:
+    with ServerProcess(explain_model, "--header-timeout", "1", "--timeout", "4",
+                       log=tmp_path / "log") as running:
+        host, port = running.url.removeprefix("http://").split(":")
+        slow_head = b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"a" * 200
         with socket.create_connection((host, int(port))) as trickler, \
                 socket.create_connection((host, int(port))) as silent:
             answer, seconds = _trickle_head(trickler, slow_head, give_up_s=6)
@@ -222,8 +220,6 @@ def test_slow_headers_and_slow_bodies_get_408_and_the_connection_closed(
         assert b'{"error": "request body not received within 4 s"}' in answer
         assert time.monotonic() - started < 6.5
         assert wait_for_log(running, "POST /v1/predict 408 images=0")
-    finally:
-        running.stop()
 
 
 def _slowly(chunks: list[bytes], pause_s: float) -> Iterator[bytes]:
@@ -235,23 +231,19 @@ def _slowly(chunks: list[bytes], pause_s: float) -> Iterator[bytes]:
 def test_timeout_answers_504(explain_model: Path, image_set: list[Path], tmp_path: Path
                              ) -> None:
     # The batcher waits 2 s for company; the request's budget is 0.3 s.
-    running = ServerProcess(explain_model, "--max-batch", "8", "--max-wait-ms", "2000",
-                            "--timeout", "0.3", log=tmp_path / "log")
-    try:
+    with ServerProcess(explain_model, "--max-batch", "8", "--max-wait-ms", "2000",
+                       "--timeout", "0.3", log=tmp_path / "log") as running:
         started = time.monotonic()
         response = httpx.post(running.url + "/v1/predict",
                               files=[("file", ("a.png", image_set[0].read_bytes()))])
         assert_error(response, 504, "no answer within the timeout of 0.3 s")
         assert time.monotonic() - started < 1.5
-    finally:
-        running.stop()
 
 
 def test_unexpected_error_is_500_with_the_request_id_in_the_log(
         batch_one_model: Path, image_set: list[Path], tmp_path: Path) -> None:
-    running = ServerProcess(batch_one_model, "--max-batch", "8", "--max-wait-ms", "200",
-                            log=tmp_path / "log")
-    try:
+    with ServerProcess(batch_one_model, "--max-batch", "8", "--max-wait-ms", "200",
+                       log=tmp_path / "log") as running:
         files = [("file", (f"{i}.png", image_set[i].read_bytes())) for i in range(2)]
         response = httpx.post(running.url + "/v1/predict", files=files)
         rid = response.headers["x-request-id"]
@@ -261,8 +253,6 @@ def test_unexpected_error_is_500_with_the_request_id_in_the_log(
         assert wait_for_log(running, "POST /v1/predict 500 images=2 ")
         one = httpx.post(running.url + "/v1/predict", files=files[:1])
         assert one.status_code == 200  # the worker survived the failed batch
-    finally:
-        running.stop()
 
 
 def test_cors_is_off_unless_origins_are_named(explain_model: Path) -> None:
@@ -292,10 +282,9 @@ def test_cors_is_off_unless_origins_are_named(explain_model: Path) -> None:
 
 def test_bodies_in_flight_are_bounded_before_reading(explain_model: Path, image_set: list[Path],
                                                      tmp_path: Path) -> None:
-    running = ServerProcess(explain_model, "--max-inflight-mb", "1", "--max-body-mb", "1",
-                            log=tmp_path / "log")
-    host, port = running.url.removeprefix("http://").split(":")
-    try:
+    with ServerProcess(explain_model, "--max-inflight-mb", "1", "--max-body-mb", "1",
+                       log=tmp_path / "log") as running:
+        host, port = running.url.removeprefix("http://").split(":")
         with socket.create_connection((host, int(port)), timeout=10) as held:
             held.sendall(b"POST /v1/predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\n"
                          b"Content-Length: 900000\r\n\r\n" + b"\0" * 1000)  # and no more
@@ -307,5 +296,3 @@ def test_bodies_in_flight_are_bounded_before_reading(explain_model: Path, image_
         time.sleep(0.3)  # the held request ended with its connection
         files = [("file", ("a.png", image_set[0].read_bytes()))]
         assert httpx.post(running.url + "/v1/predict", files=files).status_code == 200
-    finally:
-        running.stop()

@@ -38,9 +38,8 @@ def test_healthz_fails_once_the_inference_thread_is_gone(explain_model: Path) ->
 def test_healthz_fails_while_inference_is_stuck_past_the_timeout(
         slow_model: Path, image_set: list[Path], tmp_path: Path) -> None:
     # One thread: a run of 6 images takes seconds on any CPU, past 0.3 s + the 1 s beat.
-    running = ServerProcess(slow_model, "--timeout", "0.3", "--max-batch", "6", "--threads", "1",
-                            log=tmp_path / "log")
-    try:
+    with ServerProcess(slow_model, "--timeout", "0.3", "--max-batch", "6", "--threads", "1",
+                       log=tmp_path / "log") as running:
         assert _status(running.url)[0] == 200
         files = [("file", (p.name, p.read_bytes())) for p in image_set[:6]]
         answers: list[int] = []
@@ -58,8 +57,6 @@ def test_healthz_fails_while_inference_is_stuck_past_the_timeout(
         assert stuck and "inference stuck for" in stuck[0], seen[-5:]
         assert seen[-1][0] == 200  # alive again once the run ended
         assert answers == [504]
-    finally:
-        running.stop()
 
 
 def test_systemd_hears_ready_watchdog_and_stopping(explain_model: Path, tmp_path: Path) -> None:
@@ -67,9 +64,8 @@ def test_systemd_hears_ready_watchdog_and_stopping(explain_model: Path, tmp_path
     with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as listener:
         listener.bind(str(path))
         listener.settimeout(30)
-        running = ServerProcess(explain_model, log=tmp_path / "log", wait=False,
-                                env={"NOTIFY_SOCKET": str(path), "WATCHDOG_USEC": "200000"})
-        try:
+        with ServerProcess(explain_model, log=tmp_path / "log", wait=False,
+                           env={"NOTIFY_SOCKET": str(path), "WATCHDOG_USEC": "200000"}) as running:
             assert listener.recv(256) == b"READY=1"
             assert _status(running.url.replace("localhost", "127.0.0.1"), "/readyz")[0] == 200
             pings = [listener.recv(256) for _ in range(5)]  # every 0.1 s
@@ -78,5 +74,4 @@ def test_systemd_hears_ready_watchdog_and_stopping(explain_model: Path, tmp_path
             deadline = time.monotonic() + 10
             while (message := listener.recv(256)) != b"STOPPING=1":
                 assert message == b"WATCHDOG=1" and time.monotonic() < deadline
-        finally:
             assert running.stop() == 0

@@ -36,13 +36,12 @@ def _queue_depth(url: str) -> float:
 def test_a_full_queue_refuses_before_decoding(explain_model: Path, image_set: list[Path],
                                               tmp_path: Path) -> None:
     # The batcher waits 3 s for a fuller batch: the first request's 4 images fill the queue.
-    running = ServerProcess(explain_model, "--max-queue", "4", "--max-files", "4",
-                            "--max-batch", "8", "--max-wait-ms", "3000",
-                            "--max-pixels", "30000000", log=tmp_path / "log")
-    flat = io.BytesIO()
-    Image.new("RGB", (5000, 5000), (200, 30, 90)).save(flat, "PNG")  # 25 MP in ~80 KB
-    heavy = [("file", (f"big-{i}.png", flat.getvalue())) for i in range(4)]
-    try:
+    with ServerProcess(explain_model, "--max-queue", "4", "--max-files", "4",
+                       "--max-batch", "8", "--max-wait-ms", "3000",
+                       "--max-pixels", "30000000", log=tmp_path / "log") as running:
+        flat = io.BytesIO()
+        Image.new("RGB", (5000, 5000), (200, 30, 90)).save(flat, "PNG")  # 25 MP in ~80 KB
+        heavy = [("file", (f"big-{i}.png", flat.getvalue())) for i in range(4)]
         first: list[httpx.Response] = []
         files = [("file", (p.name, p.read_bytes())) for p in image_set[:4]]
         holder = threading.Thread(target=lambda: first.append(
@@ -64,8 +63,6 @@ def test_a_full_queue_refuses_before_decoding(explain_model: Path, image_set: li
         assert first[0].status_code == 200
         assert httpx.post(running.url + "/v1/predict", files=heavy[:1],
                           timeout=30).status_code == 200  # the image itself is fine
-    finally:
-        running.stop()
 
 
 def _post_quietly(url: str, files: list[tuple[str, tuple[str, bytes]]]) -> None:
@@ -84,11 +81,10 @@ def _metric_sum(url: str, name: str) -> float:
 def test_a_full_queue_says_how_long_it_takes_to_drain(slow_model: Path, image_set: list[Path],
                                                       tmp_path: Path) -> None:
     # One image a run, on one thread: a second or so each, on any CPU.
-    running = ServerProcess(slow_model, "--max-batch", "1", "--max-queue", "8",
-                            "--max-files", "8", "--threads", "1", "--grace", "1",
-                            log=tmp_path / "log")
-    one = [("file", ("a.png", image_set[0].read_bytes()))]
-    try:
+    with ServerProcess(slow_model, "--max-batch", "1", "--max-queue", "8",
+                       "--max-files", "8", "--threads", "1", "--grace", "1",
+                       log=tmp_path / "log") as running:
+        one = [("file", ("a.png", image_set[0].read_bytes()))]
         assert httpx.post(running.url + "/v1/predict", files=one, timeout=60).status_code == 200
         per_image = (_metric_sum(running.url, "anime_detector_inference_seconds_sum")
                      / _metric_sum(running.url, "anime_detector_batch_size_sum"))
@@ -102,8 +98,6 @@ def test_a_full_queue_says_how_long_it_takes_to_drain(slow_model: Path, image_se
         assert refused.status_code == 503 and "queue is full" in refused.text
         # 6 or 7 images to go at about per_image each (a moving average over the runs).
         assert 2 <= int(refused.headers["retry-after"]) <= math.ceil(8 * per_image * 1.5)
-    finally:
-        running.stop()
 
 
 def test_a_queue_smaller_than_a_request_is_refused_at_start(explain_model: Path) -> None:

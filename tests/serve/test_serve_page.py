@@ -86,8 +86,7 @@ def test_page_splits_uploads_by_bytes_and_answers_a_file_too_large_itself(
     from PIL import Image
     from playwright.sync_api import expect
 
-    running = ServerProcess(explain_model, "--max-body-mb", "0.15", log=tmp_path / "log")
-    try:
+    with ServerProcess(explain_model, "--max-body-mb", "0.15", log=tmp_path / "log") as running:
         files = sorted((SAMPLE / "anime").iterdir())[:6]  # 12-75 KB each: 3+ requests
         big = tmp_path / "big.png"
         Image.fromarray(np.random.default_rng(0).integers(0, 255, (300, 300, 3), np.uint8)
@@ -104,21 +103,17 @@ def test_page_splits_uploads_by_bytes_and_answers_a_file_too_large_itself(
             ".card[data-name='big.png'] .err").inner_text()
         page.close()
         assert " 413 " not in running.log_text()  # the page never sent what would not fit
-    finally:
-        running.stop()
 
 
 def test_page_shows_a_failed_call_instead_of_waiting(browser: Any, explain_model: Path,
                                                      tmp_path: Path) -> None:
     from playwright.sync_api import expect
 
-    running = ServerProcess(explain_model, log=tmp_path / "log")
-    page = browser.new_page()
-    try:
+    with ServerProcess(explain_model, log=tmp_path / "log") as running:
+        page = browser.new_page()
         page.goto(running.url + "/")
         expect(page.locator("#model")).to_contain_text("onnxruntime")
-    finally:
-        running.stop()  # the server goes away with the page open
+    # the server has gone away with the page open
     files = sorted((SAMPLE / "anime").iterdir())[:2]
     page.set_input_files("#files", [str(p) for p in files])
     expect(page.locator("#status")).to_have_text("0/2 classified, 2 failed")

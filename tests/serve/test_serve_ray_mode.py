@@ -42,10 +42,9 @@ def _ray_logs_since(started: float) -> list[Path]:
 def test_an_engine_error_on_a_replica_is_500_as_in_one_process(
         batch_one_model: Path, image_set: list[Path], tmp_path: Path) -> None:
     started = time.time()
-    running = ServerProcess(batch_one_model, "--ray", "--max-batch", "8", "--max-wait-ms",
-                            "200", log=tmp_path / "log", env={"ANIME_DETECTOR_API_KEY": KEY})
-    key = {"Authorization": f"Bearer {KEY}"}
-    try:
+    with ServerProcess(batch_one_model, "--ray", "--max-batch", "8", "--max-wait-ms", "200",
+                       log=tmp_path / "log", env={"ANIME_DETECTOR_API_KEY": KEY}) as running:
+        key = {"Authorization": f"Bearer {KEY}"}
         files = [("file", (f"{i}.png", image_set[i].read_bytes())) for i in range(2)]
         assert httpx.post(running.url + "/v1/predict", files=files).status_code == 401
         failed = httpx.post(running.url + "/v1/predict", files=files, headers=key, timeout=60)
@@ -54,8 +53,6 @@ def test_an_engine_error_on_a_replica_is_500_as_in_one_process(
         assert "retry-after" not in failed.headers and "Traceback" not in failed.text
         one = httpx.post(running.url + "/v1/predict", files=files[:1], headers=key, timeout=60)
         assert one.status_code == 200  # the replica survived its failed batch
-    finally:
-        running.stop()
     for path in _ray_logs_since(started):
         if path.stat().st_size < 50_000_000:
             assert KEY.encode() not in path.read_bytes(), path

@@ -172,12 +172,10 @@ def test_one_log_line_per_request(process_server: ServerProcess) -> None:
 
 
 def test_json_logs(explain_model: Path, tmp_path: Path) -> None:
-    running = ServerProcess(explain_model, "--log-format", "json", log=tmp_path / "log")
-    try:
+    with ServerProcess(explain_model, "--log-format", "json", log=tmp_path / "log") as running:
         httpx.get(running.url + "/healthz", headers={"X-Request-ID": "json-1"})
         [line] = wait_for_log(running, "json-1")
         record = json.loads(line)
         assert record["route"] == "/healthz" and record["status"] == 200
         assert record["request_id"] == "json-1" and "ms" in record
-    finally:
         assert running.stop() == 0

@@ -49,12 +49,11 @@ def test_https_serves_with_the_key_and_plain_http_gets_nothing(
         explain_model: Path, image_set: list[Path], certificate: tuple[Path, Path],
         tmp_path: Path) -> None:
     cert, key = certificate
-    running = ServerProcess(explain_model, "--tls-cert", str(cert), "--tls-key", str(key),
-                            log=tmp_path / "log", wait=False,
-                            env={"ANIME_DETECTOR_API_KEY": "s3cret-key"})
-    url = running.url.replace("http://", "https://")
-    trusted = ssl.create_default_context(cafile=str(cert))
-    try:
+    with ServerProcess(explain_model, "--tls-cert", str(cert), "--tls-key", str(key),
+                       log=tmp_path / "log", wait=False,
+                       env={"ANIME_DETECTOR_API_KEY": "s3cret-key"}) as running:
+        url = running.url.replace("http://", "https://")
+        trusted = ssl.create_default_context(cafile=str(cert))
         deadline = time.monotonic() + 60
         while True:
             assert running.proc.poll() is None, running.log_text()
@@ -80,8 +79,6 @@ def test_https_serves_with_the_key_and_plain_http_gets_nothing(
                 data = b""
             assert not data.startswith(b"HTTP/1.1 200")  # nothing served in clear
         assert f"serving {explain_model} on {url}" in running.log_text()
-    finally:
-        running.stop()
 
 
 @pytest.mark.parametrize(("which", "error"), [

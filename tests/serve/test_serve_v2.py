@@ -238,10 +238,9 @@ def test_curl_style_json_and_metrics(server: ServerProcess, image_set: list[Path
 @pytest.fixture(scope="module")
 def keyed_server(explain_model: Path, tmp_path_factory: pytest.TempPathFactory
                  ) -> Iterator[ServerProcess]:
-    running = ServerProcess(explain_model, "--api-key", "v2-key", "--model-name", "anime",
-                            log=tmp_path_factory.mktemp("log") / "keyed.log")
-    yield running
-    running.stop()
+    with ServerProcess(explain_model, "--api-key", "v2-key", "--model-name", "anime",
+                       log=tmp_path_factory.mktemp("log") / "keyed.log") as running:
+        yield running
 
 
 def test_key_and_model_name(keyed_server: ServerProcess, explain_model: Path,
