@@ -317,14 +317,16 @@ def speeds_vs_fp32(fp32: Any, int8: Any, image: np.ndarray, rounds: int = 5,
 def _openvino_bf16(fp32: Any, folder: Path) -> Callable[[dict[str, np.ndarray]], Any] | None:
     """OpenVINO running ``fp32`` in bf16, or None where the CPU lacks native bf16 or
     openvino is not installed."""
+    from anime_detector.engines.base import EngineUnavailable
+    from anime_detector.engines.cpu import import_engine
     from anime_detector.engines.openvino import compile_for_cpu, has_bf16
     from anime_detector.system import cpu_flags
 
     if not has_bf16(cpu_flags()):
         return None
     try:
-        import openvino as ov
-    except ImportError:
+        ov = import_engine("openvino")
+    except EngineUnavailable:
         return None
     path = folder / "fp32.onnx"
     path.write_bytes(fp32.SerializeToString())
