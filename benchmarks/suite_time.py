@@ -1,12 +1,15 @@
-"""Wall time of the test suite before and after, on this machine, one after the other.
+"""Wall time of the same tests before and after a change, on this machine, one after the other.
 
     python benchmarks/suite_time.py --before-tree B --before-python B/.venv/bin/python
 
-``--before-tree`` is a checkout of the older commit with its own environment (an
-editable install of that checkout, so its console script runs its code). The "after" run
-selects the tests that existed before (``--today``: the files the older commit had, under
-their current names) so tests added since do not count against the target; the
-whole current suite is timed too. Nothing else should run meanwhile.
+``--before-tree`` is a checkout of the older commit (``git worktree add B COMMIT``) with its
+own environment (an editable install of that checkout, so its code runs; install it from
+today's lock, ``-c requirements/dev-lock.txt``, so that only the code differs). The tests
+both trees run are the older commit's test ids that still exist today: ids are collected on
+both sides (``pytest --collect-only``) and the older files are mapped to their current
+names through git's rename detection, so tests added since, in new files or old ones, do
+not count against the change. ``--full`` also times today's whole suite. Writes
+``results/suite-same-tests.json`` and ``.md``. Nothing else should run meanwhile.
 """
 
 from __future__ import annotations
@@ -22,20 +25,46 @@ from pathlib import Path
 from _common import save
 
 ROOT = Path(__file__).resolve().parent.parent
-TODAY = ["tests/export/test_export.py", "tests/runtime/test_bad_inputs.py",
-         "tests/runtime/test_detector.py", "tests/runtime/test_preprocess.py",
-         "tests/graphs/test_reference_graph.py", "tests/train/test_train.py",
-         "tests/train/test_train_paths.py", "tests/timing/test_bench_command.py",
-         "tests/cli/test_help.py", "tests/cli/test_predict.py", "tests/test_demo.py",
-         "tests/cli/test_eval.py", "tests/test_import_boundary.py", "tests/test_sample_set.py"]
-# (test_static_checks.py of the older commit is now ci/static-checks, outside pytest.)
+
+
+def _pytest(tree: Path, python: Path, args: list[str]) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PATH": f"{python.parent}{os.pathsep}{os.environ['PATH']}"}
+    return subprocess.run([str(python), "-m", "pytest", "-p", "no:cacheprovider", *args],
+                          cwd=tree, env=env, capture_output=True, text=True)
+
+
+def collect(tree: Path, python: Path) -> list[str]:
+    """The test ids pytest collects in ``tree``."""
+    out = _pytest(tree, python, ["--collect-only", "-q"])
+    return [line for line in out.stdout.splitlines() if "::" in line]
+
+
+def renames(before_commit: str) -> dict[str, str]:
+    """{test file at ``before_commit``: its name today}, from git's rename detection."""
+    out = subprocess.run(["git", "diff", "--name-status", "-M30%", before_commit, "HEAD",
+                          "--", "tests"], cwd=ROOT, capture_output=True, text=True, check=True)
+    pairs = {}
+    for line in out.stdout.splitlines():
+        fields = line.split("\t")
+        if fields[0].startswith("R") and len(fields) == 3:
+            pairs[fields[1]] = fields[2]
+    return pairs
+
+
+def same_tests(before: list[str], after: list[str], moved: dict[str, str]) -> list[str]:
+    """The ids of ``before`` (older names) whose renamed id is among ``after``."""
+    today = set(after)
+    kept = []
+    for test in before:
+        path, rest = test.split("::", 1)
+        if f"{moved.get(path, path)}::{rest}" in today:
+            kept.append(test)
+    return kept
 
 
 def run(tree: Path, python: Path, selection: list[str]) -> dict[str, object]:
-    env = {**os.environ, "PATH": f"{python.parent}{os.pathsep}{os.environ['PATH']}"}
     started = time.perf_counter()
-    out = subprocess.run([str(python), "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                          *selection], cwd=tree, env=env, capture_output=True, text=True)
+    out = _pytest(tree, python, ["-q", *selection])
     seconds = time.perf_counter() - started
     tail = out.stdout.strip().splitlines()[-1] if out.stdout.strip() else out.stderr[-300:]
     counts = {k: int(v) for v, k in re.findall(r"(\d+) (passed|failed|skipped|error)", tail)}
@@ -50,22 +79,37 @@ def main() -> None:
     parser.add_argument("--before-tree", type=Path, required=True)
     parser.add_argument("--before-python", type=Path, required=True)
     parser.add_argument("--after-python", type=Path, default=Path(sys.executable))
+    parser.add_argument("--full", action="store_true", help="also time today's whole suite")
     args = parser.parse_args()
-    before = run(args.before_tree, args.before_python, [])
-    today = run(ROOT, args.after_python, TODAY)
-    full = run(ROOT, args.after_python, [])
-    ratio = float(today["seconds"]) / float(before["seconds"])  # type: ignore[arg-type]
-    report = {"before": before, "after_today_tests": today, "after_full_suite": full,
-              "ratio": ratio, "cpu": cpu_summary()}
-    md = "\n".join([
-        "| suite | wall s | result |", "|---|---|---|",
-        f"| before ({args.before_tree.name}) | {before['seconds']:.0f} | {before['summary']} |",
-        f"| after, the tests that existed before | {today['seconds']:.0f} | {today['summary']} |",
-        f"| after, whole suite (tests added since on top) | {full['seconds']:.0f} | "
-        f"{full['summary']} |", "",
-        f"today's tests now / before = {ratio:.0%} (target <= 60%); "
-        f"{report['cpu']}, {available_cpus()} CPUs"])
-    save("suite", report, md)
+    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=args.before_tree,
+                            capture_output=True, text=True, check=True).stdout.strip()
+    moved = renames(commit)
+    old_ids = collect(args.before_tree, args.before_python)
+    new_ids = collect(ROOT, args.after_python)
+    kept = same_tests(old_ids, new_ids, moved)
+    mapped = [f"{moved.get(t.split('::', 1)[0], t.split('::', 1)[0])}::{t.split('::', 1)[1]}"
+              for t in kept]
+    print(f"{len(old_ids)} tests at {commit[:7]}, {len(new_ids)} today, {len(kept)} in both",
+          file=sys.stderr)
+    before = run(args.before_tree, args.before_python, kept)
+    after = run(ROOT, args.after_python, mapped)
+    full = run(ROOT, args.after_python, []) if args.full else None
+    ratio = float(after["seconds"]) / float(before["seconds"])  # type: ignore[arg-type]
+    report = {"before_commit": commit, "tests_before": len(old_ids), "tests_today":
+              len(new_ids), "same_tests": len(kept), "before": before, "after": after,
+              "after_full_suite": full, "ratio": ratio, "cpu": cpu_summary()}
+    rows = ["| suite | tests | wall s | result |", "|---|---|---|---|",
+            f"| before ({commit[:7]}), the tests both have | {len(kept)} | "
+            f"{before['seconds']:.0f} | {before['summary']} |",
+            f"| today, the same tests | {len(kept)} | {after['seconds']:.0f} | "
+            f"{after['summary']} |"]
+    if full is not None:
+        rows.append(f"| today, whole suite | {len(new_ids)} | {full['seconds']:.0f} | "
+                    f"{full['summary']} |")
+    md = "\n".join([*rows, "", f"same tests today / before = {ratio:.0%}; "
+                    f"{report['cpu']}, {available_cpus()} CPUs"])
+    print(md)
+    save("suite-same-tests", report, md)
 
 
 if __name__ == "__main__":
