@@ -89,7 +89,8 @@ def serve(
     api_key: Annotated[str | None, typer.Option(
         envvar="ANIME_DETECTOR_API_KEY", show_envvar=True,
         help="Require this key (Authorization: Bearer or X-API-Key) on every route but "
-             "/healthz, /readyz and the page.")] = None,
+             "the health routes (/healthz, /readyz, /v2/health/live, /v2/health/ready) "
+             "and the page.")] = None,
     cors_origin: Annotated[list[str] | None, typer.Option(
         help="Allow browser calls from this origin (repeat for more; default: none).")] = None,
     grace: Annotated[float, typer.Option(
