@@ -193,8 +193,9 @@ ROUTES = RouteTable([
         errors=_IMAGE_ERRORS, parameters=(_NAME,), body=image_body(many=False))),
     Endpoint("/v1/model", "GET", model, Operation(
         "Labels, preprocessing, engine, versions, limits", JSON_OK, errors=(503,))),
-    Endpoint("/healthz", "GET", healthz, Operation("The process is alive", JSON_OK),
-             public=True),
+    Endpoint("/healthz", "GET", healthz, Operation(
+        "The process is alive (503 when inference is stuck or its thread is gone)", JSON_OK,
+        errors=(503,)), public=True),
     Endpoint("/readyz", "GET", readyz, Operation(
         "Model loaded and warmed up (503 before, and while draining)", JSON_OK,
         errors=(503,)), public=True),

@@ -26,7 +26,8 @@ _ERROR_TEXT = {
     400: "Malformed request", 401: "Missing or wrong API key", 404: "No such model or version",
     408: "Headers not in within --header-timeout, or the body within --timeout",
     413: "Body over --max-body-mb", 415: "Unsupported media type",
-    422: "No image could be read", 503: "Not ready, or the queue is full (Retry-After)",
+    422: "No image could be read",
+    503: "Not ready, the queue is full (Retry-After), or inference is stuck",
     504: "No answer within --timeout"}
 _PATH_PARAMETER = re.compile(r"{(\w+)}")
 

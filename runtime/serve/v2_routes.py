@@ -187,7 +187,8 @@ V2_ENDPOINTS = (
     Endpoint("/v2", "GET", server_metadata, Operation(
         "Server metadata (Open Inference Protocol)", JSON_OK)),
     Endpoint("/v2/health/live", "GET", server_live, Operation(
-        "The process is alive", JSON_OK), public=True),
+        "The process is alive (503 when inference is stuck or its thread is gone)", JSON_OK,
+        errors=(503,)), public=True),
     Endpoint("/v2/health/ready", "GET", server_ready, Operation(
         "Model loaded and warmed up", JSON_OK, errors=(503,)), public=True),
     *_model_endpoints(_MODEL),
