@@ -91,24 +91,24 @@ def small_strips(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(image_modes, "_STRIP_PIXELS", 4093)
 
 
+def _assert_identical_inputs(mode: str, specs: list[PreprocessSpec]) -> None:
+    for shape in SHAPES:
+        image = noise_image(mode, shape)
+        for spec in specs:
+            np.testing.assert_array_equal(preprocess(image, spec),
+                                          reference_input(image, spec), err_msg=f"{shape}")
+
+
 @pytest.mark.usefixtures("small_strips")
 @pytest.mark.parametrize("mode", MODES)
 def test_model_input_is_identical_to_whole_image_conversion(mode: str) -> None:
-    for shape in SHAPES:
-        image = noise_image(mode, shape)
-        for spec in SPECS:
-            np.testing.assert_array_equal(preprocess(image, spec),
-                                          reference_input(image, spec), err_msg=f"{shape}")
+    _assert_identical_inputs(mode, SPECS)
 
 
 @pytest.mark.usefixtures("small_strips")
 @pytest.mark.parametrize("mode", ["RGBA", "I;16"])
 def test_every_resize_filter_gives_identical_input(mode: str) -> None:
-    for shape in SHAPES:
-        image = noise_image(mode, shape)
-        for spec in FILTERS:
-            np.testing.assert_array_equal(preprocess(image, spec),
-                                          reference_input(image, spec), err_msg=f"{shape}")
+    _assert_identical_inputs(mode, FILTERS)
 
 
 @pytest.mark.usefixtures("small_strips")
