@@ -27,7 +27,7 @@ from _common import median, save, timed
 from anime_detector.drawing.heatmap_png import write_heatmap_png
 from anime_detector.engines.onnxruntime import open_session
 from anime_detector.explain.heatmaps import explain_batch
-from anime_detector.preprocessing import preprocess
+from anime_detector.preprocessing import load_image, preprocess
 
 
 def _model(path: Path | None, workdir: Path) -> Path:
@@ -63,7 +63,7 @@ def _calls(session: Any, image: Path, png: Path) -> dict[str, Any]:
 
     def explain_e2e() -> None:
         _, heat = explain_batch(session, preprocess(image)[None])
-        write_heatmap_png(image, fake, heat[0], png)
+        write_heatmap_png(load_image(image), fake, heat[0], png)
 
     return {
         "model": (lambda: session.run(["output"], {"input": batch}),

@@ -144,16 +144,21 @@ class Detector:
         threshold: float | None = None,
         workers: int | None = None,
         explain: bool = False,
+        pipeline: Pipeline | None = None,
     ) -> Iterator[Prediction | Failure]:
         """Yield one result per image, in order; bad images yield a :class:`Failure`.
 
         Images are decoded on ``workers`` threads while the previous batch runs. With
         ``explain`` each prediction carries its Grad-CAM ``heatmap`` (same forward pass).
+        ``pipeline``: the stages to run, for a caller that decodes more under the same
+        limits and budget (:meth:`Pipeline.picture`); default :meth:`pipeline` with
+        ``threshold``, which is ignored when a pipeline is given.
         """
         if explain:
             self.require_explain()
         n_workers = workers if workers is not None else (self.threads or available_cpus())
-        return self.pipeline(threshold).stream(
+        stages = pipeline if pipeline is not None else self.pipeline(threshold)
+        return stages.stream(
             images, lambda batch: self.infer(batch, explain), batch_size, n_workers)
 
     def pipeline(self, threshold: float | None = None) -> Pipeline:

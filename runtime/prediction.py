@@ -11,6 +11,9 @@ the model (its contract, the threshold, the decoding limits):
   this process, a queue in front of one, Ray actors);
 - :meth:`Pipeline.decide`: probabilities to a :class:`Prediction` (:func:`decide`).
 
+:meth:`Pipeline.picture` decodes a source again for drawing on (``--annotate``, heatmaps),
+under the same limits and decode budget as :meth:`Pipeline.decode`.
+
 :func:`in_order` groups a stream of inputs and failures into batches and gives the results
 back in input order, failures in their places; :meth:`Pipeline.stream` is the whole loop on
 decoding threads, with bounded memory. The rows every caller writes are
@@ -26,13 +29,14 @@ from typing import Any, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
+from PIL import Image
 
 from anime_detector.contract import ModelContract
 from anime_detector.decode_budget import DecodeBudget
 from anime_detector.errors import describe_error
 from anime_detector.image_paths import path_fields, printable
 from anime_detector.prefetch import Decoded, prefetch
-from anime_detector.preprocessing import ImageSource, preprocess
+from anime_detector.preprocessing import ImageSource, load_image, preprocess
 
 __all__ = ["Failure", "InferenceResult", "ModelInput", "Pipeline", "Prediction", "decide",
            "in_order", "source_name"]
@@ -185,6 +189,17 @@ class Pipeline:
         except Exception as exc:  # one bad image is one failure, never the whole run
             return Failure(name or "<image>", describe_error(exc))
         return ModelInput(name, array)
+
+    def picture(self, source: ImageSource) -> Image.Image:
+        """``source`` for drawing on: upright 8-bit RGB at full size, decoded under the same
+        pixel limit and charged to the same budget as :meth:`decode` (it costs more: no
+        reduced JPEG decode, and the RGB copy of an image of another mode).
+
+        Raises:
+            InputError: over the limits, or undecodable; the message names ``source``.
+        """
+        return load_image(source, self.contract.spec, max_pixels=self.max_pixels,
+                          budget=self.budget)
 
     def decide(self, item: ModelInput, result: InferenceResult) -> Prediction:
         """``item``'s :class:`Prediction`, with its heatmap when ``result`` has one."""

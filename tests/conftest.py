@@ -7,13 +7,19 @@ from pathlib import Path
 import pytest
 
 from helpers.images import solid, write_class_folder
-from helpers.onnx_models import save_tiny_model
+from helpers.onnx_models import save_explain_model, save_tiny_model
 
 
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny ONNX model with anime-detector metadata (blue -> anime, red -> not_anime)."""
     return save_tiny_model(tmp_path_factory.mktemp("models") / "tiny.onnx")
+
+
+@pytest.fixture(scope="session")
+def explain_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An explainable ONNX model (onnx.helper, no TensorFlow) whose scores spread."""
+    return save_explain_model(tmp_path_factory.mktemp("models") / "explain.onnx")
 
 
 @pytest.fixture()

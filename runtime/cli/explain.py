@@ -18,9 +18,12 @@ from anime_detector.cli.common import (
     Device,
     DeviceOpt,
     InputsArg,
+    MaxDecodeOpt,
+    MaxPixelsOpt,
     RecursiveOpt,
     ReportFormat,
     ThreadsOpt,
+    decode_bytes,
     user_errors,
 )
 
@@ -40,6 +43,8 @@ def explain(
     threads: ThreadsOpt = None,
     engine: Annotated[str, typer.Option(help="Inference engine (only onnxruntime can "
                                         "explain).")] = "onnxruntime",
+    max_pixels: MaxPixelsOpt = None,
+    max_decode_mb: MaxDecodeOpt = None,
 ) -> None:
     """Where the model sees anime: Grad-CAM heatmaps over each image. Exit 1 if any failed."""
     from anime_detector.detector import load_explainer
@@ -48,6 +53,8 @@ def explain(
 
     with user_errors():
         detector = load_explainer(model, device=device.value, threads=threads, engine=engine)
+        detector.max_pixels = max_pixels
+        detector.max_decode_bytes = decode_bytes(max_decode_mb)
         writer = make_writer(fmt.value, sys.stdout, detector.labels)
         summary = predict_files(detector, inputs, writer.write, explain_dir=out,
                                 recursive=recursive, batch_size=batch_size)

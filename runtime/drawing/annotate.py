@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
 
 from anime_detector.detector import Prediction
 from anime_detector.file_io import atomic_path
-from anime_detector.preprocessing import load_image
 
 __all__ = ["annotate_image", "annotation_path", "font", "render"]
 
@@ -52,9 +50,13 @@ def render(image: Image.Image, prediction: Prediction) -> Image.Image:
     return canvas
 
 
-def annotate_image(source: str | os.PathLike[str], prediction: Prediction, target: Path) -> Path:
-    """Draw ``prediction`` on the image at ``source`` and save it atomically as PNG."""
-    canvas = render(load_image(source), prediction)
+def annotate_image(picture: Image.Image, prediction: Prediction, target: Path) -> Path:
+    """Draw ``prediction`` on ``picture`` and save it atomically as PNG at ``target``.
+
+    ``picture``: the image decoded for drawing, under the limits its model input had
+    (:meth:`~anime_detector.prediction.Pipeline.picture`).
+    """
+    canvas = render(picture, prediction)
     with atomic_path(target) as tmp:
         canvas.save(tmp, format="PNG")
     return target

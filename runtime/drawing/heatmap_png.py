@@ -8,7 +8,6 @@ grey and by colour-blind readers. The label and both probabilities are written b
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +17,6 @@ from PIL import Image, ImageDraw
 from anime_detector.detector import Prediction
 from anime_detector.drawing.annotate import DISPLAY_MAX, font, render
 from anime_detector.file_io import atomic_path
-from anime_detector.preprocessing import load_image
 
 __all__ = ["colorize", "overlay", "render_heatmap", "write_heatmap_png"]
 
@@ -87,10 +85,13 @@ def render_heatmap(image: Image.Image, prediction: Prediction,
     return canvas
 
 
-def write_heatmap_png(source: str | os.PathLike[str], prediction: Prediction,
+def write_heatmap_png(picture: Image.Image, prediction: Prediction,
                       heat: NDArray[np.floating], target: Path) -> Path:
-    """Render the heatmap of the image at ``source`` and save it atomically as PNG."""
-    canvas = render_heatmap(load_image(source), prediction, heat)
+    """Render the heatmap over ``picture`` and save it atomically as PNG at ``target``.
+
+    ``picture``: as :func:`~anime_detector.drawing.annotate.annotate_image` takes it.
+    """
+    canvas = render_heatmap(picture, prediction, heat)
     with atomic_path(target) as tmp:
         canvas.save(tmp, format="PNG", compress_level=1)  # 4x faster to write than level 6
     return target

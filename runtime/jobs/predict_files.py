@@ -1,9 +1,10 @@
 """The ``predict`` job: expand inputs, stream results, write per-image files, count failures.
 
 Per-image files are the ``--annotate`` copy, the ``--explain`` heatmap PNG and the
-``--sort-into`` copy (or link, or the moved image). A file that
-cannot be written is reported beside its prediction (``output_error``), never instead
-of it, and counts as a failure for the exit code.
+``--sort-into`` copy (or link, or the moved image). The first two are drawn on the image
+decoded again, under the pixel limit and decode budget its model input had. A file that
+cannot be written (or drawn) is reported beside its prediction (``output_error``), never
+instead of it, and counts as a failure for the exit code.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+
+from PIL import Image
 
 from anime_detector.detector import Detector, Failure, Prediction
 from anime_detector.drawing.annotate import annotate_image, annotation_path
@@ -42,22 +45,29 @@ class _Outputs:
 
     annotate_dir: Path | None
     explain_dir: Path | None
+    picture: Callable[[str], Image.Image]  # the image decoded again, to draw on
     sorter: Sorter | None = None
     roots: dict[str, str] = field(default_factory=dict)
     taken: dict[str, set[str]] = field(default_factory=lambda: {"a": set(), "e": set()})
 
     def write(self, item: Prediction, summary: PredictSummary) -> Prediction:
         assert item.source is not None
+        explain_dir = self.explain_dir if item.heatmap is not None else None
         try:
-            if self.annotate_dir is not None:
-                annotate_image(item.source, item,
+            picture = (self.picture(item.source)
+                       if self.annotate_dir is not None or explain_dir is not None else None)
+        except InputError as exc:  # over the limits its model input fitted
+            return replace(item, output_error=f"not drawn: {describe_error(exc)}")
+        try:
+            if self.annotate_dir is not None and picture is not None:
+                annotate_image(picture, item,
                                annotation_path(self.annotate_dir, item.source, self.taken["a"]))
                 summary.annotated += 1
-            if self.explain_dir is not None and item.heatmap is not None:
+            if explain_dir is not None and item.heatmap is not None and picture is not None:
                 from anime_detector.drawing.heatmap_png import write_heatmap_png
 
-                write_heatmap_png(item.source, item, item.heatmap,
-                                  annotation_path(self.explain_dir, item.source, self.taken["e"]))
+                write_heatmap_png(picture, item, item.heatmap,
+                                  annotation_path(explain_dir, item.source, self.taken["e"]))
                 summary.explained += 1
             if self.sorter is not None:  # last: a move takes the source away
                 self.sorter.place(item.source, item.label, self.roots.get(item.source))
@@ -99,8 +109,9 @@ def predict_files(
         raise InputError(" ".join(inputs), NO_IMAGES)
     summary = PredictSummary(total=len(paths))
     sorter = Sorter(sort_into, sort_mode) if sort_into is not None else None
-    outputs = _Outputs(annotate_dir, explain_dir, sorter, dict(pairs))
-    results = detector.predict_iter(paths, batch_size=batch_size, threshold=threshold,
+    pipeline = detector.pipeline(threshold)  # its budget also bounds the pictures drawn
+    outputs = _Outputs(annotate_dir, explain_dir, pipeline.picture, sorter, dict(pairs))
+    results = detector.predict_iter(paths, batch_size=batch_size, pipeline=pipeline,
                                     explain=explain_dir is not None)
     for item in track(results, len(paths), "predicting", enabled=progress):
         if isinstance(item, Prediction) and item.source:

@@ -24,9 +24,8 @@ from numpy.typing import NDArray
 
 from anime_detector._version import __version__
 from anime_detector.decode_budget import DecodeBudget
-from anime_detector.errors import describe_error
+from anime_detector.errors import InputError, describe_error
 from anime_detector.prediction import Failure, InferenceResult, ModelInput, Pipeline, Prediction
-from anime_detector.preprocessing import load_image
 from anime_detector.serve.backend import Backend, BackendOpener, ModelCard, QueueFull
 from anime_detector.serve.config import ServeConfig
 from anime_detector.serve.errors import LOADING_RETRY_S, RETRY_AFTER, RequestError, retry_after
@@ -231,6 +230,7 @@ class Service:
         """The Grad-CAM overlay PNG of one image (what ``explain`` writes), or its failure."""
         from anime_detector.drawing.heatmap_png import render_heatmap
 
+        pipeline = self._pipeline(self._require_ready())
         item = (await self.predict([upload], explain=True))[0]
         if isinstance(item, Failure):
             return item, None
@@ -238,14 +238,17 @@ class Service:
         assert heat is not None  # predict(explain=True) gives every prediction its heatmap
 
         def draw() -> bytes:
-            image = load_image(upload.data, max_pixels=self.config.max_pixels,
-                               budget=self.decode_budget)
             buffer = io.BytesIO()
-            render_heatmap(image, prediction, heat).save(buffer, "PNG", compress_level=1)
+            render_heatmap(pipeline.picture(upload.data), prediction, heat).save(
+                buffer, "PNG", compress_level=1)
             return buffer.getvalue()
 
         with self.metrics.timed("respond"):
-            png = await asyncio.get_running_loop().run_in_executor(self.pool, draw)
+            try:
+                png = await asyncio.get_running_loop().run_in_executor(self.pool, draw)
+            except InputError as exc:  # the picture is over the limits its model input fitted
+                self.metrics.image_errors.labels("bad_image").inc()
+                return Failure(upload.name, describe_error(exc)), None
         return item, png
 
     def describe(self) -> dict[str, Any]:

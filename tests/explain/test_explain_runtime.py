@@ -15,18 +15,13 @@ from anime_detector.detector import load_explainer
 from anime_detector.drawing.heatmap_png import INFERNO, colorize, write_heatmap_png
 from anime_detector.errors import AnimeDetectorError, ModelError
 from anime_detector.explain.heatmaps import explain_batch, gradcam
-from anime_detector.preprocessing import preprocess
+from anime_detector.preprocessing import load_image, preprocess
 
 from helpers.images import draw_flat, draw_noisy
 from helpers.onnx_models import EXPLAIN_CHANNELS as CHANNELS
 from helpers.onnx_models import head_layers, save_explain_model
 
 pytest.importorskip("onnxruntime")
-
-
-@pytest.fixture(scope="module")
-def explain_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return save_explain_model(tmp_path_factory.mktemp("m") / "explain.onnx")
 
 
 @pytest.fixture()
@@ -143,7 +138,7 @@ def test_png_write_is_atomic(explain_model: Path, images: list[Path], tmp_path: 
 
     monkeypatch.setattr(Image.Image, "save", broken_save)
     with pytest.raises(OSError):
-        write_heatmap_png(images[0], prediction, maps[0], target)
+        write_heatmap_png(load_image(images[0]), prediction, maps[0], target)
     assert target.read_bytes() == b"previous"
     assert [p.name for p in target.parent.iterdir()] == ["flat.png"]
 

@@ -17,15 +17,8 @@ from helpers.onnx_models import (  # noqa: E402
     build_batch_one_model,
     build_slow_model,
     save,
-    save_explain_model,
 )
 from helpers.server import ServerProcess  # noqa: E402
-
-
-@pytest.fixture(scope="module")
-def explain_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """An explainable ONNX model (onnx.helper, no TensorFlow) whose scores spread."""
-    return save_explain_model(tmp_path_factory.mktemp("model") / "explain.onnx")
 
 
 @pytest.fixture(scope="module")

@@ -55,6 +55,24 @@ def test_the_budget_is_given_back_after_each_image(budgeted: ServerProcess,
         assert response.json()["results"][0]["label"]
 
 
+def test_explain_draws_under_the_same_budget_and_names_a_picture_over_it(
+        budgeted: ServerProcess, image_set: list[Path], tmp_path: Path) -> None:
+    """The model input of a 700x700 grey PNG fits the 1 MB budget (0.5 MB); the picture
+    the heatmap is drawn on does not (its RGB copy too): 422 in one line, not a 500."""
+    grey = _png(tmp_path / "grey.png", "L", (700, 700), 90)
+    response = httpx.post(budgeted.url + "/v1/explain", timeout=30,
+                          files=[("file", (grey.name, grey.read_bytes()))])
+    assert response.status_code == 422, response.text
+    assert response.json()["error"] == ("grey.png: image too large to decode: about 2 MB "
+                                        "(700x700 PNG L), over the decode budget of 1 MB "
+                                        "(raise it with --max-decode-mb)")
+    small = image_set[0]
+    drawn = httpx.post(budgeted.url + "/v1/explain", timeout=30,
+                       files=[("file", (small.name, small.read_bytes()))])
+    assert drawn.status_code == 200 and drawn.headers["content-type"] == "image/png"
+    assert "Traceback" not in budgeted.log_text()
+
+
 def test_the_service_starts_with_a_pixel_limit_for_a_small_box(
         process_server: ServerProcess, tmp_path: Path) -> None:
     huge = _png(tmp_path / "huge.png", "L", (7200, 7100), 90)  # 51 megapixels, 50 KB sent
