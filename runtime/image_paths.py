@@ -19,8 +19,11 @@ from anime_detector.errors import InputError
 __all__ = ["IMAGE_SUFFIXES", "expand_inputs", "expand_with_roots", "input_root",
            "is_image_name", "path_fields", "printable", "walk_images"]
 
+# AVIF is listed whether or not this Pillow decodes it: where it cannot, each file is
+# named with that reason (see preprocessing), never skipped in silence.
 IMAGE_SUFFIXES = frozenset(
-    {".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
+    {".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".webp", ".avif", ".bmp", ".gif", ".tif",
+     ".tiff"}
 )
 # Listed so that a folder scan reports them as unsupported instead of hiding them.
 UNSUPPORTED_SUFFIXES = frozenset({".svg", ".svgz"})

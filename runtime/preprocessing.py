@@ -34,7 +34,7 @@ from typing import IO, Any
 
 import numpy as np
 from numpy.typing import NDArray
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError, features
 
 from anime_detector.decode_budget import DecodeBudget
 from anime_detector.errors import InputError
@@ -231,6 +231,15 @@ def decode_cost(image: Image.Image, for_model: bool = True) -> int:
     return cost
 
 
+def _unrecognised(name: str) -> str:
+    """Why Pillow recognised no image in ``name``: an AVIF file this Pillow cannot decode
+    (built without libavif, or older than its AVIF plugin), else no image at all."""
+    if name.lower().endswith(".avif") and not (
+            "avif" in features.modules and features.check_module("avif")):
+        return "unsupported image type: AVIF (the installed Pillow cannot decode it)"
+    return "not a recognised image file"
+
+
 @contextlib.contextmanager
 def _decoded(source: ImageSource, spec: PreprocessSpec, for_model: bool,
              max_pixels: int | None, budget: DecodeBudget | None) -> Iterator[Image.Image]:
@@ -263,7 +272,7 @@ def _decoded(source: ImageSource, spec: PreprocessSpec, for_model: bool,
     except Image.DecompressionBombError as exc:
         raise InputError(name, f"image too large (decompression bomb guard): {exc}") from None
     except UnidentifiedImageError:
-        raise InputError(name, "not a recognised image file") from None
+        raise InputError(name, _unrecognised(name)) from None
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise InputError(name, f"cannot decode image: {exc}") from None
     except MemoryError:

@@ -24,8 +24,8 @@ from anime_detector.progress import track
 
 __all__ = ["NO_IMAGES", "PredictSummary", "predict_files"]
 
-NO_IMAGES = ("no images found (supported: jpg, png, webp, bmp, gif, tiff; use --recursive "
-             "for sub-folders)")
+NO_IMAGES = ("no images found (supported: jpg, png, webp, avif, bmp, gif, tiff; use "
+             "--recursive for sub-folders)")
 
 
 @dataclass
