@@ -1,17 +1,23 @@
 """Copy the latest ``results/*.md`` tables into docs/benchmarks.md, the summary into README.md.
 
-    python benchmarks/update_docs.py
+    python benchmarks/update_docs.py [--only SECTION ...]
 
 docs/benchmarks.md gets the Targets table (goals from ``goals.json``) and every section,
 between its bench markers; README.md's "Which engine should I deploy?" table (between the
 deploy markers) is made from ``results/engines.json``. Each section names the machine its
 figures came from; figures from different machines are never put in one ratio.
+
+``--only`` rewrites the sections named and keeps the others as the files have them:
+``targets`` (the Targets table), a section of ``SECTIONS`` (its ``results/NAME.md``), or
+``deploy`` (the README table).
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import re
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -55,13 +61,48 @@ def _load(name: str) -> dict[str, Any] | None:
     return json.loads(path.read_text()) if path.exists() else None
 
 
-def render() -> str:
-    parts = [targets()]
-    for name, title in SECTIONS:
-        md = RESULTS / f"{name}.md"
-        if md.exists():
-            parts.append(f"#### {title}\n\n{md.read_text().strip()}\n")
-    return "\n".join(parts)
+TITLES = dict(SECTIONS)
+BENCH_PARTS = ("targets", *TITLES)  # the bench block's parts, in order
+CHOICES = (*BENCH_PARTS, "deploy")
+_TARGETS_HEADING = "#### Targets"
+
+
+def _fresh(name: str) -> str | None:
+    """Bench part ``name`` made from the results (None: no results file for it)."""
+    if name == "targets":
+        return targets()
+    md = RESULTS / f"{name}.md"
+    return f"#### {TITLES[name]}\n\n{md.read_text().strip()}\n" if md.exists() else None
+
+
+def _part_name(chunk: str) -> str | None:
+    heading = chunk.split("\n", 1)[0]
+    if heading.startswith(_TARGETS_HEADING):
+        return "targets"
+    return next((name for name, title in SECTIONS if heading == f"#### {title}"), None)
+
+
+def parts(block: str) -> dict[str, str]:
+    """The bench block ``render`` wrote, split into its parts by name (each as rendered)."""
+    found: dict[str, str] = {}
+    last: str | None = None
+    for chunk in re.split(r"(?<=\n)\n(?=#### )", block):
+        name = _part_name(chunk)
+        if name is None and last is not None:  # a "####" line inside a section's table
+            found[last] += "\n" + chunk
+        elif name is not None:
+            found[name], last = chunk, name
+    return found
+
+
+def render(only: Collection[str] | None = None, current: str = "") -> str:
+    """The bench block: Targets and every section that has results. With ``only``, the
+    parts named are made afresh and the others kept as ``current`` (the block now) has
+    them."""
+    kept = parts(current) if only is not None else {}
+    chosen = [_fresh(name) if only is None or name in only else kept.get(name)
+              for name in BENCH_PARTS]
+    return "\n".join(part for part in chosen if part)
 
 
 class _Rows:
@@ -171,6 +212,18 @@ def deploy_table() -> str:
     return "\n".join(lines)
 
 
+def _marked(marker: str) -> str:
+    return rf"<!-- {marker}:start -->\n?(.*?)\n?<!-- {marker}:end -->"
+
+
+def _current(path: Path, marker: str) -> str:
+    """What is between ``marker``'s lines in ``path`` now."""
+    found = re.search(_marked(marker), path.read_text(), flags=re.S)
+    if found is None:
+        raise SystemExit(f"{path} has no <!-- {marker}:start --> ... <!-- {marker}:end -->")
+    return found.group(1)
+
+
 def _replace(path: Path, marker: str, body: str) -> None:
     block = f"<!-- {marker}:start -->\n{body}\n<!-- {marker}:end -->"
     new, count = re.subn(rf"<!-- {marker}:start -->.*?<!-- {marker}:end -->",
@@ -181,9 +234,28 @@ def _replace(path: Path, marker: str, body: str) -> None:
     print(f"updated {path.relative_to(ROOT)} ({marker})")
 
 
-def main() -> None:
-    _replace(ROOT / "docs" / "benchmarks.md", "bench", render())
-    _replace(ROOT / "README.md", "deploy", deploy_table())
+def _arguments(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0].replace("``", ""),
+        epilog="With no option, every part is rewritten from benchmarks/results/.")
+    parser.add_argument(
+        "--only", nargs="+", choices=CHOICES, metavar="SECTION",
+        help="rewrite only these parts and keep the others as the files have them: "
+             "targets, deploy (the README table) or a section: " + ", ".join(TITLES))
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    only = _arguments(argv).only
+    missing = [name for name in only or () if name in TITLES and _fresh(name) is None]
+    if missing:
+        raise SystemExit("no results for " + ", ".join(
+            f"benchmarks/results/{name}.md" for name in missing) + ": run the benchmark first")
+    docs = ROOT / "docs" / "benchmarks.md"
+    if only is None or set(only) & set(BENCH_PARTS):
+        _replace(docs, "bench", render(only, _current(docs, "bench")))
+    if only is None or "deploy" in only:
+        _replace(ROOT / "README.md", "deploy", deploy_table())
 
 
 if __name__ == "__main__":
