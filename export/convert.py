@@ -149,11 +149,14 @@ def _verify_fp32(source: SourceModel, fp32: Any, batch: Any, described: str, ato
 
 def _check_reduced(final: Any, fp32_probs: Any, batch: Any, precision: str,
                    limits: tuple[float, float], strict: bool, report: ExportReport,
-                   log: Callable[[str], None]) -> None:
-    """fp16/int8 vs fp32: warn (or with ``strict`` fail) beyond ``limits``."""
+                   log: Callable[[str], None], known: Comparison | None = None) -> None:
+    """fp16/int8 vs fp32: warn (or with ``strict`` fail) beyond ``limits``. ``known``: the
+    same file already compared on the same ``batch`` (the int8 search's check on
+    ``--verify-dir``), so it is not run again."""
     max_delta, min_agreement = limits
-    check = compare(fp32_probs, onnx_predict(final.SerializeToString(), batch), "onnx fp32",
-                    f"onnx {precision}")
+    check = (replace(known, reference="onnx fp32", candidate=f"onnx {precision}") if known
+             else compare(fp32_probs, onnx_predict(final.SerializeToString(), batch),
+                          "onnx fp32", f"onnx {precision}"))
     report.verification.append(check)
     log(check.line())
     problems = []
@@ -255,7 +258,7 @@ def to_onnx(
     batch, described = verification_batch(verify_dir, spec=spec) if verify else (None, "")
     fp32_probs = None if batch is None else _verify_fp32(source, fp32, batch, described, atol,
                                                          report, log)
-    final, int8_record = fp32, {}
+    final, int8_record, known = fp32, {}, None
     if precision != "fp32":
         if precision == "fp16":
             final = to_fp16(fp32)
@@ -264,9 +267,10 @@ def to_onnx(
             tuning = _tuned_int8(fp32, calibration, batch if verify_dir else None, target,
                                  (int8_tolerance, int8_max_seconds), report, log)
             final, int8_record = tuning.model, {"int8": json.dumps(tuning.summary())}
+            known = tuning.check if verify_dir else None  # checked on ``batch`` already
         if batch is not None:
             _check_reduced(final, fp32_probs, batch, precision, (max_delta, min_agreement),
-                           strict, report, log)
+                           strict, report, log, known)
     contract = ModelContract(
         labels=DEFAULT_LABELS, spec=spec, threshold=threshold, precision=precision,
         extra={"backbone": backbone, "source_sha256": sha256_path(model_path),
