@@ -76,6 +76,14 @@ def test_export_records_the_target(tiny_keras: Path, tmp_path: Path) -> None:
     assert props["anime_detector.int8_target"] == "vnni"
     assert props["anime_detector.precision"] == "int8"
     assert _weight_extremes(onnx.load(str(out))) > 64
+    # the file's verification on --verify-dir is the int8 search's own check there
+    import json
+
+    checks = json.loads(props["anime_detector.verification"])["checks"]
+    (int8,) = [c for c in checks if c["candidate"] == "onnx int8"]
+    fidelity = json.loads(props["anime_detector.int8"])["fidelity"]
+    assert int8["images"] == fidelity["images"] == 50
+    assert round(int8["label_agreement"], 4) == fidelity["label_agreement"]
 
 
 @pytest.mark.tf
