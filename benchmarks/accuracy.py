@@ -117,7 +117,8 @@ def summary(scores: dict[str, list[float]], labels: np.ndarray) -> list[dict[str
 
 
 def markdown(table: list[dict[str, Any]], errors: dict[str, str], args: Any) -> str:
-    lines = [f"Accuracy of the nsfwjs MobileNetV2 encoder + the {args.head} head, "
+    encoder = {"mobilenet_v2": "MobileNetV2", "inception_v3": "InceptionV3"}[args.encoder]
+    lines = [f"Accuracy of the nsfwjs {encoder} encoder + the {args.head} head, "
              f"{args.folds}-fold on examples/sample ({table[0]['images']} held-out "
              "predictions)", "", machine_line(), "",
              "| engine, precision | accuracy | ROC-AUC | max \\|dp\\| vs fp32 | "
