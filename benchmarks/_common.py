@@ -125,12 +125,21 @@ def fresh_process_seconds(commands: dict[str, list[str]], rounds: int
     return out
 
 
-def predict_rate(detector: Any, paths: list[str]) -> float:
-    """Images/s of ``predict``'s job on ``paths`` (decoding overlapped, batch 8)."""
+def predict_rate(detector: Any, paths: list[str], seconds: float = 0.0) -> float:
+    """Images/s of ``predict``'s job on ``paths`` (decoding overlapped, batch 8). With
+    ``seconds``, the files are repeated until the job lasts about that long: a job of a
+    fraction of a second is mostly its start and its last, partial batch."""
     from anime_detector.jobs.predict_files import predict_files
 
-    return len(paths) / timed(lambda: predict_files(detector, paths, lambda item: None,
-                                                    batch_size=8))
+    def rate(files: list[str]) -> float:
+        return len(files) / timed(lambda: predict_files(detector, files, lambda item: None,
+                                                        batch_size=8))
+
+    once = rate(paths)
+    count = int(once * seconds)
+    if count <= len(paths):
+        return once
+    return rate([paths[i % len(paths)] for i in range(count)])
 
 
 def raw_vs_predict(detector: Any, paths: list[str], batch_size: int, rounds: int

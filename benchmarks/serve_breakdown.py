@@ -24,10 +24,11 @@ request's time in the app), ``anime_detector_inference_seconds`` (the engine) an
   server process's CPU time per image.
 
 Rounds interleave (``predict``, each route; ``predict``, each route; ...). ``predict``'s
-round, in this process on the same files: its job's images/s (decoding overlapped, batch
-8), then its split: each file decoded and preprocessed on one thread (``decode``), and the
-runs of batches of 8 (``infer``). The tables hold the medians over rounds. Loopback only;
-bounded in count and time. Results: results/serve_breakdown-BACKBONE.{json,md}.
+round, in this process on the same files: its job's images/s (decoding overlapped, batch 8;
+the files repeated to last about 3 s), then its split: each file decoded and preprocessed on
+one thread (``decode``), and the runs of batches of 8 (``infer``). The tables hold the
+medians over rounds. Loopback only; bounded in count and time. Results:
+results/serve_breakdown-BACKBONE.{json,md}.
 """
 
 from __future__ import annotations
@@ -98,7 +99,7 @@ def predict_round(model: Path, paths: list[str]) -> dict[str, float]:
 
     detector = Detector.load(model)  # a fresh one each round, as `predict` opens it
     predict_rate(detector, paths[:MAX_BATCH])  # warm-up
-    rate = predict_rate(detector, paths)
+    rate = predict_rate(detector, paths, seconds=3.0)
     pipeline = detector.pipeline()
     items: list[Any] = []
     decode_s = timed(lambda: items.extend(pipeline.decode(path) for path in paths))

@@ -4,13 +4,13 @@
         [--clients 1 2 4 8 16 32] [--seconds 8] [--images examples/sample]
         [--soak 10000] [--connections 1000]
 
-For each backbone (its random-weight reference model: speed does not depend on the
-weights) and each batching setting (``--max-batch 1``, and ``8`` taking what is queued
-with no wait), a real ``anime-detector serve`` on loopback gets 1..32 closed-loop clients,
-one image per request. After each level the server idles and ``predict``'s own job
-(``predict_files``: decoding overlapped, batch 8) runs in this process on the same images,
-so every ratio compares figures taken seconds apart. Then a soak (``--soak`` requests:
-the server's RSS after warm-up and at the end) and a burst of ``--connections``
+For each backbone (its random-weight reference model: speed does not depend on the weights)
+and each batching setting (``--max-batch 1``, and ``8`` taking what is queued with no wait),
+a real ``anime-detector serve`` on loopback gets 1..32 closed-loop clients, one image per
+request. After each level the server idles and ``predict``'s own job (``predict_files``:
+decoding overlapped, batch 8) runs in this process on the same images (repeated to last
+about 3 s), so every ratio compares figures taken seconds apart. Then a soak (``--soak``
+requests: the server's RSS after warm-up and at the end) and a burst of ``--connections``
 connections at once (each answered: a result or 503). Loopback only; bounded in count and
 time. Results: results/serve_load.{json,md}.
 """
@@ -57,8 +57,7 @@ def bench_backbone(backbone: str, args: argparse.Namespace, files: list[Path]
             cpu_before = server.cpu_s()
             load = run_load(server.url, payloads, clients, args.seconds, MAX_REQUESTS_PER_LEVEL)
             server_cpu = server.cpu_s() - cpu_before
-            rate = predict_rate(detector, paths[: max(8, min(len(paths), int(
-                load.ok / max(load.wall_s, 1e-9) * 3)))])
+            rate = predict_rate(detector, paths, seconds=3.0)
             lone = predict_latency_ms(detector, paths[:5]) if clients == 1 else None
             row = {"backbone": backbone, "setting": setting, "clients": clients,
                    "requests": sum(load.statuses.values()), "statuses": load.statuses,

@@ -6,13 +6,14 @@ Protocol's ``/v2/models/NAME/infer``, and the BentoML service a Python user woul
         [--seconds 10] [--rounds 3] [--images examples/sample]
         [--bentoml-python PATH/TO/python]
 
-For each backbone (its random-weight reference model: speed does not depend on the
-weights) both services run side by side and get the same load: ``--clients`` closed-loop
-clients, one image per request, the same images in the same order, in interleaved rounds
-(v1, v2, BentoML; v1, v2, BentoML; ...). Each round's images/s, p50 and p99 latency and CPU
-per image (the CPU seconds of the service's whole process tree, from ``/proc``, per image
-answered) are recorded; the table has the medians over rounds. ``predict``'s own job on the
-same images runs after each round of ``serve`` (both services idle) for the ratio.
+For each backbone (its random-weight reference model: speed does not depend on the weights)
+both services run side by side and get the same load: ``--clients`` closed-loop clients, one
+image per request, the same images in the same order, in interleaved rounds (v1, v2,
+BentoML; v1, v2, BentoML; ...). Each round's images/s, p50 and p99 latency and CPU per image
+(the CPU seconds of the service's whole process tree, from ``/proc``, per image answered)
+are recorded; the table has the medians over rounds. ``predict``'s own job on the same
+images (repeated to last about 3 s) runs after each round of ``serve`` (both services idle)
+for the ratio.
 
 Requests: v1 is one multipart ``file`` part; v2 is Triton's binary form (a JSON header, the
 image as a BYTES element, the outputs in JSON); BentoML gets one multipart ``images`` part.
@@ -172,7 +173,7 @@ def bench_backbone(backbone: str, files: list[Path], args: argparse.Namespace,
                       flush=True)
             detector = Detector.load(model)  # a fresh one each round, as `predict` opens it
             predict_rate(detector, paths[:8])  # warm-up
-            predict.append(predict_rate(detector, paths))
+            predict.append(predict_rate(detector, paths, seconds=3.0))
     finally:
         ours.stop()
         if peer is not None:
