@@ -19,7 +19,9 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 import time
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from _common import save
@@ -62,14 +64,40 @@ def same_tests(before: list[str], after: list[str], moved: dict[str, str]) -> li
     return kept
 
 
-def run(tree: Path, python: Path, selection: list[str]) -> dict[str, object]:
-    started = time.perf_counter()
-    out = _pytest(tree, python, ["-q", *selection])
-    seconds = time.perf_counter() - started
+def run(tree: Path, python: Path, selection: list[str],
+        moved: dict[str, str] | None = None) -> dict[str, object]:
+    """One pytest run of ``selection`` in ``tree``: wall time, summary, and each test file's
+    time (setup, call and teardown, from JUnit XML), keyed by its name today (``moved``)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        xml = Path(tmp) / "junit.xml"
+        started = time.perf_counter()
+        out = _pytest(tree, python, ["-q", f"--junitxml={xml}", *selection])
+        seconds = time.perf_counter() - started
+        files = _file_seconds(xml, moved or {}) if xml.exists() else {}
     tail = out.stdout.strip().splitlines()[-1] if out.stdout.strip() else out.stderr[-300:]
     counts = {k: int(v) for v, k in re.findall(r"(\d+) (passed|failed|skipped|error)", tail)}
     return {"tree": str(tree), "seconds": seconds, "returncode": out.returncode,
-            "summary": tail, **counts}
+            "summary": tail, "files": files, **counts}
+
+
+def _file_seconds(xml: Path, moved: dict[str, str]) -> dict[str, float]:
+    """Seconds per test file from pytest's JUnit XML (``classname`` is the dotted module)."""
+    totals: dict[str, float] = {}
+    for case in ET.parse(xml).getroot().iter("testcase"):
+        module = case.get("classname", "").split("::")[0]
+        parts = module.split(".")
+        path = next((".".join(parts[:i]).replace(".", "/") + ".py" for i in
+                     range(len(parts), 0, -1) if parts[i - 1].startswith("test_")), module)
+        path = moved.get(path, path)
+        totals[path] = totals.get(path, 0.0) + float(case.get("time", 0.0))
+    return totals
+
+
+def slower_files(before: dict[str, float], after: dict[str, float], most: int = 8
+                 ) -> list[tuple[str, float, float]]:
+    """The files whose time grew most: (file today, seconds before, seconds after)."""
+    rows = [(name, before.get(name, 0.0), after.get(name, 0.0)) for name in after]
+    return sorted(rows, key=lambda r: r[2] - r[1], reverse=True)[:most]
 
 
 def main() -> None:
@@ -91,7 +119,7 @@ def main() -> None:
               for t in kept]
     print(f"{len(old_ids)} tests at {commit[:7]}, {len(new_ids)} today, {len(kept)} in both",
           file=sys.stderr)
-    before = run(args.before_tree, args.before_python, kept)
+    before = run(args.before_tree, args.before_python, kept, moved)
     after = run(ROOT, args.after_python, mapped)
     full = run(ROOT, args.after_python, []) if args.full else None
     ratio = float(after["seconds"]) / float(before["seconds"])  # type: ignore[arg-type]
@@ -106,8 +134,12 @@ def main() -> None:
     if full is not None:
         rows.append(f"| today, whole suite | {len(new_ids)} | {full['seconds']:.0f} | "
                     f"{full['summary']} |")
+    changes = ["", "| test file (today's name) | s before | s today | change |",
+               "|---|---:|---:|---:|"]
+    for name, was, now in slower_files(before["files"], after["files"]):  # type: ignore[arg-type]
+        changes.append(f"| {name} | {was:.1f} | {now:.1f} | {now - was:+.1f} |")
     md = "\n".join([*rows, "", f"same tests today / before = {ratio:.0%}; "
-                    f"{report['cpu']}, {available_cpus()} CPUs"])
+                    f"{report['cpu']}, {available_cpus()} CPUs", *changes])
     print(md)
     save("suite-same-tests", report, md)
 
