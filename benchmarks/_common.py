@@ -127,19 +127,19 @@ def fresh_process_seconds(commands: dict[str, list[str]], rounds: int
 
 def predict_rate(detector: Any, paths: list[str], seconds: float = 0.0) -> float:
     """Images/s of ``predict``'s job on ``paths`` (decoding overlapped, batch 8). With
-    ``seconds``, the files are repeated until the job lasts about that long: a job of a
-    fraction of a second is mostly its start and its last, partial batch."""
+    ``seconds``, the job runs again until about that long has passed (the job takes each
+    file once) and the rate is over all the runs: one job on a few dozen small images
+    lasts a fraction of a second, too short to time alone."""
     from anime_detector.jobs.predict_files import predict_files
 
-    def rate(files: list[str]) -> float:
-        return len(files) / timed(lambda: predict_files(detector, files, lambda item: None,
-                                                        batch_size=8))
+    def job() -> None:
+        predict_files(detector, paths, lambda item: None, batch_size=8)
 
-    once = rate(paths)
-    count = int(once * seconds)
-    if count <= len(paths):
-        return once
-    return rate([paths[i % len(paths)] for i in range(count)])
+    runs, spent = 0, 0.0
+    while runs == 0 or spent < seconds:
+        spent += timed(job)
+        runs += 1
+    return runs * len(paths) / spent
 
 
 def raw_vs_predict(detector: Any, paths: list[str], batch_size: int, rounds: int

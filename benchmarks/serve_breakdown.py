@@ -25,7 +25,7 @@ request's time in the app), ``anime_detector_inference_seconds`` (the engine) an
 
 Rounds interleave (``predict``, each route; ``predict``, each route; ...). ``predict``'s
 round, in this process on the same files: its job's images/s (decoding overlapped, batch 8;
-the files repeated to last about 3 s), then its split: each file decoded and preprocessed on
+the job run again and again for about 3 s), then its split: each file decoded and preprocessed on
 one thread (``decode``), and the runs of batches of 8 (``infer``). The tables hold the
 medians over rounds. Loopback only; bounded in count and time. Results:
 results/serve_breakdown-BACKBONE.{json,md}.

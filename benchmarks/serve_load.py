@@ -8,7 +8,7 @@ For each backbone (its random-weight reference model: speed does not depend on t
 and each batching setting (``--max-batch 1``, and ``8`` taking what is queued with no wait),
 a real ``anime-detector serve`` on loopback gets 1..32 closed-loop clients, one image per
 request. After each level the server idles and ``predict``'s own job (``predict_files``:
-decoding overlapped, batch 8) runs in this process on the same images (repeated to last
+decoding overlapped, batch 8) runs in this process on the same images (run again and again for
 about 3 s), so every ratio compares figures taken seconds apart. Then a soak (``--soak``
 requests: the server's RSS after warm-up and at the end) and a burst of ``--connections``
 connections at once (each answered: a result or 503). Loopback only; bounded in count and

@@ -12,7 +12,7 @@ image per request, the same images in the same order, in interleaved rounds (v1,
 BentoML; v1, v2, BentoML; ...). Each round's images/s, p50 and p99 latency and CPU per image
 (the CPU seconds of the service's whole process tree, from ``/proc``, per image answered)
 are recorded; the table has the medians over rounds. ``predict``'s own job on the same
-images (repeated to last about 3 s) runs after each round of ``serve`` (both services idle)
+images (run again and again for about 3 s) runs after each round of ``serve`` (both services idle)
 for the ratio.
 
 Requests: v1 is one multipart ``file`` part; v2 is Triton's binary form (a JSON header, the
