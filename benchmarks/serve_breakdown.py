@@ -4,6 +4,7 @@ beside ``predict``'s images/s and its own split.
 
     python benchmarks/serve_breakdown.py [--backbone mobilenetv3small] [--clients 8]
         [--seconds 10] [--rounds 3] [--routes v1 v2] [--images examples/sample]
+        [--max-wait-ms 0]
 
 The backbone's random-weight reference model (speed does not depend on the weights) is
 served with ``--max-batch 8`` on loopback and driven by ``--clients`` closed-loop clients,
@@ -68,6 +69,7 @@ def counters(url: str, route: str) -> dict[str, float]:
     found["images"] = metric_value(families, "anime_detector_images_total")
     found["engine"] = metric_value(families, "anime_detector_inference_seconds_sum")
     found["cpu"] = metric_value(families, "process_cpu_seconds_total")
+    found["runs"] = metric_value(families, "anime_detector_batch_size_count")
     return found
 
 
@@ -87,6 +89,7 @@ def serve_round(server: ServerProcess, route: str, payloads: list[bytes], client
     row["outside"] = row["client"] - row["server"]
     row["engine"] = grown["engine"] * per_image
     row["cpu"] = grown["cpu"] * per_image
+    row["batch"] = grown["images"] / max(1.0, grown["runs"])  # images per inference run
     row.update(img_per_s=load.ok / load.wall_s, statuses=load.statuses,
                failures=load.failures)
     return row
@@ -113,7 +116,7 @@ def predict_round(model: Path, paths: list[str]) -> dict[str, float]:
 def _line(name: str, row: dict[str, Any]) -> str:
     return (f"{name}: {row['img_per_s']:.2f} img/s; ms per image: " + ", ".join(
         f"{head} {row[key]:.2f}" for key, head in zip(SERVED, HEADS, strict=True))
-        + f"; {row['statuses']}")
+        + f"; {row['batch']:.1f} images per run; {row['statuses']}")
 
 
 def bench(args: argparse.Namespace, files: list[Path]) -> dict[str, Any]:
@@ -122,7 +125,8 @@ def bench(args: argparse.Namespace, files: list[Path]) -> dict[str, Any]:
     model = reference_model(args.backbone)
     paths = [str(p) for p in files]
     images = [(p.name, p.read_bytes()) for p in files]
-    server = service(model, ["--max-batch", str(MAX_BATCH)])
+    server = service(model, ["--max-batch", str(MAX_BATCH),
+                             "--max-wait-ms", str(args.max_wait_ms)])
     loads = {}
     for key in args.routes:
         name, route = ROUTES[key]
@@ -145,13 +149,15 @@ def bench(args: argparse.Namespace, files: list[Path]) -> dict[str, Any]:
                 print(f"round {round_ + 1}: {_line(name, rounds[name][-1])}", flush=True)
     finally:
         server.stop()
-    summary = {name: {key: median([r[key] for r in rows]) for key in ("img_per_s", *SERVED)}
+    summary = {name: {key: median([r[key] for r in rows])
+                      for key in ("img_per_s", "batch", *SERVED)}
                for name, rows in rounds.items()}
     predict_summary = {key: median([r[key] for r in predict])
                        for key in ("img_per_s", "decode", "infer")}
     return {"backbone": args.backbone, "model": str(model), "clients": args.clients,
             "rounds": args.rounds, "seconds": args.seconds, "images": len(files),
-            "max_batch": MAX_BATCH, "predict": predict_summary, "predict_rounds": predict,
+            "max_batch": MAX_BATCH, "max_wait_ms": args.max_wait_ms,
+            "predict": predict_summary, "predict_rounds": predict,
             "services": summary, "service_rounds": rounds}
 
 
@@ -159,18 +165,19 @@ def markdown(report: dict[str, Any]) -> str:
     predict = report["predict"]
     lines = [f"# Where a served image's time goes: {report['backbone']} ({machine_line()}; "
              f"{report['clients']} clients, {report['rounds']} interleaved rounds of "
-             f"{report['seconds']:g} s, --max-batch {report['max_batch']}, "
+             f"{report['seconds']:g} s, --max-batch {report['max_batch']}, --max-wait-ms "
+             f"{report.get('max_wait_ms', 0):g}, "
              f"{report['images']} images)", "",
-             "| service | img/s (median) | rounds | / predict | engine ms/image "
-             "| CPU ms/image |", "|---|---:|---|---:|---:|---:|"]
+             "| service | img/s (median) | rounds | / predict | images per run "
+             "| engine ms/image | CPU ms/image |", "|---|---:|---|---:|---:|---:|---:|"]
     for name, s in report["services"].items():
         each = ", ".join(f"{r['img_per_s']:.2f}" for r in report["service_rounds"][name])
         lines.append(f"| {name} | {s['img_per_s']:.2f} | {each} | "
-                     f"{s['img_per_s'] / predict['img_per_s']:.0%} | {s['engine']:.2f} | "
-                     f"{s['cpu']:.2f} |")
+                     f"{s['img_per_s'] / predict['img_per_s']:.0%} | {s['batch']:.1f} | "
+                     f"{s['engine']:.2f} | {s['cpu']:.2f} |")
     each = ", ".join(f"{r['img_per_s']:.2f}" for r in report["predict_rounds"])
     lines += [f"| `predict` (in process) | {predict['img_per_s']:.2f} | {each} | 100% | "
-              f"{predict['infer']:.2f} | |", "",
+              f"{report['max_batch']} | {predict['infer']:.2f} | |", "",
               "Milliseconds per image (one image per request) in each stage of a request on "
               "the server, the rest of its time in the app, its time in the app, the "
               "latency the client saw, and what lies outside the app (client minus server):",
@@ -192,13 +199,16 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--routes", nargs="+", choices=sorted(ROUTES), default=["v1", "v2"])
     parser.add_argument("--images", type=Path, default=Path("examples/sample"))
+    parser.add_argument("--max-wait-ms", type=float, default=0.0,
+                        help="the server's --max-wait-ms (how long a batch waits to fill)")
     args = parser.parse_args()
     from anime_detector.image_paths import expand_inputs
 
     print(machine_line(), flush=True)
     files = [Path(p) for p in expand_inputs([str(args.images)], recursive=True)]
     report = bench(args, files)
-    save(f"serve_breakdown-{args.backbone}", report, markdown(report))
+    wait = f"-wait{args.max_wait_ms:g}ms" if args.max_wait_ms else ""
+    save(f"serve_breakdown-{args.backbone}{wait}", report, markdown(report))
 
 
 if __name__ == "__main__":

@@ -281,10 +281,13 @@ def speed_vs_fp32(fp32: Any, int8: Any, image: np.ndarray, rounds: int = 5,
 
 
 def speeds_vs_fp32(fp32: Any, int8: Any, image: np.ndarray, rounds: int = 5,
-                   runs: int = 10, bf16: bool = True) -> dict[str, float]:
+                   runs: int = 10, bf16: bool = True, round_s: float = 0.1
+                   ) -> dict[str, float]:
     """fp32 time over each other's at batch 1 on this CPU, interleaved rounds, medians:
     ``int8`` (onnxruntime), and with ``bf16`` also ``openvino bf16`` (the fp32 file) where
-    the CPU computes bf16 natively and openvino is installed."""
+    the CPU computes bf16 natively and openvino is installed. Each engine runs ``runs``
+    times a round, fewer where fp32 would take over ``round_s`` (one run of a VGG19 takes
+    about that), so the check stays about a second whatever the network."""
     import onnxruntime as ort
 
     def session(model: Any) -> Callable[[dict[str, np.ndarray]], Any]:
@@ -304,6 +307,7 @@ def speeds_vs_fp32(fp32: Any, int8: Any, image: np.ndarray, rounds: int = 5,
         times: dict[str, list[float]] = {name: [] for name in runners}
         for warm in runners.values():
             warm(feed)
+        runs = max(1, min(runs, int(round_s / max(1e-6, _seconds(runners["fp32"], feed)))))
         for _ in range(rounds):
             for name, run in runners.items():
                 began = time.perf_counter()
@@ -312,6 +316,13 @@ def speeds_vs_fp32(fp32: Any, int8: Any, image: np.ndarray, rounds: int = 5,
                 times[name].append((time.perf_counter() - began) / runs)
     fp32_time = float(np.median(times.pop("fp32")))
     return {name: fp32_time / float(np.median(t)) for name, t in times.items()}
+
+
+def _seconds(run: Callable[[dict[str, np.ndarray]], Any], feed: dict[str, np.ndarray]
+             ) -> float:
+    began = time.perf_counter()
+    run(feed)
+    return time.perf_counter() - began
 
 
 def _openvino_bf16(fp32: Any, folder: Path) -> Callable[[dict[str, np.ndarray]], Any] | None:
