@@ -160,3 +160,16 @@ def test_the_checks_catch_what_is_gone() -> None:
     assert relative_names(text) == {"anime_detector.serve.app.create_app",
                                     "anime_detector.jobs.gone"}
     assert missing_paths(text) == ["tests/gone.py", "serve/gone.py"]
+
+
+def test_every_library_function_of_the_command_table_exists() -> None:
+    """README's "where each command's logic lives" table: each name in its last column is
+    a module or a name in one (a module renamed away is caught here, where the check
+    above skips names whose first part is no module)."""
+    rows = [line for line in (REPO / "README.md").read_text(encoding="utf-8").splitlines()
+            if re.match(r"\| `[\w -]+` \| `\w+\.py` \|", line)]
+    assert len(rows) >= 9, "the command table was not found"
+    names = {span.strip("`") for row in rows for span in re.findall(r"`[^`]+`",
+                                                                  row.split("|")[3])}
+    dotted = sorted(n for n in names if RELATIVE.fullmatch(n))
+    assert dotted and not [n for n in dotted if not resolves(f"anime_detector.{n}")]
