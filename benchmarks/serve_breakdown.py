@@ -4,7 +4,7 @@ beside ``predict``'s images/s and its own split.
 
     python benchmarks/serve_breakdown.py [--backbone mobilenetv3small] [--clients 8]
         [--seconds 10] [--rounds 3] [--routes v1 v2] [--images examples/sample]
-        [--max-wait-ms 0]
+        [--max-wait-ms 0] [--threads N]
 
 The backbone's random-weight reference model (speed does not depend on the weights) is
 served with ``--max-batch 8`` on loopback and driven by ``--clients`` closed-loop clients,
@@ -125,8 +125,9 @@ def bench(args: argparse.Namespace, files: list[Path]) -> dict[str, Any]:
     model = reference_model(args.backbone)
     paths = [str(p) for p in files]
     images = [(p.name, p.read_bytes()) for p in files]
+    threads = ["--threads", str(args.threads)] if args.threads else []
     server = service(model, ["--max-batch", str(MAX_BATCH),
-                             "--max-wait-ms", str(args.max_wait_ms)])
+                             "--max-wait-ms", str(args.max_wait_ms), *threads])
     loads = {}
     for key in args.routes:
         name, route = ROUTES[key]
@@ -156,7 +157,7 @@ def bench(args: argparse.Namespace, files: list[Path]) -> dict[str, Any]:
                        for key in ("img_per_s", "decode", "infer")}
     return {"backbone": args.backbone, "model": str(model), "clients": args.clients,
             "rounds": args.rounds, "seconds": args.seconds, "images": len(files),
-            "max_batch": MAX_BATCH, "max_wait_ms": args.max_wait_ms,
+            "max_batch": MAX_BATCH, "max_wait_ms": args.max_wait_ms, "threads": args.threads,
             "predict": predict_summary, "predict_rounds": predict,
             "services": summary, "service_rounds": rounds}
 
@@ -201,6 +202,8 @@ def main() -> None:
     parser.add_argument("--images", type=Path, default=Path("examples/sample"))
     parser.add_argument("--max-wait-ms", type=float, default=0.0,
                         help="the server's --max-wait-ms (how long a batch waits to fill)")
+    parser.add_argument("--threads", type=int, default=0,
+                        help="the server's inference threads (default: serve's own)")
     args = parser.parse_args()
     from anime_detector.image_paths import expand_inputs
 
@@ -208,6 +211,7 @@ def main() -> None:
     files = [Path(p) for p in expand_inputs([str(args.images)], recursive=True)]
     report = bench(args, files)
     wait = f"-wait{args.max_wait_ms:g}ms" if args.max_wait_ms else ""
+    wait += f"-threads{args.threads}" if args.threads else ""
     save(f"serve_breakdown-{args.backbone}{wait}", report, markdown(report))
 
 
