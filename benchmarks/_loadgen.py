@@ -9,6 +9,7 @@ in time and in count. The server under load is started by the tests' launcher
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
 import os
@@ -26,6 +27,23 @@ from helpers.server import ServerProcess
 __all__ = ["LoadResult", "burst", "encode_infer", "encode_predict", "run_load", "service"]
 
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
+
+
+def add_load_options(parser: argparse.ArgumentParser, seconds: float = 10.0,
+                     rounds: int = 3) -> None:
+    """``--clients``, ``--seconds``, ``--rounds`` and ``--images``: the load every serve
+    benchmark drives (closed-loop clients, one image of ``--images`` per request)."""
+    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--seconds", type=float, default=seconds)
+    parser.add_argument("--rounds", type=int, default=rounds)
+    parser.add_argument("--images", type=Path, default=Path("examples/sample"))
+
+
+def image_files(folder: Path) -> list[Path]:
+    """The images under ``folder``, as ``predict`` finds them."""
+    from anime_detector.image_paths import expand_inputs
+
+    return [Path(p) for p in expand_inputs([str(folder)], recursive=True)]
 
 
 def encode_predict(url: str, name: str, data: bytes, key: str | None = None) -> bytes:

@@ -41,7 +41,14 @@ from typing import Any
 
 import numpy as np
 from _common import machine_line, median, predict_rate, save, timed
-from _loadgen import encode_infer, encode_predict, run_load, service
+from _loadgen import (
+    add_load_options,
+    encode_infer,
+    encode_predict,
+    image_files,
+    run_load,
+    service,
+)
 
 from anime_detector.serve.metrics import STAGES
 
@@ -195,20 +202,15 @@ def markdown(report: dict[str, Any]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--backbone", default="mobilenetv3small")
-    parser.add_argument("--clients", type=int, default=8)
-    parser.add_argument("--seconds", type=float, default=10.0)
-    parser.add_argument("--rounds", type=int, default=3)
+    add_load_options(parser)
     parser.add_argument("--routes", nargs="+", choices=sorted(ROUTES), default=["v1", "v2"])
-    parser.add_argument("--images", type=Path, default=Path("examples/sample"))
     parser.add_argument("--max-wait-ms", type=float, default=0.0,
                         help="the server's --max-wait-ms (how long a batch waits to fill)")
     parser.add_argument("--threads", type=int, default=0,
                         help="the server's inference threads (default: serve's own)")
     args = parser.parse_args()
-    from anime_detector.image_paths import expand_inputs
-
     print(machine_line(), flush=True)
-    files = [Path(p) for p in expand_inputs([str(args.images)], recursive=True)]
+    files = image_files(args.images)
     report = bench(args, files)
     wait = f"-wait{args.max_wait_ms:g}ms" if args.max_wait_ms else ""
     wait += f"-threads{args.threads}" if args.threads else ""

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from _common import machine_line, median, predict_rate, previous_report, save
-from _loadgen import burst, encode_predict, run_load, service
+from _loadgen import burst, encode_predict, image_files, run_load, service
 
 SETTINGS = {"batching off": ["--max-batch", "1"], "batching on": ["--max-batch", "8"]}
 MAX_REQUESTS_PER_LEVEL = 2000
@@ -143,9 +143,8 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=1000)
     args = parser.parse_args()
     from anime_detector.export.reference_models import reference_model
-    from anime_detector.image_paths import expand_inputs
 
-    files = [Path(p) for p in expand_inputs([str(args.images)], recursive=True)]
+    files = image_files(args.images)
     report: dict[str, Any] = {"backbones": [bench_backbone(b, args, files)
                                             for b in args.backbones]}
     if not args.backbones:

@@ -41,7 +41,14 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from _common import machine_line, median, predict_rate, save
-from _loadgen import encode_infer, encode_predict, run_load, service
+from _loadgen import (
+    add_load_options,
+    encode_infer,
+    encode_predict,
+    image_files,
+    run_load,
+    service,
+)
 
 from helpers.server import free_port, process_cpu_s, wait_ready
 
@@ -210,16 +217,11 @@ def markdown(report: dict[str, Any]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--backbones", nargs="+", default=["vgg19", "mobilenetv3small"])
-    parser.add_argument("--clients", type=int, default=8)
-    parser.add_argument("--seconds", type=float, default=10.0)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--images", type=Path, default=Path("examples/sample"))
+    add_load_options(parser)
     parser.add_argument("--bentoml-python", default=sys.executable,
                         help="A Python that imports bentoml (default: this one).")
     args = parser.parse_args()
-    from anime_detector.image_paths import expand_inputs
-
-    files = [Path(p) for p in expand_inputs([str(args.images)], recursive=True)]
+    files = image_files(args.images)
     missing = bentoml_missing(args.bentoml_python)
     if missing:
         print(f"BentoML skipped (not installed for {missing}); measuring this service alone",

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from _common import machine_line, median, save
-from _loadgen import encode_predict, run_load, service
+from _loadgen import add_load_options, encode_predict, image_files, run_load, service
 
 from helpers.server import free_port, process_cpu_s
 
@@ -234,16 +234,11 @@ def markdown(report: dict[str, Any]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--backbone", default="vgg19")
-    parser.add_argument("--clients", type=int, default=8)
-    parser.add_argument("--seconds", type=float, default=10.0)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--images", type=Path, default=Path("examples/sample"))
+    add_load_options(parser)
     args = parser.parse_args()
     from anime_detector.export.reference_models import reference_model
-    from anime_detector.image_paths import expand_inputs
-
     model = reference_model(args.backbone)
-    files = [Path(p) for p in expand_inputs([str(args.images)], recursive=True)]
+    files = image_files(args.images)
     report: dict[str, Any] = {"backbone": args.backbone, "clients": args.clients,
                               "rounds": args.rounds, "seconds": args.seconds}
     report["overhead"] = overhead(model, files, args)
