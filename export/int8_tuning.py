@@ -290,17 +290,17 @@ def speeds_vs_fp32(fp32: Any, int8: Any, image: np.ndarray, rounds: int = 5,
     about that), so the check stays about a second whatever the network."""
     import onnxruntime as ort
 
-    def session(model: Any) -> Callable[[dict[str, np.ndarray]], Any]:
+    def session(model: bytes) -> Callable[[dict[str, np.ndarray]], Any]:
         options = ort.SessionOptions()
         options.log_severity_level = 3
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        s = ort.InferenceSession(model.SerializeToString(), options,
-                                 providers=["CPUExecutionProvider"])
+        s = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
         return lambda feed: s.run(["output"], feed)
 
-    runners = {"fp32": session(fp32), "int8": session(int8)}
+    fp32_bytes = fp32.SerializeToString()  # both fp32 engines read it
+    runners = {"fp32": session(fp32_bytes), "int8": session(int8.SerializeToString())}
     with tempfile.TemporaryDirectory() as tmp:
-        openvino = _openvino_bf16(fp32, Path(tmp)) if bf16 else None
+        openvino = _openvino_bf16(fp32_bytes, Path(tmp)) if bf16 else None
         if openvino is not None:
             runners["openvino bf16"] = openvino
         feed = {"input": image[None] if image.ndim == 3 else image[:1]}
@@ -325,9 +325,9 @@ def _seconds(run: Callable[[dict[str, np.ndarray]], Any], feed: dict[str, np.nda
     return time.perf_counter() - began
 
 
-def _openvino_bf16(fp32: Any, folder: Path) -> Callable[[dict[str, np.ndarray]], Any] | None:
-    """OpenVINO running ``fp32`` in bf16, or None where the CPU lacks native bf16 or
-    openvino is not installed."""
+def _openvino_bf16(fp32: bytes, folder: Path) -> Callable[[dict[str, np.ndarray]], Any] | None:
+    """OpenVINO running the serialized ``fp32`` model in bf16, or None where the CPU lacks
+    native bf16 or openvino is not installed."""
     from anime_detector.engines.base import EngineUnavailable
     from anime_detector.engines.cpu import import_engine
     from anime_detector.engines.openvino import compile_for_cpu, has_bf16
@@ -340,7 +340,7 @@ def _openvino_bf16(fp32: Any, folder: Path) -> Callable[[dict[str, np.ndarray]],
     except EngineUnavailable:
         return None
     path = folder / "fp32.onnx"
-    path.write_bytes(fp32.SerializeToString())
+    path.write_bytes(fp32)
     core = ov.Core()
     request = compile_for_cpu(core, core.read_model(str(path)), "bf16").create_infer_request()
     return lambda feed: request.infer({0: feed["input"]})
