@@ -75,8 +75,9 @@ class RouteTable:
         """The OpenAPI schema of the documented endpoints, with ``config``'s limits in the
         descriptions; ``model``: the served model's name and version, once known."""
         paths: dict[str, Any] = {}
+        described = limits(config)
         for e in self.endpoints:
             if e.operation is not None:
                 paths.setdefault(e.path, {})[e.method.lower()] = e.operation.render(
-                    e.path, public=e.public, limits=limits(config), model=model)
+                    e.path, public=e.public, limits=described, model=model)
         return document(config, copy.deepcopy(paths))  # nothing shared with the declarations
