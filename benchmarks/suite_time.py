@@ -53,15 +53,16 @@ def renames(before_commit: str) -> dict[str, str]:
     return pairs
 
 
+def renamed(test: str, moved: dict[str, str]) -> str:
+    """A test id of the older commit under its file's name today."""
+    path, rest = test.split("::", 1)
+    return f"{moved.get(path, path)}::{rest}"
+
+
 def same_tests(before: list[str], after: list[str], moved: dict[str, str]) -> list[str]:
     """The ids of ``before`` (older names) whose renamed id is among ``after``."""
     today = set(after)
-    kept = []
-    for test in before:
-        path, rest = test.split("::", 1)
-        if f"{moved.get(path, path)}::{rest}" in today:
-            kept.append(test)
-    return kept
+    return [test for test in before if renamed(test, moved) in today]
 
 
 def run(tree: Path, python: Path, selection: list[str],
@@ -115,8 +116,7 @@ def main() -> None:
     old_ids = collect(args.before_tree, args.before_python)
     new_ids = collect(ROOT, args.after_python)
     kept = same_tests(old_ids, new_ids, moved)
-    mapped = [f"{moved.get(t.split('::', 1)[0], t.split('::', 1)[0])}::{t.split('::', 1)[1]}"
-              for t in kept]
+    mapped = [renamed(test, moved) for test in kept]
     print(f"{len(old_ids)} tests at {commit[:7]}, {len(new_ids)} today, {len(kept)} in both",
           file=sys.stderr)
     before = run(args.before_tree, args.before_python, kept, moved)
