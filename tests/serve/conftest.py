@@ -45,17 +45,43 @@ def _ray_serve_installed() -> bool:
     return True
 
 
-@pytest.fixture(scope="module", params=["process", "ray"])
+_SHARED: dict[str, ServerProcess] = {}  # the running ``server`` of each mode
+
+
+@pytest.fixture(scope="session", params=["process", "ray"])
 def server(request: pytest.FixtureRequest, explain_model: Path,
            tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     """The CLI's service over the explain model (batching on, a small queue), in one process
-    and on Ray Serve: the tests that use it must pass the same in both modes."""
+    and on Ray Serve: the tests that use it must pass the same in both modes. One server of
+    each mode serves every module (a Ray Serve start and stop costs ~13 s on 2 cores), so a
+    test must not count on a fresh one; it stops once no later test uses it
+    (:func:`pytest_runtest_teardown`)."""
     if request.param == "ray" and not _ray_serve_installed():
         pytest.skip("Ray Serve not installed (the serve-ray extra)")
     mode = ("--ray",) if request.param == "ray" else ()
     with ServerProcess(explain_model, *SERVER_ARGS, *mode,
                        log=tmp_path_factory.mktemp("log") / "server.log") as running:
+        _SHARED[request.param] = running
         yield running
+        _SHARED.pop(request.param, None)
+
+
+def _server_mode(item: pytest.Item) -> str | None:
+    callspec = getattr(item, "callspec", None)
+    if callspec is None or "server" not in getattr(item, "fixturenames", ()):
+        return None
+    return callspec.params.get("server")
+
+
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> None:
+    """Stop the shared ``server`` of a mode after the last test that uses it: pytest keeps a
+    session fixture to the end of the run, beside the Ray clusters later tests start."""
+    mode = _server_mode(item)
+    if mode not in _SHARED:
+        return
+    items = item.session.items
+    if all(_server_mode(later) != mode for later in items[items.index(item) + 1:]):
+        _SHARED.pop(mode).stop()
 
 
 @pytest.fixture(scope="module")
