@@ -145,6 +145,7 @@ def run(folds_k: int, out: Path, encoder_name: str = "mobilenet_v2") -> dict[str
         quantized = to_int8(fp32, calib, target)
         sensitivity = node_sensitivity(fp32, quantized, calib[:16])
         recipes = [*first_recipes(),
+                   Int8Recipe("all nodes, Entropy", "Entropy"),  # export skips it: is it MinMax?
                    *(Int8Recipe(f"{k} most sensitive conv(s) in fp32, MinMax", "MinMax",
                                 tuple(n for n, _ in sensitivity[:k])) for k in (1, 2, 4, 8))]
         for recipe in recipes:
