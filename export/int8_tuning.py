@@ -205,7 +205,7 @@ def _later_recipes(fp32: Any, calibrate: str,
     seen: set[tuple[str, ...]] = set()
     for recipe in candidates:
         kept = recipe.keep_fp32
-        if kept and all(kept) and kept not in seen and len(kept) <= MAX_FP32_SHARE * len(convs):
+        if kept and kept not in seen and len(kept) <= MAX_FP32_SHARE * len(convs):
             seen.add(kept)
             yield recipe
 

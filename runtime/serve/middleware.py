@@ -127,10 +127,13 @@ class RequestContext:
                        "flight; retry shortly", "busy", _refusal_headers(503))
         return refusal
 
-    async def _refuse(self, answer: _Answer, refusal: _Refusal) -> None:
+    async def _refuse(self, answer: _Answer, refusal: _Refusal, **fields: str) -> None:
+        """Count ``refusal`` and send it, unless an answer has started (``fields`` join the
+        error body)."""
         status, message, kind, headers = refusal
         self.metrics.errors.labels(kind).inc()
-        await _send_json(answer.send, status, error_body(message), headers)
+        if not answer.started:
+            await _send_json(answer.send, status, error_body(message, **fields), headers)
 
     async def _run(self, scope: Scope, body: Body, answer: _Answer) -> None:
         """The app, a POST's body read through the limits (size, deadline, minimum rate)."""
@@ -158,12 +161,10 @@ class RequestContext:
             return
         else:
             log.error("unexpected error, request id %s", rid, exc_info=exc)
-            failure = (500, f"internal server error (request id {rid})", "internal", {})
-        status, message, kind, headers = failure
-        self.metrics.errors.labels(kind).inc()
-        if not answer.started:
-            extra = {"request_id": rid} if status == 500 else {}
-            await _send_json(answer.send, status, error_body(message, **extra), headers)
+            await self._refuse(answer, (500, f"internal server error (request id {rid})",
+                                        "internal", {}), request_id=rid)
+            return
+        await self._refuse(answer, failure)
 
     def _refusal(self, scope: Scope) -> _Refusal | None:
         """Why the request is refused before the app sees it, whatever the service's state."""
