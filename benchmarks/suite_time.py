@@ -8,8 +8,11 @@ today's lock, ``-c requirements/dev-lock.txt``, so that only the code differs). 
 both trees run are the older commit's test ids that still exist today: ids are collected on
 both sides (``pytest --collect-only``) and the older files are mapped to their current
 names through git's rename detection, so tests added since, in new files or old ones, do
-not count against the change. ``--full`` also times today's whole suite. Writes
-``results/suite-same-tests.json`` and ``.md``. Nothing else should run meanwhile.
+not count against the change. ``--rounds N`` runs each side N times, interleaved
+(before, today, today, before, ...), so that a drift in the shared machine's speed falls
+on both sides alike; the ratio is of the summed times. ``--full`` also times today's whole
+suite. Writes ``results/suite-same-tests.json`` and ``.md``. Nothing else should run
+meanwhile.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import tempfile
 import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
+from typing import Any
 
 from _common import save
 
@@ -101,6 +105,21 @@ def slower_files(before: dict[str, float], after: dict[str, float], most: int = 
     return sorted(rows, key=lambda r: r[2] - r[1], reverse=True)[:most]
 
 
+def interleaved(rounds: int) -> list[str]:
+    """The order of the runs, ``before`` and ``after`` each ``rounds`` times: ABBA..."""
+    order: list[str] = []
+    for index in range(rounds):
+        order += ["before", "after"] if index % 2 == 0 else ["after", "before"]
+    return order
+
+
+def mean_files(runs: list[dict[str, Any]]) -> dict[str, float]:
+    """Each test file's mean seconds over ``runs``."""
+    names = {name for one in runs for name in one["files"]}
+    return {name: sum(one["files"].get(name, 0.0) for one in runs) / len(runs)
+            for name in names}
+
+
 def main() -> None:
     from anime_detector.system import available_cpus, cpu_summary
 
@@ -108,6 +127,8 @@ def main() -> None:
     parser.add_argument("--before-tree", type=Path, required=True)
     parser.add_argument("--before-python", type=Path, required=True)
     parser.add_argument("--after-python", type=Path, default=Path(sys.executable))
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="runs of each side, interleaved (before, today, today, ...)")
     parser.add_argument("--full", action="store_true", help="also time today's whole suite")
     args = parser.parse_args()
     commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=args.before_tree,
@@ -119,27 +140,37 @@ def main() -> None:
     mapped = [renamed(test, moved) for test in kept]
     print(f"{len(old_ids)} tests at {commit[:7]}, {len(new_ids)} today, {len(kept)} in both",
           file=sys.stderr)
-    before = run(args.before_tree, args.before_python, kept, moved)
-    after = run(ROOT, args.after_python, mapped)
+    runs: dict[str, list[dict[str, Any]]] = {"before": [], "after": []}
+    for side in interleaved(args.rounds):
+        one = (run(args.before_tree, args.before_python, kept, moved) if side == "before"
+               else run(ROOT, args.after_python, mapped))
+        runs[side].append(one)
+        print(f"{side}: {one['seconds']:.0f} s, {one['summary']}", file=sys.stderr)
     full = run(ROOT, args.after_python, []) if args.full else None
-    ratio = float(after["seconds"]) / float(before["seconds"])  # type: ignore[arg-type]
+    before_s, after_s = (sum(float(one["seconds"]) for one in runs[side])
+                         for side in ("before", "after"))
+    ratio = after_s / before_s
     report = {"before_commit": commit, "tests_before": len(old_ids), "tests_today":
-              len(new_ids), "same_tests": len(kept), "before": before, "after": after,
-              "after_full_suite": full, "ratio": ratio, "cpu": cpu_summary()}
-    rows = ["| suite | tests | wall s | result |", "|---|---|---|---|",
-            f"| before ({commit[:7]}), the tests both have | {len(kept)} | "
-            f"{before['seconds']:.0f} | {before['summary']} |",
-            f"| today, the same tests | {len(kept)} | {after['seconds']:.0f} | "
-            f"{after['summary']} |"]
+              len(new_ids), "same_tests": len(kept), "order": interleaved(args.rounds),
+              "before": runs["before"], "after": runs["after"], "after_full_suite": full,
+              "ratio": ratio, "cpu": cpu_summary()}
+    rows = ["| suite | tests | wall s | result |", "|---|---|---|---|"]
+    for side, label in (("before", f"before ({commit[:7]}), the tests both have"),
+                        ("after", "today, the same tests")):
+        for number, one in enumerate(runs[side], 1):
+            rows.append(f"| {label}, run {number} | {len(kept)} | {one['seconds']:.0f} | "
+                        f"{one['summary']} |")
     if full is not None:
         rows.append(f"| today, whole suite | {len(new_ids)} | {full['seconds']:.0f} | "
                     f"{full['summary']} |")
     changes = ["", "| test file (today's name) | s before | s today | change |",
                "|---|---:|---:|---:|"]
-    for name, was, now in slower_files(before["files"], after["files"]):  # type: ignore[arg-type]
+    for name, was, now in slower_files(mean_files(runs["before"]), mean_files(runs["after"])):
         changes.append(f"| {name} | {was:.1f} | {now:.1f} | {now - was:+.1f} |")
-    md = "\n".join([*rows, "", f"same tests today / before = {ratio:.0%}; "
-                    f"{report['cpu']}, {available_cpus()} CPUs", *changes])
+    order = ", ".join(interleaved(args.rounds))
+    md = "\n".join([*rows, "", f"same tests today / before = {ratio:.0%} ({after_s:.0f} s / "
+                    f"{before_s:.0f} s; runs in the order {order}); {report['cpu']}, "
+                    f"{available_cpus()} CPUs", *changes])
     print(md)
     save("suite-same-tests", report, md)
 
