@@ -38,9 +38,9 @@ __all__ = ["DEFAULT_TOLERANCE", "Int8Recipe", "Int8Tolerance", "Int8Tuning", "In
 
 # onnxruntime's Entropy calibration, as quantize_static runs it (128 histogram bins into 128
 # quantized bins), has one threshold to choose from unless a later image widens the
-# histogram, and clips it to the tensor's min and max: MinMax's range. On MobileNetV2,
-# InceptionV3 and VGG19 its int8 file matched MinMax's to the last digit, at a third of a
-# failed search's time; tests/export/test_int8_tuning.py fails if an upgrade changes that.
+# histogram, and clips it to the tensor's min and max: MinMax's range, for another full
+# calibration pass (docs/engines-and-precisions.md has the files it made);
+# tests/export/test_int8_tuning.py fails if an onnxruntime upgrade changes that.
 CALIBRATION_METHODS = ("MinMax", "Percentile")
 EXCLUDE_STEPS = (1, 2, 4, 8, 16)
 MAX_FP32_SHARE = 0.5  # of the convolutions: a recipe keeping more in fp32 is not tried

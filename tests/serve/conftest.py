@@ -53,8 +53,8 @@ def server(request: pytest.FixtureRequest, explain_model: Path,
            tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     """The CLI's service over the explain model (batching on, a small queue), in one process
     and on Ray Serve: the tests that use it must pass the same in both modes. One server of
-    each mode serves every module (a Ray Serve start and stop costs ~13 s on 2 cores), so a
-    test must not count on a fresh one; it stops once no later test uses it
+    each mode serves every module (starting and stopping Ray Serve is most of these tests'
+    time), so a test must not count on a fresh one; it stops once no later test uses it
     (:func:`pytest_runtest_teardown`)."""
     if request.param == "ray" and not _ray_serve_installed():
         pytest.skip("Ray Serve not installed (the serve-ray extra)")
