@@ -25,8 +25,12 @@ ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
 GOALS = json.loads((ROOT / "benchmarks" / "goals.json").read_text())
 SECTIONS = (
-    ("engines", "Engines (`python benchmarks/engines.py --run RUN --calibration-dir DATA "
+    ("engines", "Engines on a real encoder, nsfwjs MobileNetV2 + head: the README's deploy "
+                "table (`python benchmarks/engines.py --run RUN --calibration-dir DATA "
                 "--images examples/sample`)"),
+    ("engines-vgg19-random", "Engines on VGG19 with a random backbone: the engine targets' run "
+                             "(`... engines.py --run RUN --calibration-dir DATA --images "
+                             "examples/sample --name engines-vgg19-random`)"),
     ("ncnn_layer_options", "ncnn with and without its layer options, runs added five at a time "
                            "(`python benchmarks/ncnn_layer_options.py --onnx RUN/model-fp32.onnx "
                            "--ncnn RUN/model-ncnn --runs 20 --repeat 5 --append`)"),

@@ -99,3 +99,12 @@ def _parts_with_results(tree: Path) -> list[str]:
     spec.loader.exec_module(module)
     return [name for name in module.CHOICES if name in ("targets", "deploy")
             or (tree / "benchmarks" / "results" / f"{name}.md").exists()]
+
+
+def test_the_docs_are_what_the_results_render(tree: Path) -> None:
+    """The bench block and the deploy table as committed are a fresh render of the committed
+    results: a result file re-measured without a render after it would leave the docs (their
+    Targets table first) quoting figures that no file holds any more."""
+    committed = _texts(tree)
+    assert _run(tree).returncode == 0
+    assert _texts(tree) == committed, "run python benchmarks/update_docs.py"
