@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from anime_detector.export.precision import prepare_for_int8, quantize_prepared
-from anime_detector.export.verify import Comparison, compare, onnx_predict
+from anime_detector.export.verify import Comparison, compare, cpu_session, onnx_predict
 
 __all__ = ["DEFAULT_TOLERANCE", "Int8Recipe", "Int8Tolerance", "Int8Tuning", "Int8TuningError",
            "first_recipes", "node_sensitivity", "speed_vs_fp32", "speeds_vs_fp32", "tune_int8"]
@@ -150,23 +150,8 @@ def _with_outputs(model: Any, names: list[str]) -> bytes:
     return serialized
 
 
-def _tensors(model_bytes: bytes, names: list[str], batch: np.ndarray) -> dict[str, np.ndarray]:
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.log_severity_level = 3
-    session = ort.InferenceSession(model_bytes, options, providers=["CPUExecutionProvider"])
-    outs: dict[str, list[np.ndarray]] = {name: [] for name in names}
-    for i in range(len(batch)):
-        for name, value in zip(names, session.run(names, {"input": batch[i : i + 1]}),
-                               strict=True):
-            outs[name].append(np.asarray(value, dtype=np.float64))
-    return {name: np.concatenate(values) for name, values in outs.items()}
-
-
-def _sqnr_db(reference: np.ndarray, candidate: np.ndarray) -> float:
-    noise = float(np.sum((reference - candidate) ** 2))
-    signal = float(np.sum(reference ** 2))
+def _sqnr_db(signal: float, noise: float) -> float:
+    """Signal-to-noise ratio in dB from the summed squares, capped at :data:`SQNR_CAP_DB`."""
     if noise == 0.0 or signal == 0.0:
         return SQNR_CAP_DB
     return min(SQNR_CAP_DB, 10.0 * float(np.log10(signal / noise)))
@@ -174,14 +159,24 @@ def _sqnr_db(reference: np.ndarray, candidate: np.ndarray) -> float:
 
 def node_sensitivity(fp32: Any, int8: Any, batch: np.ndarray) -> list[tuple[str, float]]:
     """Convolutions, most sensitive first: the dB of SQNR (int8 vs fp32) each one loses
-    between its input and its output on ``batch``."""
+    between its input and its output on ``batch``. Both models run an image at a time and
+    only the sums of squares are kept, so memory is one image's activations, not the batch's."""
     convs = [node for node in _convs(fp32) if node.name]
     names = sorted({t for node in convs for t in (node.input[0], node.output[0])})
     graph_inputs = {i.name for i in fp32.graph.input}
     tensor_names = [n for n in names if n not in graph_inputs]
-    reference = _tensors(_with_outputs(fp32, tensor_names), tensor_names, batch)
-    quantized = _tensors(_with_outputs(int8, tensor_names), tensor_names, batch)
-    sqnr = {n: _sqnr_db(reference[n], quantized[n]) for n in tensor_names}
+    reference, quantized = (cpu_session(_with_outputs(model, tensor_names))
+                            for model in (fp32, int8))
+    signal = dict.fromkeys(tensor_names, 0.0)
+    noise = dict.fromkeys(tensor_names, 0.0)
+    for i in range(len(batch)):
+        feed = {"input": batch[i : i + 1]}
+        for name, ref, got in zip(tensor_names, reference.run(tensor_names, feed),
+                                  quantized.run(tensor_names, feed), strict=True):
+            ref64 = np.asarray(ref, dtype=np.float64)
+            signal[name] += float(np.sum(ref64 ** 2))
+            noise[name] += float(np.sum((ref64 - got) ** 2))
+    sqnr = {n: _sqnr_db(signal[n], noise[n]) for n in tensor_names}
     drops = [(node.name, sqnr.get(node.input[0], SQNR_CAP_DB) - sqnr[node.output[0]])
              for node in convs]
     return sorted(drops, key=lambda item: -item[1])
@@ -294,13 +289,8 @@ def speeds_vs_fp32(fp32: Any, int8: Any, image: np.ndarray, rounds: int = 5,
     the CPU computes bf16 natively and openvino is installed. Each engine runs ``runs``
     times a round, fewer where fp32 would take over ``round_s`` (one run of a VGG19 takes
     about that), so the check stays about a second whatever the network."""
-    import onnxruntime as ort
-
     def session(model: bytes) -> Callable[[dict[str, np.ndarray]], Any]:
-        options = ort.SessionOptions()
-        options.log_severity_level = 3
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        s = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+        s = cpu_session(model, spin=False)
         return lambda feed: s.run(["output"], feed)
 
     fp32_bytes = fp32.SerializeToString()  # both fp32 engines read it
