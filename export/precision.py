@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -102,13 +104,14 @@ def quantize_prepared(prepped: Any, calibration: np.ndarray, int8_target: str = 
         out = Path(tmp, "int8.onnx")
         model = onnx.ModelProto()  # quantize_static moves the weights of the proto it gets
         model.CopyFrom(prepped)  # into files of its own: hand it a copy
-        quantize_static(
-            model, str(out), _Calibration(calibration),
-            quant_format=QuantFormat.QDQ, per_channel=True, reduce_range=reduce_range,
-            activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-            op_types_to_quantize=["Conv", "MaxPool"], nodes_to_exclude=list(keep_fp32),
-            calibrate_method=getattr(CalibrationMethod, calibrate),
-        )
+        with contextlib.redirect_stdout(io.StringIO()):  # its calibrators print() progress
+            quantize_static(
+                model, str(out), _Calibration(calibration),
+                quant_format=QuantFormat.QDQ, per_channel=True, reduce_range=reduce_range,
+                activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                op_types_to_quantize=["Conv", "MaxPool"], nodes_to_exclude=list(keep_fp32),
+                calibrate_method=getattr(CalibrationMethod, calibrate),
+            )
         return _float_inputs(onnx.load(str(out)), set(keep_fp32))
 
 

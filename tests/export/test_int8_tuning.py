@@ -164,3 +164,10 @@ def test_onnxruntimes_entropy_calibration_is_minmax_so_the_search_skips_it() -> 
     assert "Entropy" not in CALIBRATION_METHODS
     percentile = quantization_params("Percentile")  # the comparison can tell methods apart
     assert any(not np.array_equal(minmax[name], percentile[name]) for name in minmax)
+
+
+def test_the_quantizer_prints_nothing_on_stdout(capsys: pytest.CaptureFixture[str]) -> None:
+    """onnxruntime's histogram calibrators print() their progress; export's stdout is its
+    own (the lines it reports), so they are kept off it."""
+    to_int8(fragile_model(), images(8, 1), "vnni", calibrate="Percentile")
+    assert capsys.readouterr().out == ""
