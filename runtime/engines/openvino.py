@@ -12,7 +12,6 @@ really use, read back from the runtime model (``Detector.notes`` words the Arm c
 from __future__ import annotations
 
 import threading
-from collections import Counter
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -74,20 +73,17 @@ def _check_shapes(path: Path, model: Any, contract: ModelContract) -> None:
 
 
 def _runtime_precision(compiled: Any) -> str:
-    """The precision most of the heavy layers (convolutions first) run in, from the runtime
-    model: an int8 file whose search kept a few convolutions in fp32 still runs in int8,
-    whichever of them comes first."""
-    found: dict[str, Counter[str]] = {}
+    """The precision the heavy layers (convolutions first) run in, from the runtime model."""
+    found: dict[str, str] = {}
     for op in compiled.get_runtime_model().get_ordered_ops():
         info = op.get_rt_info()
         if "layerType" in info and "runtimePrecision" in info:
             layer = info["layerType"].astype(str)
-            if layer in _HEAVY_LAYERS:
-                precision = info["runtimePrecision"].astype(str).lower()
-                found.setdefault(layer, Counter())[_NAMES.get(precision, precision)] += 1
+            if layer in _HEAVY_LAYERS and layer not in found:
+                found[layer] = info["runtimePrecision"].astype(str).lower()
     for layer in _HEAVY_LAYERS:
         if layer in found:
-            return found[layer].most_common(1)[0][0]
+            return _NAMES.get(found[layer], found[layer])
     return "unknown"
 
 

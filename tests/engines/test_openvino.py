@@ -68,18 +68,12 @@ def test_bf16_flag_reading(text: str, expected: bool) -> None:
     assert ov_engine.has_bf16(parse_flags(text)) is expected
 
 
-@pytest.mark.parametrize("keep_first_conv", [False, True], ids=["all-int8", "first-conv-fp32"])
-def test_int8_qdq_model_runs_in_int8(small: Path, batch: np.ndarray, tmp_path: Path,
-                                     keep_first_conv: bool) -> None:
-    """Also when export's search kept the first convolution in fp32: the rest run in int8,
-    and the engine says int8 (it used to read the first convolution alone)."""
+def test_int8_qdq_model_runs_in_int8(small: Path, batch: np.ndarray, tmp_path: Path) -> None:
     import onnx
 
-    from anime_detector.export.precision import prepare_for_int8, to_int8
+    from anime_detector.export.precision import to_int8
 
-    model = prepare_for_int8(onnx.load(str(small)))
-    convs = [node.name for node in model.graph.node if node.op_type == "Conv"]
-    int8 = to_int8(model, batch, keep_fp32=convs[:1] if keep_first_conv else ())
+    int8 = to_int8(onnx.load(str(small)), batch)
     path = tmp_path / "int8.onnx"
     onnx.save(int8, str(path))
     engine = ov_engine.load(path, threads=1)
