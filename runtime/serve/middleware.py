@@ -148,6 +148,7 @@ class RequestContext:
         """The one answer to a request that failed: 503 (draining mid-body), 408 (a slow
         body), 413 (a body over the limit), 499 in the log (the client went away) or the
         last-resort 500 with the request id and never a traceback."""
+        fields: dict[str, str] = {}
         if isinstance(exc, NotReady):  # SIGTERM while the body arrived: not read to the end
             error = service.refusal() or RequestError(503, "not ready", "not_ready")
             failure = (503, error.message, "not_ready", {"connection": "close", **error.headers})
@@ -161,10 +162,9 @@ class RequestContext:
             return
         else:
             log.error("unexpected error, request id %s", rid, exc_info=exc)
-            await self._refuse(answer, (500, f"internal server error (request id {rid})",
-                                        "internal", {}), request_id=rid)
-            return
-        await self._refuse(answer, failure)
+            failure = (500, f"internal server error (request id {rid})", "internal", {})
+            fields = {"request_id": rid}
+        await self._refuse(answer, failure, **fields)
 
     def _refusal(self, scope: Scope) -> _Refusal | None:
         """Why the request is refused before the app sees it, whatever the service's state."""
