@@ -140,8 +140,9 @@ def main() -> None:
     mapped = [renamed(test, moved) for test in kept]
     print(f"{len(old_ids)} tests at {commit[:7]}, {len(new_ids)} today, {len(kept)} in both",
           file=sys.stderr)
+    order = interleaved(args.rounds)
     runs: dict[str, list[dict[str, Any]]] = {"before": [], "after": []}
-    for side in interleaved(args.rounds):
+    for side in order:
         one = (run(args.before_tree, args.before_python, kept, moved) if side == "before"
                else run(ROOT, args.after_python, mapped))
         runs[side].append(one)
@@ -151,7 +152,7 @@ def main() -> None:
                          for side in ("before", "after"))
     ratio = after_s / before_s
     report = {"before_commit": commit, "tests_before": len(old_ids), "tests_today":
-              len(new_ids), "same_tests": len(kept), "order": interleaved(args.rounds),
+              len(new_ids), "same_tests": len(kept), "order": order,
               "before": runs["before"], "after": runs["after"], "after_full_suite": full,
               "ratio": ratio, "cpu": cpu_summary()}
     rows = ["| suite | tests | wall s | result |", "|---|---|---|---|"]
@@ -167,9 +168,8 @@ def main() -> None:
                "|---|---:|---:|---:|"]
     for name, was, now in slower_files(mean_files(runs["before"]), mean_files(runs["after"])):
         changes.append(f"| {name} | {was:.1f} | {now:.1f} | {now - was:+.1f} |")
-    order = ", ".join(interleaved(args.rounds))
     md = "\n".join([*rows, "", f"same tests today / before = {ratio:.0%} ({after_s:.0f} s / "
-                    f"{before_s:.0f} s; runs in the order {order}); {report['cpu']}, "
+                    f"{before_s:.0f} s; runs in the order {', '.join(order)}); {report['cpu']}, "
                     f"{available_cpus()} CPUs", *changes])
     print(md)
     save("suite-same-tests", report, md)
