@@ -212,9 +212,9 @@ def main() -> None:
     print(machine_line(), flush=True)
     files = image_files(args.images)
     report = bench(args, files)
-    wait = f"-wait{args.max_wait_ms:g}ms" if args.max_wait_ms else ""
-    wait += f"-threads{args.threads}" if args.threads else ""
-    save(f"serve_breakdown-{args.backbone}{wait}", report, markdown(report))
+    variant = f"-wait{args.max_wait_ms:g}ms" if args.max_wait_ms else ""
+    variant += f"-threads{args.threads}" if args.threads else ""
+    save(f"serve_breakdown-{args.backbone}{variant}", report, markdown(report))
 
 
 if __name__ == "__main__":
